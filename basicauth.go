@@ -1,0 +1,97 @@
+package apiguard
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Basic returns the Scheme of Midtrans' server key: `Authorization: Basic
+// base64(server_key + ":")`, the server key as the username and an empty
+// password. The key is looked up in keys and must be a ServerKey.
+//
+// No Authorization header is ErrMissingKey. Several Authorization headers,
+// another scheme, bad base64 (standard alphabet, padded), a missing colon,
+// an empty username, a non-empty password, or a publishable client key is
+// ErrInvalidKey.
+func Basic(keys KeyStore) Scheme { return &basicScheme{keys} }
+
+type basicScheme struct{ keys KeyStore }
+
+func (b *basicScheme) validate() error {
+	if b.keys == nil {
+		return errors.New("apiguard: Basic needs a KeyStore")
+	}
+	return nil
+}
+
+func (b *basicScheme) Challenge() string { return `Basic realm="api"` }
+
+func (b *basicScheme) Authenticate(r *http.Request) (*Client, error) {
+	key, err := basicKey(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	return lookupKey(r, b.keys, key, ServerKey)
+}
+
+// basicKey returns the username of Basic credentials with an empty password.
+func basicKey(h http.Header) (string, error) {
+	vs := h["Authorization"]
+	switch {
+	case len(vs) == 0:
+		return "", ErrMissingKey
+	case len(vs) > 1:
+		return "", ErrInvalidKey
+	}
+	enc, ok := cutScheme(vs[0], "Basic")
+	if !ok || enc == "" || len(enc) > 2*maxKeyLen {
+		return "", ErrInvalidKey
+	}
+	var buf [2 * maxKeyLen]byte
+	n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
+	if err != nil {
+		return "", ErrInvalidKey
+	}
+	user, pass, ok := strings.Cut(string(buf[:n]), ":")
+	if !ok || pass != "" || !tokenOK(user) {
+		return "", ErrInvalidKey
+	}
+	return user, nil
+}
+
+// ClientKey returns the Scheme of publishable client keys sent in the URL
+// query parameter client_key, for front-end routes such as Midtrans' GET
+// /v2/token. The key is looked up in keys and must be a PublishableKey: a
+// server key is refused here, as a client key is refused by Bearer and Basic.
+//
+// No client_key is ErrMissingKey; a client_key given twice, a query that
+// does not parse, or a key that is not a live publishable key is
+// ErrInvalidKey.
+func ClientKey(keys KeyStore) Scheme { return &clientKeyScheme{keys} }
+
+type clientKeyScheme struct{ keys KeyStore }
+
+func (c *clientKeyScheme) validate() error {
+	if c.keys == nil {
+		return errors.New("apiguard: ClientKey needs a KeyStore")
+	}
+	return nil
+}
+
+func (c *clientKeyScheme) Authenticate(r *http.Request) (*Client, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, ErrInvalidKey
+	}
+	vs := q["client_key"]
+	switch {
+	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
+		return nil, ErrMissingKey
+	case len(vs) > 1 || !tokenOK(vs[0]):
+		return nil, ErrInvalidKey
+	}
+	return lookupKey(r, c.keys, vs[0], PublishableKey)
+}

@@ -1,0 +1,141 @@
+package apiguard
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// maxKeyLen caps the length of a presented key; longer ones are refused
+// before any hashing.
+const maxKeyLen = 1024
+
+// Bearer returns the Scheme of server keys (MockPay, the reseller's product
+// list): the key is looked up in keys and must be a ServerKey.
+//
+// headers names where the key is read: "Authorization" means the form
+// `Authorization: Bearer <key>` (scheme name in any case), any other name a
+// header holding the bare key, such as "X-API-Key". The default is
+// "Authorization" alone. Keys are never taken from the URL.
+//
+// No key in any of the places is ErrMissingKey. A key that is unknown,
+// revoked, expired, publishable, malformed (control characters, spaces,
+// over 1024 bytes), sent in several headers of one name, or sent in two
+// places with different values is ErrInvalidKey: ambiguity is refused, never
+// resolved first-wins. A KeyStore failure is ErrUnavailable.
+func Bearer(keys KeyStore, headers ...string) Scheme {
+	if len(headers) == 0 {
+		headers = []string{"Authorization"}
+	}
+	b := &bearerScheme{keys: keys, headers: make([]string, len(headers))}
+	for i, h := range headers {
+		b.headers[i] = http.CanonicalHeaderKey(h)
+	}
+	return b
+}
+
+type bearerScheme struct {
+	keys    KeyStore
+	headers []string
+}
+
+func (b *bearerScheme) validate() error {
+	if b.keys == nil {
+		return errors.New("apiguard: Bearer needs a KeyStore")
+	}
+	for _, h := range b.headers {
+		if h == "" || strings.ContainsAny(h, " :\t") {
+			return fmt.Errorf("apiguard: Bearer: bad header name %q", h)
+		}
+	}
+	return nil
+}
+
+func (b *bearerScheme) Challenge() string { return "Bearer" }
+
+func (b *bearerScheme) Authenticate(r *http.Request) (*Client, error) {
+	key, err := b.presented(r.Header)
+	if err != nil {
+		return nil, err
+	}
+	return lookupKey(r, b.keys, key, ServerKey)
+}
+
+// presented returns the one key the request presents.
+func (b *bearerScheme) presented(h http.Header) (string, error) {
+	var key string
+	for _, name := range b.headers {
+		vs := h[name]
+		switch {
+		case len(vs) == 0:
+			continue
+		case len(vs) > 1:
+			return "", ErrInvalidKey
+		}
+		v := vs[0]
+		if name == "Authorization" {
+			var ok bool
+			if v, ok = cutScheme(v, "Bearer"); !ok {
+				return "", ErrInvalidKey
+			}
+		}
+		if v == "" {
+			continue
+		}
+		if key != "" && key != v {
+			return "", ErrInvalidKey
+		}
+		key = v
+	}
+	if key == "" {
+		return "", ErrMissingKey
+	}
+	if !tokenOK(key) {
+		return "", ErrInvalidKey
+	}
+	return key, nil
+}
+
+// cutScheme returns the credentials of an Authorization value in scheme
+// (matched in any case), and false for another scheme. "Bearer" alone gives
+// "" and true.
+func cutScheme(v, scheme string) (string, bool) {
+	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	rest := v[len(scheme):]
+	if rest == "" {
+		return "", true
+	}
+	if rest[0] != ' ' {
+		return "", false
+	}
+	return strings.TrimLeft(rest, " "), true
+}
+
+// tokenOK reports whether s is a plausible credential: 1 to 1024 printable
+// ASCII characters without spaces.
+func tokenOK(s string) bool {
+	if len(s) == 0 || len(s) > maxKeyLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// lookupKey finds the client of key in keys and checks its kind.
+func lookupKey(r *http.Request, keys KeyStore, key string, kind KeyKind) (*Client, error) {
+	c, err := keys.Lookup(r.Context(), key)
+	switch {
+	case err == nil && c != nil && c.Kind == kind:
+		return c, nil
+	case err == nil, errors.Is(err, ErrInvalidKey):
+		return nil, ErrInvalidKey
+	}
+	return nil, fmt.Errorf("%w: key store: %w", ErrUnavailable, err)
+}

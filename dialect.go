@@ -1,0 +1,302 @@
+package apiguard
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// A Dialect renders rejections as one API's error bodies. WriteError must
+// write the status e.Status and a body; headers common to every rejection
+// (WWW-Authenticate, Retry-After) are already set when it is called.
+//
+// Implementations must be safe for concurrent use and must never write a
+// secret or e.Err to the client.
+type Dialect interface {
+	WriteError(w http.ResponseWriter, r *http.Request, e *Error)
+}
+
+// Message is the text of one error code in the two languages of the
+// catalogue: ID (Bahasa Indonesia) and EN (English).
+type Message struct {
+	ID string
+	EN string
+}
+
+// catalogue holds the default texts of the built-in codes.
+var catalogue = map[string]Message{
+	CodeMissingKey:         {"Kunci API tidak ada", "Missing API key"},
+	CodeInvalidKey:         {"Kunci API tidak valid", "Invalid API key"},
+	CodeForbidden:          {"Izin tidak cukup untuk operasi ini", "Insufficient permissions for this operation"},
+	CodeIdentityConflict:   {"Identitas klien bertentangan", "Conflicting client identities"},
+	CodeHashMismatch:       {"Kombinasi hash tidak valid", "Invalid hash combination"},
+	CodeMissingHeaders:     {"Header wajib tidak ada", "Missing required headers"},
+	CodeIPNotWhitelisted:   {"IP belum di whitelist", "IP address not whitelisted"},
+	CodeIPNotRegistered:    {"Alamat IP tidak diizinkan", "IP address not authorized"},
+	CodeHTTPSRequired:      {"HTTPS wajib digunakan", "HTTPS required"},
+	CodeUnsupportedMedia:   {"Content-Type harus application/json", "Content-Type must be application/json"},
+	CodeNotAcceptable:      {"Accept harus mengizinkan application/json", "Accept must allow application/json"},
+	CodeRequestExpired:     {"Permintaan kedaluwarsa", "Request expired"},
+	CodeRequestTimeFormat:  {"Format X-Request-Time tidak valid", "Invalid X-Request-Time format"},
+	CodeMissingRequestID:   {"Header wajib tidak ada: x-request-id", "Missing required header: x-request-id"},
+	CodeDuplicateRequestID: {"x-request-id sudah pernah digunakan", "x-request-id has already been used"},
+	CodeMissingSessionID:   {"Header wajib tidak ada: x-session-id", "Missing required header: x-session-id"},
+	CodeInvalidToken:       {"Token tidak valid atau kedaluwarsa", "Invalid or expired token"},
+	CodeBodyTooLarge:       {"Isi permintaan terlalu besar", "Request body too large"},
+	CodeInvalidBody:        {"Isi permintaan tidak valid", "Invalid request body"},
+	CodeRateLimited:        {"Terlalu banyak permintaan", "Too many requests"},
+	CodeUnavailable:        {"Layanan sedang tidak tersedia", "Service unavailable"},
+	CodeInternal:           {"Terjadi kesalahan pada server", "Internal server error"},
+}
+
+// Language returns the language the request asks for in its x-language
+// header: "en" for "en" or "en-*" in any case, and "id" (the default) for
+// anything else, absent included.
+func Language(r *http.Request) string {
+	v := r.Header.Get("X-Language")
+	if len(v) >= 2 && strings.EqualFold(v[:2], "en") && (len(v) == 2 || v[2] == '-') {
+		return "en"
+	}
+	return "id"
+}
+
+// JSONDialect is a Dialect that writes a JSON envelope. The built-in
+// dialects are JSONDialects; set its fields to make another one.
+//
+// A JSONDialect must not be modified once it is in use; it is then safe for
+// concurrent use.
+type JSONDialect struct {
+	// ContentType of error bodies; empty means "application/json".
+	ContentType string
+
+	// Localized makes the x-language header choose the message language
+	// (see Language). Otherwise messages are in English (Message.EN).
+	Localized bool
+
+	// Messages overrides the catalogue's text of a code, or adds a code.
+	Messages map[string]Message
+
+	// Body returns the value encoded as the response body for e, whose
+	// client-facing text is message.
+	Body func(e *Error, message string) any
+}
+
+// Message returns the text shown for e in the language of r: e.Message when
+// set, else the dialect's text for e.Code, else the catalogue's, else the
+// status text.
+func (d *JSONDialect) Message(r *http.Request, e *Error) string {
+	if e.Message != "" {
+		return e.Message
+	}
+	m, ok := d.Messages[e.Code]
+	if !ok {
+		if m, ok = catalogue[e.Code]; !ok {
+			return http.StatusText(e.Status)
+		}
+	}
+	if d.Localized && Language(r) == "id" && m.ID != "" {
+		return m.ID
+	}
+	if m.EN == "" {
+		return m.ID
+	}
+	return m.EN
+}
+
+// WriteError implements Dialect.
+func (d *JSONDialect) WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
+	body, err := json.Marshal(d.Body(e, d.Message(r, e)))
+	if err != nil {
+		// Body returned something JSON cannot encode: a programming error,
+		// answered without leaking it.
+		body = []byte(`{"error":"internal_error"}`)
+	}
+	ct := d.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	h := w.Header()
+	h.Set("Content-Type", ct)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	w.Write(body)
+}
+
+// WithMessage returns a copy of d in which code reads m.
+func (d *JSONDialect) WithMessage(code string, m Message) *JSONDialect {
+	c := *d
+	c.Messages = make(map[string]Message, len(d.Messages)+1)
+	for k, v := range d.Messages {
+		c.Messages[k] = v
+	}
+	c.Messages[code] = m
+	return &c
+}
+
+// same returns a Message with one text in both languages, for dialects whose
+// documentation fixes the text whatever the language.
+func same(s string) Message { return Message{ID: s, EN: s} }
+
+// Problem returns the default dialect: RFC 9457 problem details, served as
+// application/problem+json and localized by x-language (Indonesian unless
+// the request asks for "en"):
+//
+//	{"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid API key","code":"invalid_key"}
+func Problem() *JSONDialect {
+	return &JSONDialect{
+		ContentType: "application/problem+json",
+		Localized:   true,
+		Body: func(e *Error, msg string) any {
+			return problemBody{"about:blank", http.StatusText(e.Status), e.Status, msg, e.Code}
+		},
+	}
+}
+
+type problemBody struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	Code   string `json:"code"`
+}
+
+// MockPay returns the dialect of the MockPay payment API (seed 000):
+//
+//	{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}
+//
+// The envelope's code is the upper-case name of the status (UNAUTHORIZED,
+// FORBIDDEN, NOT_FOUND, TOO_MANY_REQUESTS, ...).
+func MockPay() *JSONDialect {
+	return &JSONDialect{
+		Messages: map[string]Message{
+			CodeMissingKey:       same("Invalid or missing API key"),
+			CodeInvalidKey:       same("Invalid or missing API key"),
+			CodeIdentityConflict: same("Invalid or missing API key"),
+			CodeForbidden:        same("Insufficient permissions for this operation"),
+		},
+		Body: func(e *Error, msg string) any {
+			return mockPayBody{Error: mockPayError{statusCode(e.Status), msg}}
+		},
+	}
+}
+
+type mockPayBody struct {
+	Success bool         `json:"success"`
+	Error   mockPayError `json:"error"`
+}
+
+type mockPayError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// statusCode turns 404 into "NOT_FOUND".
+func statusCode(status int) string {
+	t := http.StatusText(status)
+	if t == "" {
+		return "ERROR"
+	}
+	t = strings.ToUpper(t)
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		case r == ' ' || r == '-':
+			return '_'
+		}
+		return -1
+	}, t)
+}
+
+// Reseller returns the dialect of the game top-up reseller API (seed 001):
+//
+//	{"status":"error","message":"Invalid API key","code":401}
+//
+// Its texts are the seed's, Indonesian where the seed's are ("IP belum di
+// whitelist"). The seed's product list says "Too many requests. Please try
+// again later." where the other routes say "Too many requests": use
+// WithMessage(CodeRateLimited, ...) on that route's guard.
+func Reseller() *JSONDialect {
+	return &JSONDialect{
+		Messages: map[string]Message{
+			CodeMissingKey:        same("Unauthorized"),
+			CodeInvalidKey:        same("Invalid API key"),
+			CodeIdentityConflict:  same("Unauthorized"),
+			CodeHashMismatch:      same("Invalid hash combination"),
+			CodeMissingHeaders:    same("Unauthorized: Missing required headers"),
+			CodeIPNotWhitelisted:  same("IP belum di whitelist"),
+			CodeIPNotRegistered:   same("IP address not authorized"),
+			CodeRequestExpired:    same("Request expired"),
+			CodeRequestTimeFormat: same("Invalid X-Request-Time format"),
+			CodeRateLimited:       same("Too many requests"),
+			CodeInternal:          same("Internal Server Error"),
+		},
+		Body: func(e *Error, msg string) any {
+			return resellerBody{"error", msg, e.Status}
+		},
+	}
+}
+
+type resellerBody struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Code    int    `json:"code"`
+}
+
+// Pay88 returns the dialect of the 88Pay API (seed 004):
+//
+//	{"status":"Error","code":401,"message":"Unauthorized"}
+//
+// Missing or invalid tokens read "Unauthorized"; invalid credentials at the
+// token endpoint read "Invalid API key or merchant ID"; plain HTTP is 403
+// "HTTPS required" (the seed says only that such requests are rejected).
+func Pay88() *JSONDialect {
+	return &JSONDialect{
+		Messages: map[string]Message{
+			CodeMissingKey:       same("Unauthorized"),
+			CodeInvalidToken:     same("Unauthorized"),
+			CodeIdentityConflict: same("Unauthorized"),
+			CodeInvalidKey:       same("Invalid API key or merchant ID"),
+			CodeMissingSessionID: same("Missing required header: x-session-id"),
+			CodeRateLimited:      same("Rate limit exceeded"),
+			CodeHTTPSRequired:    same("HTTPS required"),
+		},
+		Body: func(e *Error, msg string) any {
+			return pay88Body{"Error", e.Status, msg}
+		},
+	}
+}
+
+type pay88Body struct {
+	Status  string `json:"status"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// Midtrans returns the dialect of the Midtrans API (seed 002), whose status
+// code is a string:
+//
+//	{"status_code":"401","status_message":"Access denied due to unauthorized transaction, please check client or server key"}
+//
+// The seed shows no error bodies; the 401 text is the one Midtrans itself
+// answers with, the others are the catalogue's English texts.
+func Midtrans() *JSONDialect {
+	const denied = "Access denied due to unauthorized transaction, please check client or server key"
+	return &JSONDialect{
+		Messages: map[string]Message{
+			CodeMissingKey:       same(denied),
+			CodeInvalidKey:       same(denied),
+			CodeIdentityConflict: same(denied),
+		},
+		Body: func(e *Error, msg string) any {
+			return midtransBody{strconv.Itoa(e.Status), msg}
+		},
+	}
+}
+
+type midtransBody struct {
+	StatusCode    string `json:"status_code"`
+	StatusMessage string `json:"status_message"`
+}

@@ -1,0 +1,433 @@
+package apiguard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+)
+
+// Middleware is the standard shape of an HTTP wrapper. Every wrapper in this
+// package has it, so it drops into a ServeMux chain, chi's r.Use, alice, and
+// gin or echo through their adapters.
+type Middleware = func(http.Handler) http.Handler
+
+// Chain composes wrappers, outermost first: Chain(a, b, c)(h) is
+// a(b(c(h))). Chain() returns a wrapper that returns h itself.
+func Chain(mw ...Middleware) Middleware {
+	return func(h http.Handler) http.Handler {
+		for i := len(mw) - 1; i >= 0; i-- {
+			h = mw[i](h)
+		}
+		return h
+	}
+}
+
+// A Scheme establishes who is calling from a request: an API key, Basic
+// credentials, a hash signature, a session token. It returns the client, or
+// an error matching one of the package's sentinels (ErrMissingKey when the
+// request carries no credentials at all, ErrInvalidKey when they do not
+// check out, ErrUnavailable when a backend fails).
+//
+// A Scheme must be safe for concurrent use and must not keep the request. A
+// Scheme that also implements Challenger gives the WWW-Authenticate header
+// of its 401 responses.
+type Scheme interface {
+	Authenticate(r *http.Request) (*Client, error)
+}
+
+// A Challenger gives the WWW-Authenticate value sent with a 401, such as
+// `Bearer realm="api"`.
+type Challenger interface {
+	Challenge() string
+}
+
+// Guard holds what the wrappers of one API share: the Scheme that
+// establishes the caller's identity, the Dialect that renders rejections,
+// the clock, the environment, client-IP resolution and the denial hook.
+// Wrappers are made from it (g.Authenticate(), g.RequireScope(...), ...).
+//
+// Stack in any order: the first wrapper of a Guard that runs on a request
+// puts a per-request state in the context; the first wrapper that needs the
+// caller's identity resolves it through the Guard's Scheme, once, and every
+// other wrapper and the handler share the result. So a wrapper that needs
+// an identity (a scope check, a per-client limit, a registered-IP check)
+// works outside or inside Authenticate, and a Guard with no Scheme fails
+// such wrappers closed with 401. When several checks would fail, the body is
+// that of the first one that runs.
+//
+// Build every wrapper of a stack from one Guard, or from Guards that agree
+// on who the caller is: a request that two Guards authenticate as two
+// different clients is refused (ErrIdentityConflict).
+//
+// A Guard is safe for concurrent use.
+type Guard struct {
+	scheme    Scheme
+	challenge string
+	dialect   Dialect
+	now       func() time.Time
+	env       Environment
+	ip        ipResolver
+	onDeny    func(Denial)
+	logger    *slog.Logger
+}
+
+// An Option configures a Guard.
+type Option func(*Guard) error
+
+// New returns a Guard that establishes identity with scheme. A nil scheme
+// makes a Guard for checks that need no identity (an IP whitelist, HTTPS
+// only); its identity wrappers refuse every request with 401.
+func New(scheme Scheme, opts ...Option) (*Guard, error) {
+	g := &Guard{scheme: scheme, dialect: Problem(), now: time.Now, ip: defaultIPResolver}
+	if c, ok := scheme.(Challenger); ok {
+		g.challenge = c.Challenge()
+	}
+	if v, ok := scheme.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range opts {
+		if err := o(g); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// MustNew is like New but panics on a configuration error. It is meant for
+// program start.
+func MustNew(scheme Scheme, opts ...Option) *Guard {
+	g, err := New(scheme, opts...)
+	if err != nil {
+		panic(err)
+	}
+	return g
+}
+
+// WithDialect sets how rejections are rendered. The default is Problem().
+func WithDialect(d Dialect) Option {
+	return func(g *Guard) error {
+		if d == nil {
+			return errors.New("apiguard: WithDialect needs a Dialect")
+		}
+		g.dialect = d
+		return nil
+	}
+}
+
+// WithClock sets the clock used for request times, expiry and rate limits.
+// The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(g *Guard) error {
+		if now == nil {
+			return errors.New("apiguard: WithClock needs a clock")
+		}
+		g.now = now
+		return nil
+	}
+}
+
+// WithEnvironment makes the Guard accept only clients of env: a sandbox
+// Guard refuses live keys, and keys of no known environment, with
+// ErrInvalidKey, and the reverse. The default, AnyEnvironment, accepts all.
+func WithEnvironment(env Environment) Option {
+	return func(g *Guard) error {
+		if env > Live {
+			return fmt.Errorf("apiguard: unknown environment %d", env)
+		}
+		g.env = env
+		return nil
+	}
+}
+
+// WithChallenge sets the WWW-Authenticate value sent with every 401. The
+// default is the Scheme's Challenge, if it has one.
+func WithChallenge(challenge string) Option {
+	return func(g *Guard) error { g.challenge = challenge; return nil }
+}
+
+// Denial describes one refused request, for WithDenyHook.
+type Denial struct {
+	Err     *Error        // the rejection; errors.Is matches its reason
+	Client  *Client       // the authenticated client, nil if none was
+	IP      netip.Addr    // the client IP; invalid if it could not be told
+	Request *http.Request // the refused request; do not keep it
+}
+
+// WithDenyHook calls f for every request the Guard refuses, before the
+// response is written. f must be quick and safe for concurrent use. The
+// default is no hook.
+func WithDenyHook(f func(Denial)) Option {
+	return func(g *Guard) error { g.onDeny = f; return nil }
+}
+
+// WithLogger logs every refusal to l at level Info with the code, status,
+// client id, key id, client IP, method and path (never a credential, the
+// query or the body). The default is no logging.
+func WithLogger(l *slog.Logger) Option {
+	return func(g *Guard) error { g.logger = l; return nil }
+}
+
+// stateKey is the context key of the per-request state.
+type stateKey struct{}
+
+// state is the per-request state. It is itself the request's context, so
+// that setting it up costs one allocation.
+type state struct {
+	context.Context
+
+	client *Client // the caller, once a scheme (or NewContext) named one
+	authed bool    // client came from a Scheme rather than NewContext
+
+	memos []memo // one per Guard that resolved identity
+	memo0 [1]memo
+
+	bodyRead bool
+	body     []byte
+	bodyErr  error
+	replay   io.ReadCloser
+}
+
+type memo struct {
+	g      *Guard
+	client *Client
+	err    error
+}
+
+func (s *state) Value(key any) any {
+	if key == (stateKey{}) {
+		return s
+	}
+	return s.Context.Value(key)
+}
+
+func stateFrom(ctx context.Context) *state {
+	s, _ := ctx.Value(stateKey{}).(*state)
+	return s
+}
+
+// begin returns the request's state, creating it (and the request carrying
+// it) if this is the first apiguard wrapper to run.
+func begin(r *http.Request) (*state, *http.Request) {
+	if s := stateFrom(r.Context()); s != nil {
+		return s, r
+	}
+	s := &state{Context: r.Context()}
+	s.memos = s.memo0[:0]
+	return s, r.WithContext(s)
+}
+
+// identify returns the caller as g's Scheme sees it, resolving it once per
+// request and Guard.
+func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
+	for _, m := range s.memos {
+		if m.g == g {
+			return m.client, m.err
+		}
+	}
+	var c *Client
+	err := ErrMissingKey
+	if g.scheme != nil {
+		c, err = g.scheme.Authenticate(r)
+		if err == nil && c == nil {
+			err = ErrInvalidKey // a Scheme that names nobody authenticates nobody
+		}
+	}
+	if err == nil && g.env != AnyEnvironment && c.Env != g.env {
+		err = ErrInvalidKey
+	}
+	if err == nil && s.authed && s.client.ID != c.ID {
+		err = ErrIdentityConflict
+	}
+	if err != nil {
+		c = nil
+	} else if !s.authed {
+		s.client, s.authed = c, true
+	}
+	s.memos = append(s.memos, memo{g, c, err})
+	return c, err
+}
+
+// Identify returns the client g's Scheme finds in r, using and filling the
+// request's state when an apiguard wrapper has set one up. It is the
+// decision behind Authenticate, for handlers that check by hand.
+func (g *Guard) Identify(r *http.Request) (*Client, error) {
+	s, r := begin(r)
+	return g.identify(s, r)
+}
+
+// body reads the request body once, at most limit bytes, and keeps it for
+// the handler (see forward). A body over the limit is ErrBodyTooLarge.
+func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
+	if s.bodyRead {
+		return s.body, s.bodyErr
+	}
+	s.bodyRead = true
+	if r.Body == nil || r.Body == http.NoBody {
+		s.body = []byte{}
+		return s.body, nil
+	}
+	if r.ContentLength > limit {
+		s.bodyErr = ErrBodyTooLarge
+		return nil, s.bodyErr
+	}
+	n := r.ContentLength
+	if n < 0 || n > 64<<10 {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	switch {
+	case err != nil:
+		s.bodyErr = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
+	case int64(buf.Len()) > limit:
+		s.bodyErr = ErrBodyTooLarge
+	default:
+		s.body = buf.Bytes()
+	}
+	return s.body, s.bodyErr
+}
+
+// forward returns the request to hand to the next handler: r itself, or,
+// once the body has been read, a copy whose Body yields the same bytes.
+func (s *state) forward(r *http.Request) *http.Request {
+	if !s.bodyRead || s.bodyErr != nil || r.Body == s.replay || r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	s.replay = io.NopCloser(bytes.NewReader(s.body))
+	r2.Body = s.replay
+	r2.ContentLength = int64(len(s.body))
+	body := s.body
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	return r2
+}
+
+// wrap makes a Middleware from a check run before the next handler.
+func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s, r := begin(r)
+			if err := check(s, r); err != nil {
+				g.deny(w, r, s, err)
+				return
+			}
+			next.ServeHTTP(w, s.forward(r))
+		})
+	}
+}
+
+// Authenticate returns a wrapper that refuses requests whose caller g's
+// Scheme cannot establish (401 with the dialect's body), and puts the
+// client in the context of the others (see ClientFrom).
+func (g *Guard) Authenticate() Middleware {
+	return g.wrap(func(s *state, r *http.Request) error {
+		_, err := g.identify(s, r)
+		return err
+	})
+}
+
+// RequireScope returns a wrapper that refuses, with 403 (ErrForbidden),
+// callers that lack any of scopes. It needs the caller's identity: where g
+// cannot establish one it refuses with 401, whether or not Authenticate
+// runs before it.
+func (g *Guard) RequireScope(scopes ...string) Middleware {
+	return g.wrap(func(s *state, r *http.Request) error {
+		c, err := g.identify(s, r)
+		if err != nil {
+			return err
+		}
+		for _, sc := range scopes {
+			if !c.HasScope(sc) {
+				return ErrForbidden
+			}
+		}
+		return nil
+	})
+}
+
+// Deny writes err as g's dialect renders it: an *Error as it is, a reason
+// sentinel (or an error wrapping one) with its status and code, and any
+// other error as a 500 whose text is never shown. It calls the denial hook
+// and the logger. Handlers use it so that their own errors share the API's
+// envelope.
+func (g *Guard) Deny(w http.ResponseWriter, r *http.Request, err error) {
+	s, r := begin(r)
+	g.deny(w, r, s, err)
+}
+
+func (g *Guard) deny(w http.ResponseWriter, r *http.Request, s *state, err error) {
+	e := NewError(err)
+	var client *Client
+	if s.authed {
+		client = s.client
+	}
+	if g.onDeny != nil || g.logger != nil {
+		ip, _ := g.ClientIP(r)
+		if g.onDeny != nil {
+			g.onDeny(Denial{Err: e, Client: client, IP: ip, Request: r})
+		}
+		if g.logger != nil {
+			attrs := []slog.Attr{
+				slog.Int("status", e.Status), slog.String("code", e.Code),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			}
+			if ip.IsValid() {
+				attrs = append(attrs, slog.String("ip", ip.String()))
+			}
+			if client != nil {
+				attrs = append(attrs, slog.String("client", client.ID), slog.String("key_id", client.KeyID))
+			}
+			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "apiguard: request denied", attrs...)
+		}
+	}
+	e.writeHeaders(w.Header(), g.challenge)
+	g.dialect.WriteError(w, r, e)
+}
+
+// ClientFrom returns the client an apiguard wrapper authenticated for the
+// request whose context is ctx (or that NewContext put there).
+func ClientFrom(ctx context.Context) (*Client, bool) {
+	s := stateFrom(ctx)
+	if s == nil || s.client == nil {
+		return nil, false
+	}
+	return s.client, true
+}
+
+// NewContext returns a copy of ctx carrying c, for tests of handlers that
+// call ClientFrom. Wrappers do not take c as proven: they still resolve the
+// caller through their Scheme, and the client they find replaces c.
+func NewContext(ctx context.Context, c *Client) context.Context {
+	s := &state{Context: ctx, client: c}
+	s.memos = s.memo0[:0]
+	return s
+}
+
+// Check returns a wrapper that refuses requests for which check returns an
+// error, rendered as Deny renders it. It is for checks of one's own that
+// need no identity and should share the API's envelope and denial hook.
+func (g *Guard) Check(check func(r *http.Request) error) Middleware {
+	return g.wrap(func(_ *state, r *http.Request) error { return check(r) })
+}
+
+// CheckClient is like Check for checks of the caller (an account that must
+// be active, say). It resolves the identity as RequireScope does: where g
+// cannot establish one it refuses with 401 before check is called.
+func (g *Guard) CheckClient(check func(r *http.Request, c *Client) error) Middleware {
+	return g.wrap(func(s *state, r *http.Request) error {
+		c, err := g.identify(s, r)
+		if err != nil {
+			return err
+		}
+		return check(r, c)
+	})
+}
