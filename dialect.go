@@ -2,6 +2,7 @@ package apiguard
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,30 +25,19 @@ type Message struct {
 	EN string
 }
 
-// catalogue holds the default texts of the built-in codes.
-var catalogue = map[string]Message{
-	CodeMissingKey:         {"Kunci API tidak ada", "Missing API key"},
-	CodeInvalidKey:         {"Kunci API tidak valid", "Invalid API key"},
-	CodeForbidden:          {"Izin tidak cukup untuk operasi ini", "Insufficient permissions for this operation"},
-	CodeIdentityConflict:   {"Identitas klien bertentangan", "Conflicting client identities"},
-	CodeHashMismatch:       {"Kombinasi hash tidak valid", "Invalid hash combination"},
-	CodeMissingHeaders:     {"Header wajib tidak ada", "Missing required headers"},
-	CodeIPNotWhitelisted:   {"IP belum di whitelist", "IP address not whitelisted"},
-	CodeIPNotRegistered:    {"Alamat IP tidak diizinkan", "IP address not authorized"},
-	CodeHTTPSRequired:      {"HTTPS wajib digunakan", "HTTPS required"},
-	CodeUnsupportedMedia:   {"Content-Type harus application/json", "Content-Type must be application/json"},
-	CodeNotAcceptable:      {"Accept harus mengizinkan application/json", "Accept must allow application/json"},
-	CodeRequestExpired:     {"Permintaan kedaluwarsa", "Request expired"},
-	CodeRequestTimeFormat:  {"Format X-Request-Time tidak valid", "Invalid X-Request-Time format"},
-	CodeMissingRequestID:   {"Header wajib tidak ada: x-request-id", "Missing required header: x-request-id"},
-	CodeDuplicateRequestID: {"x-request-id sudah pernah digunakan", "x-request-id has already been used"},
-	CodeMissingSessionID:   {"Header wajib tidak ada: x-session-id", "Missing required header: x-session-id"},
-	CodeInvalidToken:       {"Token tidak valid atau kedaluwarsa", "Invalid or expired token"},
-	CodeBodyTooLarge:       {"Isi permintaan terlalu besar", "Request body too large"},
-	CodeInvalidBody:        {"Isi permintaan tidak valid", "Invalid request body"},
-	CodeRateLimited:        {"Terlalu banyak permintaan", "Too many requests"},
-	CodeUnavailable:        {"Layanan sedang tidak tersedia", "Service unavailable"},
-	CodeInternal:           {"Terjadi kesalahan pada server", "Internal server error"},
+// internalText is the text of CodeInternal.
+var internalText = Message{"Terjadi kesalahan pada server", "Internal server error"}
+
+// text returns the catalogue's texts for e: those of its reason.
+func text(e *Error) (Message, bool) {
+	var r *reason
+	if errors.As(e.Err, &r) && r.code == e.Code {
+		return r.text, true
+	}
+	if e.Code == CodeInternal {
+		return internalText, true
+	}
+	return Message{}, false
 }
 
 // Language returns the language the request asks for in its x-language
@@ -91,7 +81,7 @@ func (d *JSONDialect) Message(r *http.Request, e *Error) string {
 	}
 	m, ok := d.Messages[e.Code]
 	if !ok {
-		if m, ok = catalogue[e.Code]; !ok {
+		if m, ok = text(e); !ok {
 			return http.StatusText(e.Status)
 		}
 	}

@@ -14,50 +14,50 @@ import (
 //	if errors.Is(err, apiguard.ErrInvalidKey) { ... }
 var (
 	// ErrMissingKey: no credentials were presented (401).
-	ErrMissingKey = errors.New("apiguard: missing credentials")
+	ErrMissingKey error = &reason{"apiguard: missing credentials", http.StatusUnauthorized, CodeMissingKey, Message{"Kunci API tidak ada", "Missing API key"}}
 	// ErrInvalidKey: credentials were presented but no live key matches them,
 	// or they are malformed, ambiguous, of the wrong kind or environment (401).
-	ErrInvalidKey = errors.New("apiguard: invalid credentials")
+	ErrInvalidKey error = &reason{"apiguard: invalid credentials", http.StatusUnauthorized, CodeInvalidKey, Message{"Kunci API tidak valid", "Invalid API key"}}
 	// ErrForbidden: the client lacks a scope the route requires (403).
-	ErrForbidden = errors.New("apiguard: insufficient permissions")
+	ErrForbidden error = &reason{"apiguard: insufficient permissions", http.StatusForbidden, CodeForbidden, Message{"Izin tidak cukup untuk operasi ini", "Insufficient permissions for this operation"}}
 	// ErrIdentityConflict: two guards in one stack authenticated the request
 	// as two different clients (401).
-	ErrIdentityConflict = errors.New("apiguard: conflicting identities")
+	ErrIdentityConflict error = &reason{"apiguard: conflicting identities", http.StatusUnauthorized, CodeIdentityConflict, Message{"Identitas klien bertentangan", "Conflicting client identities"}}
 	// ErrHashMismatch: a hash signature does not match (401).
-	ErrHashMismatch = errors.New("apiguard: hash mismatch")
+	ErrHashMismatch error = &reason{"apiguard: hash mismatch", http.StatusUnauthorized, CodeHashMismatch, Message{"Kombinasi hash tidak valid", "Invalid hash combination"}}
 	// ErrMissingHeaders: a header the scheme requires is absent (401).
-	ErrMissingHeaders = errors.New("apiguard: missing required headers")
+	ErrMissingHeaders error = &reason{"apiguard: missing required headers", http.StatusUnauthorized, CodeMissingHeaders, Message{"Header wajib tidak ada", "Missing required headers"}}
 	// ErrIPNotWhitelisted: the client IP is not on the whitelist (403).
-	ErrIPNotWhitelisted = errors.New("apiguard: IP not whitelisted")
+	ErrIPNotWhitelisted error = &reason{"apiguard: IP not whitelisted", http.StatusForbidden, CodeIPNotWhitelisted, Message{"IP belum di whitelist", "IP address not whitelisted"}}
 	// ErrIPNotRegistered: the client IP is not one registered for the key (403).
-	ErrIPNotRegistered = errors.New("apiguard: IP not registered for key")
+	ErrIPNotRegistered error = &reason{"apiguard: IP not registered for key", http.StatusForbidden, CodeIPNotRegistered, Message{"Alamat IP tidak diizinkan", "IP address not authorized"}}
 	// ErrHTTPSRequired: the request did not arrive over HTTPS (403).
-	ErrHTTPSRequired = errors.New("apiguard: HTTPS required")
+	ErrHTTPSRequired error = &reason{"apiguard: HTTPS required", http.StatusForbidden, CodeHTTPSRequired, Message{"HTTPS wajib digunakan", "HTTPS required"}}
 	// ErrUnsupportedMediaType: the request body is not JSON (415).
-	ErrUnsupportedMediaType = errors.New("apiguard: unsupported media type")
+	ErrUnsupportedMediaType error = &reason{"apiguard: unsupported media type", http.StatusUnsupportedMediaType, CodeUnsupportedMedia, Message{"Content-Type harus application/json", "Content-Type must be application/json"}}
 	// ErrNotAcceptable: the client does not accept a JSON response (406).
-	ErrNotAcceptable = errors.New("apiguard: not acceptable")
+	ErrNotAcceptable error = &reason{"apiguard: not acceptable", http.StatusNotAcceptable, CodeNotAcceptable, Message{"Accept harus mengizinkan application/json", "Accept must allow application/json"}}
 	// ErrRequestExpired: the request time is outside the allowed window (400).
-	ErrRequestExpired = errors.New("apiguard: request expired")
+	ErrRequestExpired error = &reason{"apiguard: request expired", http.StatusBadRequest, CodeRequestExpired, Message{"Permintaan kedaluwarsa", "Request expired"}}
 	// ErrRequestTimeFormat: the request time does not parse (400).
-	ErrRequestTimeFormat = errors.New("apiguard: invalid request time format")
+	ErrRequestTimeFormat error = &reason{"apiguard: invalid request time format", http.StatusBadRequest, CodeRequestTimeFormat, Message{"Format X-Request-Time tidak valid", "Invalid X-Request-Time format"}}
 	// ErrMissingRequestID: the request carries no request id (400).
-	ErrMissingRequestID = errors.New("apiguard: missing request id")
+	ErrMissingRequestID error = &reason{"apiguard: missing request id", http.StatusBadRequest, CodeMissingRequestID, Message{"Header wajib tidak ada: x-request-id", "Missing required header: x-request-id"}}
 	// ErrDuplicateRequestID: the request id was seen before (409).
-	ErrDuplicateRequestID = errors.New("apiguard: duplicate request id")
+	ErrDuplicateRequestID error = &reason{"apiguard: duplicate request id", http.StatusConflict, CodeDuplicateRequestID, Message{"x-request-id sudah pernah digunakan", "x-request-id has already been used"}}
 	// ErrMissingSessionID: the session id header is absent (400).
-	ErrMissingSessionID = errors.New("apiguard: missing session id")
+	ErrMissingSessionID error = &reason{"apiguard: missing session id", http.StatusBadRequest, CodeMissingSessionID, Message{"Header wajib tidak ada: x-session-id", "Missing required header: x-session-id"}}
 	// ErrInvalidToken: a session token is missing, malformed, forged,
 	// expired, of the wrong kind, or not the session's (401).
-	ErrInvalidToken = errors.New("apiguard: invalid token")
+	ErrInvalidToken error = &reason{"apiguard: invalid token", http.StatusUnauthorized, CodeInvalidToken, Message{"Token tidak valid atau kedaluwarsa", "Invalid or expired token"}}
 	// ErrBodyTooLarge: the request body exceeds the configured limit (413).
-	ErrBodyTooLarge = errors.New("apiguard: request body too large")
+	ErrBodyTooLarge error = &reason{"apiguard: request body too large", http.StatusRequestEntityTooLarge, CodeBodyTooLarge, Message{"Isi permintaan terlalu besar", "Request body too large"}}
 	// ErrInvalidBody: the request body is not the JSON the scheme needs (400).
-	ErrInvalidBody = errors.New("apiguard: invalid request body")
+	ErrInvalidBody error = &reason{"apiguard: invalid request body", http.StatusBadRequest, CodeInvalidBody, Message{"Isi permintaan tidak valid", "Invalid request body"}}
 	// ErrRateLimited: a rate limit was exceeded (429).
-	ErrRateLimited = errors.New("apiguard: rate limited")
+	ErrRateLimited error = &reason{"apiguard: rate limited", http.StatusTooManyRequests, CodeRateLimited, Message{"Terlalu banyak permintaan", "Too many requests"}}
 	// ErrUnavailable: a backing store failed and the guard fails closed (503).
-	ErrUnavailable = errors.New("apiguard: backend unavailable")
+	ErrUnavailable error = &reason{"apiguard: backend unavailable", http.StatusServiceUnavailable, CodeUnavailable, Message{"Layanan sedang tidak tersedia", "Service unavailable"}}
 )
 
 // Stable machine codes of the built-in reasons. A Dialect looks messages up by
@@ -87,33 +87,16 @@ const (
 	CodeInternal           = "internal_error"
 )
 
-// reasons maps each sentinel to its status and code.
-var reasons = map[error]struct {
+// reason is the type of the package's sentinels: it carries the status, the
+// stable code and the catalogue's texts of one reason to refuse a request.
+type reason struct {
+	msg    string
 	status int
 	code   string
-}{
-	ErrMissingKey:           {http.StatusUnauthorized, CodeMissingKey},
-	ErrInvalidKey:           {http.StatusUnauthorized, CodeInvalidKey},
-	ErrForbidden:            {http.StatusForbidden, CodeForbidden},
-	ErrIdentityConflict:     {http.StatusUnauthorized, CodeIdentityConflict},
-	ErrHashMismatch:         {http.StatusUnauthorized, CodeHashMismatch},
-	ErrMissingHeaders:       {http.StatusUnauthorized, CodeMissingHeaders},
-	ErrIPNotWhitelisted:     {http.StatusForbidden, CodeIPNotWhitelisted},
-	ErrIPNotRegistered:      {http.StatusForbidden, CodeIPNotRegistered},
-	ErrHTTPSRequired:        {http.StatusForbidden, CodeHTTPSRequired},
-	ErrUnsupportedMediaType: {http.StatusUnsupportedMediaType, CodeUnsupportedMedia},
-	ErrNotAcceptable:        {http.StatusNotAcceptable, CodeNotAcceptable},
-	ErrRequestExpired:       {http.StatusBadRequest, CodeRequestExpired},
-	ErrRequestTimeFormat:    {http.StatusBadRequest, CodeRequestTimeFormat},
-	ErrMissingRequestID:     {http.StatusBadRequest, CodeMissingRequestID},
-	ErrDuplicateRequestID:   {http.StatusConflict, CodeDuplicateRequestID},
-	ErrMissingSessionID:     {http.StatusBadRequest, CodeMissingSessionID},
-	ErrInvalidToken:         {http.StatusUnauthorized, CodeInvalidToken},
-	ErrBodyTooLarge:         {http.StatusRequestEntityTooLarge, CodeBodyTooLarge},
-	ErrInvalidBody:          {http.StatusBadRequest, CodeInvalidBody},
-	ErrRateLimited:          {http.StatusTooManyRequests, CodeRateLimited},
-	ErrUnavailable:          {http.StatusServiceUnavailable, CodeUnavailable},
+	text   Message
 }
+
+func (r *reason) Error() string { return r.msg }
 
 // Error is a rejection: the HTTP status, a stable machine code, and the text
 // shown to the client. A Dialect renders it; its Error method is for logs and
@@ -140,25 +123,19 @@ type Error struct {
 // NewError returns the *Error for reason, which must be one of the package's
 // sentinels (possibly wrapped, as by fmt.Errorf("%w: %w", ErrInvalidToken,
 // cause)). Any other error becomes a 500 with CodeInternal.
-func NewError(reason error) *Error {
-	if reason == nil {
+func NewError(err error) *Error {
+	if err == nil {
 		return nil
 	}
 	var e *Error
-	if errors.As(reason, &e) {
+	if errors.As(err, &e) {
 		return e
 	}
-	for r := reason; r != nil; r = errors.Unwrap(r) {
-		if m, ok := reasons[r]; ok {
-			return &Error{Status: m.status, Code: m.code, Err: reason}
-		}
+	var r *reason
+	if errors.As(err, &r) {
+		return &Error{Status: r.status, Code: r.code, Err: err}
 	}
-	for sentinel, m := range reasons {
-		if errors.Is(reason, sentinel) {
-			return &Error{Status: m.status, Code: m.code, Err: reason}
-		}
-	}
-	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Err: reason}
+	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Err: err}
 }
 
 // Error returns a description for logs: status, code and reason. It never

@@ -129,12 +129,14 @@ func TestErrorsIs(t *testing.T) {
 	if NewError(nil) != nil {
 		t.Error("NewError(nil)")
 	}
-	for sentinel, m := range reasons {
-		if e := NewError(sentinel); e.Status != m.status || e.Code != m.code || !errors.Is(e, sentinel) {
+	for _, sentinel := range []error{ErrMissingKey, ErrInvalidKey, ErrForbidden, ErrRateLimited, ErrUnavailable} {
+		e := NewError(sentinel)
+		r := sentinel.(*reason)
+		if e.Status != r.status || e.Code != r.code || !errors.Is(e, sentinel) {
 			t.Errorf("%v: got %d %s", sentinel, e.Status, e.Code)
 		}
-		if _, ok := catalogue[m.code]; !ok {
-			t.Errorf("code %s has no catalogue text", m.code)
+		if m, ok := text(e); !ok || m.ID == "" || m.EN == "" {
+			t.Errorf("code %s has no catalogue text", r.code)
 		}
 	}
 }

@@ -327,13 +327,13 @@ func TestClientFromAndNewContext(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for name, f := range map[string]func() (*Guard, error){
-		"nil store":    func() (*Guard, error) { return New(Bearer(nil)) },
-		"bad header":   func() (*Guard, error) { return New(Bearer(mustStore(t), "X Key")) },
-		"nil basic":    func() (*Guard, error) { return New(Basic(nil)) },
-		"nil client":   func() (*Guard, error) { return New(ClientKey(nil)) },
-		"nil dialect":  func() (*Guard, error) { return New(nil, WithDialect(nil)) },
-		"nil clock":    func() (*Guard, error) { return New(nil, WithClock(nil)) },
-		"bad env":      func() (*Guard, error) { return New(nil, WithEnvironment(7)) },
+		"nil store":   func() (*Guard, error) { return New(Bearer(nil)) },
+		"bad header":  func() (*Guard, error) { return New(Bearer(mustStore(t), "X Key")) },
+		"nil basic":   func() (*Guard, error) { return New(Basic(nil)) },
+		"nil client":  func() (*Guard, error) { return New(ClientKey(nil)) },
+		"nil dialect": func() (*Guard, error) { return New(nil, WithDialect(nil)) },
+		"nil clock":   func() (*Guard, error) { return New(nil, WithClock(nil)) },
+		"bad env":     func() (*Guard, error) { return New(nil, WithEnvironment(7)) },
 	} {
 		if _, err := f(); err == nil {
 			t.Errorf("%s: no error", name)
