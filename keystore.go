@@ -258,13 +258,24 @@ func (s *MemoryKeyStore) Len() int {
 	return len(s.byID)
 }
 
+// digestKey returns the SHA-256 digest of key without allocating for keys
+// of common lengths.
+func digestKey(key string) [sha256.Size]byte {
+	var buf [128]byte
+	if len(key) <= len(buf) {
+		n := copy(buf[:], key)
+		return sha256.Sum256(buf[:n])
+	}
+	return sha256.Sum256([]byte(key))
+}
+
 // missEntry stands in for an unknown key so that an unknown key and a wrong
 // one take the same path.
 var missEntry = &keyEntry{digest: [sha256.Size]byte{0xff}}
 
 // Lookup implements KeyStore.
 func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Client, error) {
-	d := sha256.Sum256([]byte(key))
+	d := digestKey(key)
 	s.mu.RLock()
 	e, ok := s.byDigest[d]
 	s.mu.RUnlock()
@@ -373,7 +384,7 @@ func NewCachedKeyStore(next KeyStore, size int, opts ...CacheOption) (*CachedKey
 
 // Lookup implements KeyStore.
 func (c *CachedKeyStore) Lookup(ctx context.Context, key string) (*Client, error) {
-	d := sha256.Sum256([]byte(key))
+	d := digestKey(key)
 	now := c.now()
 	if e, ok := c.cache.Get(d); ok && now.Before(e.expires) {
 		if e.client == nil {

@@ -186,13 +186,17 @@ type state struct {
 	client *Client // the caller, once a scheme (or NewContext) named one
 	authed bool    // client came from a Scheme rather than NewContext
 
-	memos []memo // one per Guard that resolved identity
-	memo0 [1]memo
+	memo memo   // the identity as the first Guard to resolve one saw it
+	more []memo // further Guards' views, rare
 
-	bodyRead bool
-	body     []byte
-	bodyErr  error
-	replay   io.ReadCloser
+	body *bodyState // nil until a wrapper reads the body
+}
+
+// bodyState is the request body, read once and kept for the handler.
+type bodyState struct {
+	data   []byte
+	err    error
+	replay io.ReadCloser
 }
 
 type memo struct {
@@ -219,15 +223,26 @@ func begin(r *http.Request) (*state, *http.Request) {
 	if s := stateFrom(r.Context()); s != nil {
 		return s, r
 	}
-	s := &state{Context: r.Context()}
-	s.memos = s.memo0[:0]
-	return s, r.WithContext(s)
+	// One allocation holds both the state and the request that carries it:
+	// WithContext is inlined and its copy does not escape.
+	c := &carrier{st: state{Context: r.Context()}}
+	c.req = *r.WithContext(&c.st)
+	return &c.st, &c.req
+}
+
+// carrier is the one allocation begin makes.
+type carrier struct {
+	st  state
+	req http.Request
 }
 
 // identify returns the caller as g's Scheme sees it, resolving it once per
 // request and Guard.
 func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
-	for _, m := range s.memos {
+	if s.memo.g == g {
+		return s.memo.client, s.memo.err
+	}
+	for _, m := range s.more {
 		if m.g == g {
 			return m.client, m.err
 		}
@@ -251,7 +266,11 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	} else if !s.authed {
 		s.client, s.authed = c, true
 	}
-	s.memos = append(s.memos, memo{g, c, err})
+	if s.memo.g == nil {
+		s.memo = memo{g, c, err}
+	} else {
+		s.more = append(s.more, memo{g, c, err})
+	}
 	return c, err
 }
 
@@ -263,20 +282,21 @@ func (g *Guard) Identify(r *http.Request) (*Client, error) {
 	return g.identify(s, r)
 }
 
-// body reads the request body once, at most limit bytes, and keeps it for
-// the handler (see forward). A body over the limit is ErrBodyTooLarge.
+// readBody reads the request body once, at most limit bytes, and keeps it
+// for the handler (see forward). A body over the limit is ErrBodyTooLarge.
 func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
-	if s.bodyRead {
-		return s.body, s.bodyErr
+	if b := s.body; b != nil {
+		return b.data, b.err
 	}
-	s.bodyRead = true
-	if r.Body == nil || r.Body == http.NoBody {
-		s.body = []byte{}
-		return s.body, nil
-	}
-	if r.ContentLength > limit {
-		s.bodyErr = ErrBodyTooLarge
-		return nil, s.bodyErr
+	b := &bodyState{}
+	s.body = b
+	switch {
+	case r.Body == nil || r.Body == http.NoBody:
+		b.data = []byte{}
+		return b.data, nil
+	case r.ContentLength > limit:
+		b.err = ErrBodyTooLarge
+		return nil, b.err
 	}
 	n := r.ContentLength
 	if n < 0 || n > 64<<10 {
@@ -286,28 +306,29 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
 	switch {
 	case err != nil:
-		s.bodyErr = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
+		b.err = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
 	case int64(buf.Len()) > limit:
-		s.bodyErr = ErrBodyTooLarge
+		b.err = ErrBodyTooLarge
 	default:
-		s.body = buf.Bytes()
+		b.data = buf.Bytes()
 	}
-	return s.body, s.bodyErr
+	return b.data, b.err
 }
 
 // forward returns the request to hand to the next handler: r itself, or,
 // once the body has been read, a copy whose Body yields the same bytes.
 func (s *state) forward(r *http.Request) *http.Request {
-	if !s.bodyRead || s.bodyErr != nil || r.Body == s.replay || r.Body == nil || r.Body == http.NoBody {
+	b := s.body
+	if b == nil || b.err != nil || r.Body == b.replay || r.Body == nil || r.Body == http.NoBody {
 		return r
 	}
 	r2 := new(http.Request)
 	*r2 = *r
-	s.replay = io.NopCloser(bytes.NewReader(s.body))
-	r2.Body = s.replay
-	r2.ContentLength = int64(len(s.body))
-	body := s.body
-	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	data := b.data
+	b.replay = io.NopCloser(bytes.NewReader(data))
+	r2.Body = b.replay
+	r2.ContentLength = int64(len(data))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	return r2
 }
 
@@ -407,9 +428,7 @@ func ClientFrom(ctx context.Context) (*Client, bool) {
 // call ClientFrom. Wrappers do not take c as proven: they still resolve the
 // caller through their Scheme, and the client they find replaces c.
 func NewContext(ctx context.Context, c *Client) context.Context {
-	s := &state{Context: ctx, client: c}
-	s.memos = s.memo0[:0]
-	return s
+	return &state{Context: ctx, client: c}
 }
 
 // Check returns a wrapper that refuses requests for which check returns an

@@ -1,0 +1,235 @@
+package apiguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestMemoryKeyStoreLifecycle(t *testing.T) {
+	clock := newTestClock()
+	s, err := NewMemoryKeyStore(KeyStoreClock(clock.Now), MaxKeys(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.Add(KeySpec{Key: "sk_test_old", Client: Client{ID: "m1", KeyID: "old"}, KeepSecret: true}))
+	must(s.Add(KeySpec{Key: "sk_test_new", Client: Client{ID: "m1", KeyID: "new"}, KeepSecret: true}))
+	must(s.Add(KeySpec{Key: "sk_live_x", Client: Client{ID: "m2"}}))
+
+	if err := s.Add(KeySpec{Key: "sk_test_more", Client: Client{ID: "m3"}}); !errors.Is(err, ErrStoreFull) {
+		t.Errorf("full store: %v", err)
+	}
+	if err := s.Add(KeySpec{Key: "sk_test_old", Client: Client{ID: "m1"}}); err == nil {
+		t.Error("duplicate key added")
+	}
+	if err := s.Add(KeySpec{Key: "", Client: Client{ID: "m1"}}); err == nil {
+		t.Error("empty key added")
+	}
+	c, err := s.Lookup(ctx, "sk_test_old")
+	if err != nil || c.ID != "m1" || c.KeyID != "old" || c.Env != Sandbox {
+		t.Fatalf("lookup: %+v %v", c, err)
+	}
+	if c, _ := s.Lookup(ctx, "sk_live_x"); c.Env != Live || !strings.HasPrefix(c.KeyID, "key_") {
+		t.Errorf("live key: %+v", c)
+	}
+	// Rotation: the old key keeps working through a 24 h overlap, then stops.
+	if !s.Expire("old", clock.Now().Add(24*time.Hour)) {
+		t.Fatal("Expire")
+	}
+	clock.Advance(23 * time.Hour)
+	if _, err := s.Lookup(ctx, "sk_test_old"); err != nil {
+		t.Errorf("old key within overlap: %v", err)
+	}
+	if sec, _ := s.Secrets(ctx, "m1"); len(sec) != 2 {
+		t.Errorf("secrets within overlap: %d", len(sec))
+	}
+	clock.Advance(time.Hour)
+	if _, err := s.Lookup(ctx, "sk_test_old"); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("old key after overlap: %v", err)
+	}
+	if sec, _ := s.Secrets(ctx, "m1"); len(sec) != 1 || sec[0].Key != "sk_test_new" || sec[0].Client.KeyID != "new" {
+		t.Errorf("secrets after overlap: %+v", sec)
+	}
+	// Revocation is immediate.
+	if !s.Revoke("new") || s.Revoke("new") {
+		t.Fatal("Revoke")
+	}
+	if _, err := s.Lookup(ctx, "sk_test_new"); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("revoked key: %v", err)
+	}
+	// Keys without KeepSecret have no plaintext.
+	if sec, _ := s.Secrets(ctx, "m2"); len(sec) != 0 {
+		t.Error("plaintext kept without KeepSecret")
+	}
+	if _, err := NewMemoryKeyStore(MaxKeys(0)); err == nil {
+		t.Error("MaxKeys(0) accepted")
+	}
+}
+
+func TestMemoryKeyStoreKeepsNoPlaintext(t *testing.T) {
+	s := mustStore(t, KeySpec{Key: "sk_test_topsecret", Client: Client{ID: "m"}})
+	for _, e := range s.byID {
+		if e.secret != "" || strings.Contains(fmt.Sprintf("%+v", *e), "topsecret") {
+			t.Fatalf("plaintext kept: %+v", *e)
+		}
+	}
+}
+
+func TestEnvironmentOf(t *testing.T) {
+	for key, want := range map[string]Environment{
+		"sandbox_sk_test_x": Sandbox, "sk_test_a1": Sandbox, "SB-Mid-server-1": Sandbox, "pk_test_1": Sandbox,
+		"live_sk_x": Live, "sk_live_1": Live, "pk_live_1": Live, "x_live_y": Live,
+		"topup_demo_key_gold": AnyEnvironment, "": AnyEnvironment,
+	} {
+		if got := EnvironmentOf(key); got != want {
+			t.Errorf("%q: %v, want %v", key, got, want)
+		}
+	}
+}
+
+func TestGenerateKey(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 100; i++ {
+		k, err := GenerateKey("sandbox_sk_test_")
+		if err != nil || !strings.HasPrefix(k, "sandbox_sk_test_") || len(k) != len("sandbox_sk_test_")+43 || !tokenOK(k) {
+			t.Fatalf("%q %v", k, err)
+		}
+		if seen[k] {
+			t.Fatal("repeated key")
+		}
+		seen[k] = true
+	}
+	for _, p := range []string{"a b", "x:", "é", "a/b"} {
+		if _, err := GenerateKey(p); err == nil {
+			t.Errorf("prefix %q accepted", p)
+		}
+	}
+}
+
+// slowStore counts lookups and can fail.
+type slowStore struct {
+	KeyStore
+	n    atomic.Int64
+	fail atomic.Bool
+}
+
+func (s *slowStore) Lookup(ctx context.Context, key string) (*Client, error) {
+	s.n.Add(1)
+	if s.fail.Load() {
+		return nil, errors.New("backend down")
+	}
+	return s.KeyStore.Lookup(ctx, key)
+}
+
+func TestCachedKeyStore(t *testing.T) {
+	clock := newTestClock()
+	back := &slowStore{KeyStore: mustStore(t, KeySpec{Key: "k1", Client: Client{ID: "a"}}, KeySpec{Key: "k2", Client: Client{ID: "b"}})}
+	c, err := NewCachedKeyStore(back, 2, CacheTTL(time.Minute, 10*time.Second), CacheClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if cl, err := c.Lookup(ctx, "k1"); err != nil || cl.ID != "a" {
+			t.Fatal(cl, err)
+		}
+	}
+	if back.n.Load() != 1 {
+		t.Errorf("%d backend lookups for one key, want 1", back.n.Load())
+	}
+	// Negative results are cached for the shorter TTL.
+	c.Lookup(ctx, "nope")
+	c.Lookup(ctx, "nope")
+	if back.n.Load() != 2 {
+		t.Errorf("negative result not cached: %d", back.n.Load())
+	}
+	clock.Advance(11 * time.Second)
+	if _, err := c.Lookup(ctx, "nope"); !errors.Is(err, ErrInvalidKey) || back.n.Load() != 3 {
+		t.Errorf("negative entry did not expire: %d", back.n.Load())
+	}
+	// Failures are not cached.
+	back.fail.Store(true)
+	if _, err := c.Lookup(ctx, "k2"); err == nil || errors.Is(err, ErrInvalidKey) {
+		t.Errorf("failure: %v", err)
+	}
+	back.fail.Store(false)
+	if cl, err := c.Lookup(ctx, "k2"); err != nil || cl.ID != "b" {
+		t.Errorf("after failure: %v", err)
+	}
+	// Bounded.
+	if c.Len() > 2 {
+		t.Errorf("%d entries, capacity 2", c.Len())
+	}
+	// Forget makes a revocation take effect at once.
+	back.KeyStore.(*MemoryKeyStore).Revoke(mustClient(t, back, "k2").KeyID)
+	if _, err := c.Lookup(ctx, "k2"); err != nil {
+		t.Errorf("cached entry gone early: %v", err)
+	}
+	c.Forget("k2")
+	if _, err := c.Lookup(ctx, "k2"); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("after Forget: %v", err)
+	}
+	for _, bad := range []func() (*CachedKeyStore, error){
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(nil, 1) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 0) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 1, CacheTTL(0, 0)) },
+	} {
+		if _, err := bad(); err == nil {
+			t.Error("bad config accepted")
+		}
+	}
+}
+
+func mustClient(t *testing.T, s KeyStore, key string) *Client {
+	c, err := s.Lookup(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestKeyStoresConcurrent(t *testing.T) {
+	clock := newTestClock()
+	s, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
+	cached, _ := NewCachedKeyStore(s, 64, CacheClock(clock.Now))
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				key := fmt.Sprintf("k-%d-%d", w, i)
+				if err := s.Add(KeySpec{Key: key, Client: Client{ID: "c", KeyID: key}, KeepSecret: true}); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, st := range []KeyStore{s, cached} {
+					if c, err := st.Lookup(context.Background(), key); err != nil || c.KeyID != key {
+						t.Errorf("lookup %s: %v", key, err)
+					}
+				}
+				s.Expire(key, clock.Now().Add(time.Hour))
+				s.Secrets(context.Background(), "c")
+				if i%2 == 0 {
+					s.Revoke(key)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	if s.Len() != 400 {
+		t.Errorf("Len = %d, want 400", s.Len())
+	}
+}
