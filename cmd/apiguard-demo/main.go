@@ -1,0 +1,181 @@
+// Command apiguard-demo serves the five seed APIs with in-memory stores, so
+// that every scheme of apiguard can be tried with curl in a minute:
+//
+//	go run ./cmd/apiguard-demo
+//
+// It listens on -addr (plain HTTP, default 127.0.0.1:8080) and -tls-addr
+// (HTTPS with a self-signed certificate made in memory at start, default
+// 127.0.0.1:8443; empty disables it), and prints the demo credentials and a
+// ready curl line per API. Loopback peers are trusted as proxies: their
+// X-Forwarded-For gives the client IP and their X-Forwarded-Proto: https
+// counts as HTTPS. SIGINT or SIGTERM shuts it down cleanly.
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// config is what the flags set.
+type config struct {
+	addr     string
+	tlsAddr  string
+	tokenTTL time.Duration
+	now      func() time.Time // the clock; time.Now outside tests
+}
+
+func main() {
+	var cfg config
+	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "plain HTTP listen address")
+	flag.StringVar(&cfg.tlsAddr, "tls-addr", "127.0.0.1:8443", "HTTPS listen address (self-signed certificate); empty disables HTTPS")
+	flag.DurationVar(&cfg.tokenTTL, "token-ttl", 60*time.Second, "lifetime of 88Pay access tokens")
+	flag.Parse()
+	cfg.now = time.Now
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, nil); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// run serves until ctx is done, then shuts down. ready, if not nil, is
+// called with the bound addresses once the listeners are open.
+func run(ctx context.Context, cfg config, out io.Writer, ready func(plain, secure net.Addr)) error {
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	h, err := newGateway(cfg)
+	if err != nil {
+		return err
+	}
+	plainLn, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{newServer(h)}
+	listeners := []net.Listener{plainLn}
+	var secureAddr net.Addr
+	if cfg.tlsAddr != "" {
+		cert, err := selfSigned()
+		if err != nil {
+			plainLn.Close()
+			return err
+		}
+		ln, err := net.Listen("tcp", cfg.tlsAddr)
+		if err != nil {
+			plainLn.Close()
+			return err
+		}
+		srv := newServer(h)
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		servers = append(servers, srv)
+		listeners = append(listeners, tls.NewListener(ln, srv.TLSConfig))
+		secureAddr = ln.Addr()
+	}
+	printBanner(out, plainLn.Addr(), secureAddr)
+	if ready != nil {
+		ready(plainLn.Addr(), secureAddr)
+	}
+
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			for _, srv := range servers {
+				srv.Close()
+			}
+			return err
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var firstErr error
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdown); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// selfSigned makes a certificate for localhost and the loopback addresses,
+// valid for a day, held only in memory.
+func selfSigned() (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "apiguard-demo"},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+func printBanner(out io.Writer, plain, secure net.Addr) {
+	base := "http://" + plain.String()
+	fmt.Fprintf(out, "apiguard demo gateway\n  http:  %s\n", base)
+	sbase := ""
+	if secure != nil {
+		sbase = "https://" + secure.String()
+		fmt.Fprintf(out, "  https: %s (self-signed: curl -k)\n", sbase)
+	}
+	fmt.Fprintln(out, "\nCredentials and one curl line per API:")
+	for _, api := range apis {
+		fmt.Fprintf(out, "\n%s\n", api.title)
+		for _, c := range api.credentials {
+			fmt.Fprintf(out, "  %s\n", c)
+		}
+		if api.curl != nil {
+			fmt.Fprintf(out, "  $ %s\n", api.curl(base, sbase))
+		}
+	}
+	fmt.Fprintln(out)
+}
