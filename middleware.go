@@ -193,6 +193,8 @@ type state struct {
 	body     []byte
 	bodyErr  error
 	replay   io.ReadCloser
+
+	held []heldID // request ids this request recorded, released if it is refused
 }
 
 type memo struct {
@@ -317,6 +319,7 @@ func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, r := begin(r)
 			if err := check(s, r); err != nil {
+				s.release()
 				g.deny(w, r, s, err)
 				return
 			}
