@@ -93,7 +93,7 @@ func acceptsJSON(vs []string) bool {
 		for {
 			m, rest, ok := scanMediaType(v)
 			present = present || !m.empty
-			if ok && m.spec != specNone && m.hasQ && m.spec >= best {
+			if ok && m.spec != specNone && m.spec >= best {
 				if m.spec > best {
 					best, q = m.spec, m.q
 				} else {
@@ -122,7 +122,6 @@ const (
 type mediaRange struct {
 	spec      int  // how it matches application/json
 	q         int  // q-value in thousandths; 1000 if absent
-	hasQ      bool // q parsed (absent counts as parsed)
 	charsetOK bool // no charset parameter, or a UTF-8 one
 	empty     bool // the element was empty (white space only)
 }
@@ -132,7 +131,7 @@ type mediaRange struct {
 // rest of s from that comma on (empty at the end). ok is false if the
 // element does not parse; rest then still starts at the next comma.
 func scanMediaType(s string) (m mediaRange, rest string, ok bool) {
-	m.q, m.hasQ, m.charsetOK = 1000, true, true
+	m.q, m.charsetOK = 1000, true
 	i := skipOWS(s, 0)
 	if i == len(s) || s[i] == ',' {
 		m.empty = true
@@ -190,7 +189,9 @@ func scanMediaType(s string) (m mediaRange, rest string, ok bool) {
 		switch {
 		case strings.EqualFold(name, "q") && !seenQ:
 			seenQ = true
-			m.q, m.hasQ = parseQ(value)
+			if m.q, ok = parseQ(value); !ok {
+				return m, s[skipElement(s, i):], false
+			}
 		case strings.EqualFold(name, "charset"):
 			m.charsetOK = m.charsetOK && (strings.EqualFold(value, "utf-8") || strings.EqualFold(value, "utf8"))
 		}
