@@ -190,6 +190,8 @@ type state struct {
 	more []memo // further Guards' views, rare
 
 	body *bodyState // nil until a wrapper reads the body
+
+	held []heldID // request ids this request recorded, released if it is refused
 }
 
 // bodyState is the request body, read once and kept for the handler.
@@ -338,6 +340,7 @@ func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, r := begin(r)
 			if err := check(s, r); err != nil {
+				s.release()
 				g.deny(w, r, s, err)
 				return
 			}

@@ -1,0 +1,382 @@
+package apiguard
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// proxies are the trusted proxies of the tests: a private IPv4 range, one
+// IPv6 range, and one written as an IPv4-mapped prefix.
+var proxies = []netip.Prefix{
+	netip.MustParsePrefix("10.0.0.0/8"),
+	netip.MustParsePrefix("fd00::/8"),
+	netip.MustParsePrefix("::ffff:172.16.0.0/108"), // 172.16.0.0/12
+}
+
+func ipRequest(remote string, header ...string) *http.Request {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = remote
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Add(header[i], header[i+1])
+	}
+	return r
+}
+
+// TestClientIPSpoofing is the table of spoofing cases: what a client may
+// forge, and what the resolver makes of it.
+func TestClientIPSpoofing(t *testing.T) {
+	xff := MustNew(nil, WithTrustedProxies(proxies...))
+	realIP := MustNew(nil, WithTrustedProxies(proxies...), WithClientIPHeader("x-real-ip"))
+	none := MustNew(nil)
+	const fail = "" // no client IP: IP checks refuse the request
+	cases := []struct {
+		name   string
+		g      *Guard
+		remote string
+		header []string
+		want   string
+	}{
+		// Nobody trusted: the peer, whatever the headers say.
+		{"no proxies/peer", none, "203.0.113.9:5000", nil, "203.0.113.9"},
+		{"no proxies/xff ignored", none, "203.0.113.9:5000", []string{"X-Forwarded-For", "198.51.100.1"}, "203.0.113.9"},
+		{"no proxies/proxy range not trusted", none, "10.0.0.1:5000", []string{"X-Forwarded-For", "198.51.100.1"}, "10.0.0.1"},
+		// An untrusted peer sending X-Forwarded-For or X-Real-IP.
+		{"untrusted peer/xff", xff, "203.0.113.9:5000", []string{"X-Forwarded-For", "10.0.0.7"}, "203.0.113.9"},
+		{"untrusted peer/x-real-ip", realIP, "203.0.113.9:5000", []string{"X-Real-IP", "198.51.100.1"}, "203.0.113.9"},
+		// A trusted proxy appends the address it saw on the right.
+		{"trusted/one hop", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9"},
+		{"trusted/forged leftmost", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.66, 203.0.113.9"}, "203.0.113.9"},
+		{"trusted/forged trusted leftmost", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "10.9.9.9, 203.0.113.9"}, "203.0.113.9"},
+		{"trusted/two proxies", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.66, 203.0.113.9, 10.0.0.3"}, "203.0.113.9"},
+		{"trusted/no spaces", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.66,203.0.113.9,10.0.0.3"}, "203.0.113.9"},
+		{"trusted/tabs", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "\t203.0.113.9\t,\t10.0.0.3 "}, "203.0.113.9"},
+		{"trusted/several headers", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.66", "X-Forwarded-For", "203.0.113.9"}, "203.0.113.9"},
+		{"trusted/several headers, proxy in last", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.66, 203.0.113.9", "X-Forwarded-For", "10.0.0.3"}, "203.0.113.9"},
+		{"trusted/garbage leftmost is never read", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "<script>, unknown, 203.0.113.9"}, "203.0.113.9"},
+		{"trusted/garbage rightmost", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9, garbage"}, fail},
+		{"trusted/garbage between proxies", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9, nope, 10.0.0.3"}, fail},
+		{"trusted/empty entry", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9, "}, fail},
+		{"trusted/empty header", xff, "10.0.0.2:443", []string{"X-Forwarded-For", ""}, fail},
+		{"trusted/unknown", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "unknown"}, fail},
+		{"trusted/no header", xff, "10.0.0.2:443", nil, fail},
+		{"trusted/all trusted", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "10.0.0.5, fd00::1"}, fail},
+		{"trusted/bracketed v4", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "[203.0.113.9]:80"}, fail},
+		{"trusted/huge port", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9:65536"}, fail},
+		{"trusted/bracket in zone", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "::%]]"}, fail},
+		{"trusted/obfuscated (RFC 7239)", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "_hidden"}, fail},
+		// Ports, IPv6, zones, IPv4-mapped IPv6.
+		{"trusted/v4 port", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9:4711"}, "203.0.113.9"},
+		{"trusted/v6", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "2001:db8::9"}, "2001:db8::9"},
+		{"trusted/v6 port", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "[2001:db8::9]:443"}, "2001:db8::9"},
+		{"trusted/v6 bracketed, no port", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "[2001:db8::9]"}, "2001:db8::9"},
+		{"trusted/v6 zone", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "fe80::9%eth0"}, "fe80::9"},
+		{"trusted/v4-mapped entry", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "::ffff:203.0.113.9"}, "203.0.113.9"},
+		{"trusted/v4-mapped proxy entry skipped", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9, ::ffff:10.0.0.3"}, "203.0.113.9"},
+		{"trusted/v4-mapped peer", xff, "[::ffff:10.0.0.2]:443", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9"},
+		{"trusted/mapped prefix peer", xff, "172.20.0.1:443", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9"},
+		{"trusted/v6 peer", xff, "[fd00::2]:443", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9"},
+		{"trusted/v6 zoned peer", xff, "[fd00::2%eth0]:443", []string{"X-Forwarded-For", "203.0.113.9"}, "203.0.113.9"},
+		// The peer itself.
+		{"peer/v6 zone", none, "[fe80::1%en0]:80", nil, "fe80::1"},
+		{"peer/v4-mapped", none, "[::ffff:203.0.113.9]:80", nil, "203.0.113.9"},
+		{"peer/no port", none, "203.0.113.9", nil, "203.0.113.9"},
+		{"peer/garbage", none, "garbage", nil, fail},
+		{"peer/empty", none, "", nil, fail},
+		{"peer/unix socket", none, "@", nil, fail},
+		// A single trusted header.
+		{"x-real-ip/trusted", realIP, "10.0.0.2:443", []string{"X-Real-IP", "203.0.113.9"}, "203.0.113.9"},
+		{"x-real-ip/with port", realIP, "10.0.0.2:443", []string{"X-Real-IP", "[2001:db8::9]:443"}, "2001:db8::9"},
+		{"x-real-ip/xff ignored", realIP, "10.0.0.2:443", []string{"X-Real-IP", "203.0.113.9", "X-Forwarded-For", "198.51.100.1"}, "203.0.113.9"},
+		{"x-real-ip/missing", realIP, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.1"}, fail},
+		{"x-real-ip/twice", realIP, "10.0.0.2:443", []string{"X-Real-IP", "203.0.113.9", "X-Real-IP", "198.51.100.1"}, fail},
+		{"x-real-ip/list", realIP, "10.0.0.2:443", []string{"X-Real-IP", "198.51.100.1, 203.0.113.9"}, fail},
+		{"x-real-ip/trusted value", realIP, "10.0.0.2:443", []string{"X-Real-IP", "10.0.0.9"}, fail},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tc.g.ClientIP(ipRequest(tc.remote, tc.header...))
+			if tc.want == fail {
+				if ok {
+					t.Errorf("ClientIP = %v, want none", got)
+				}
+				return
+			}
+			if !ok || got != netip.MustParseAddr(tc.want) {
+				t.Errorf("ClientIP = %v %v, want %s", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+// TestUnresolvedIPRefused: an address that cannot be told fails every IP
+// check, even a whitelist of everything.
+func TestUnresolvedIPRefused(t *testing.T) {
+	g := MustNew(nil, WithDialect(Reseller()), WithTrustedProxies(proxies...))
+	all := g.IPAllow(netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+	for name, r := range map[string]*http.Request{
+		"garbage peer":         ipRequest("nonsense"),
+		"proxy without header": ipRequest("10.0.0.2:1"),
+		"proxy, garbage":       ipRequest("10.0.0.2:1", "X-Forwarded-For", "1.2.3.4, x"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			wantBody(t, serve(all(okHandler), r), 403, `{"status":"error","message":"IP belum di whitelist","code":403}`)
+		})
+	}
+	if w := serve(all(okHandler), ipRequest("10.0.0.2:1", "X-Forwarded-For", "1.2.3.4")); w.Code != 200 {
+		t.Errorf("resolved address refused: %d", w.Code)
+	}
+}
+
+func TestClientIPConfig(t *testing.T) {
+	for name, opt := range map[string]Option{
+		"zero prefix":       WithTrustedProxies(netip.Prefix{}),
+		"empty header":      WithClientIPHeader(""),
+		"header with space": WithClientIPHeader("X Real IP"),
+		"header with colon": WithClientIPHeader("X-Real-IP:"),
+	} {
+		if _, err := New(nil, opt); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	// X-Forwarded-For named as the single header is the default walk.
+	g := MustNew(nil, WithTrustedProxies(proxies...), WithClientIPHeader("x-forwarded-for"))
+	if ip, ok := g.ClientIP(ipRequest("10.0.0.1:1", "X-Forwarded-For", "1.1.1.1, 2.2.2.2")); !ok || ip.String() != "2.2.2.2" {
+		t.Errorf("got %v %v", ip, ok)
+	}
+	// A later WithTrustedProxies replaces the set.
+	g = MustNew(nil, WithTrustedProxies(proxies...), WithTrustedProxies(netip.MustParsePrefix("192.0.2.0/24")))
+	if ip, _ := g.ClientIP(ipRequest("10.0.0.1:1", "X-Forwarded-For", "1.1.1.1")); ip.String() != "10.0.0.1" {
+		t.Errorf("old proxies still trusted: %v", ip)
+	}
+}
+
+func TestParsePrefixes(t *testing.T) {
+	got, err := ParsePrefixes("203.0.113.7", " 198.51.100.0/24", "2001:db8::1", "2001:db8:1::/48", "::ffff:192.0.2.0/120", "10.1.2.3/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "203.0.113.7/32 198.51.100.0/24 2001:db8::1/128 2001:db8:1::/48 192.0.2.0/24 10.0.0.0/8"
+	var s []string
+	for _, p := range got {
+		s = append(s, p.String())
+	}
+	if strings.Join(s, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(s, " "), want)
+	}
+	for _, bad := range []string{"", "1.2.3", "1.2.3.4/33", "fe80::1%eth0", "example.com", "1.2.3.4:80"} {
+		if _, err := ParsePrefixes(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+// TestIPSetMatchesLinearScan compares the merged, binary-searched set with
+// a plain scan of the prefixes, on random prefixes and on the addresses
+// around their edges.
+func TestIPSetMatchesLinearScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	randAddr := func(v6 bool) netip.Addr {
+		if v6 {
+			var b [16]byte
+			for i := range b {
+				b[i] = byte(rng.IntN(4)) // few distinct bytes: overlaps are likely
+			}
+			return netip.AddrFrom16(b)
+		}
+		return netip.AddrFrom4([4]byte{byte(rng.IntN(4)), byte(rng.IntN(4)), byte(rng.IntN(256)), byte(rng.IntN(256))})
+	}
+	for round := 0; round < 300; round++ {
+		var ps []netip.Prefix
+		for range rng.IntN(8) {
+			a := randAddr(rng.IntN(2) == 0)
+			ps = append(ps, netip.PrefixFrom(a, rng.IntN(a.BitLen()+1)))
+		}
+		set := newIPSet(ps)
+		probe := func(a netip.Addr) {
+			if got, want := set.contains(a), prefixesContain(ps, a); got != want {
+				t.Fatalf("prefixes %v, %v: set says %v, scan says %v", ps, a, got, want)
+			}
+		}
+		for _, p := range ps {
+			p = p.Masked()
+			first := p.Addr()
+			last := first
+			for range (first.BitLen() - p.Bits()) % 200 {
+				last = last.Next()
+			}
+			probe(first)
+			probe(first.Prev())
+			probe(last)
+			probe(last.Next())
+		}
+		for range 50 {
+			probe(randAddr(rng.IntN(2) == 0))
+		}
+	}
+	// The full ranges and the edges of the address spaces.
+	set := newIPSet([]netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")})
+	for _, a := range []string{"0.0.0.0", "255.255.255.255", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"} {
+		if !set.contains(netip.MustParseAddr(a)) {
+			t.Errorf("%s not in the full set", a)
+		}
+	}
+	if set.contains(netip.Addr{}) || (&ipSet{}).contains(netip.MustParseAddr("1.2.3.4")) {
+		t.Error("empty set or invalid address matched")
+	}
+	v6 := newIPSet([]netip.Prefix{netip.MustParsePrefix("::/0")})
+	if v6.contains(netip.MustParseAddr("1.2.3.4")) {
+		t.Error("::/0 contains an IPv4 address")
+	}
+}
+
+// refResolve is a plain restatement of ClientIP, with splits and the
+// standard parsers, to fuzz the zero-allocation one against.
+func refResolve(trusted []netip.Prefix, header, remote string, h http.Header) (netip.Addr, bool) {
+	parse := func(s string) (netip.Addr, bool) {
+		s = strings.Trim(s, " \t")
+		// Brackets only enclose an IPv6 address; a zone holds none.
+		if strings.ContainsAny(s, "[]") && (s[0] != '[' || strings.Count(s, "[") > 1 || strings.Count(s, "]") > 1) {
+			return netip.Addr{}, false
+		}
+		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+			s = s[1 : len(s)-1]
+			if !strings.Contains(s, ":") {
+				return netip.Addr{}, false
+			}
+		} else if ap, err := netip.ParseAddrPort(s); err == nil {
+			_, port, _ := strings.Cut(s[strings.LastIndex(s, "]")+1:], ":")
+			if len(port) > 5 {
+				return netip.Addr{}, false
+			}
+			return ap.Addr().WithZone("").Unmap(), true
+		}
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Addr{}, false
+		}
+		return a.WithZone("").Unmap(), true
+	}
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if normPrefix(p).Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	peer, ok := parse(remote)
+	if !ok || !isTrusted(peer) {
+		return peer, ok
+	}
+	var entries []string
+	if header != "" {
+		if len(h[header]) != 1 {
+			return netip.Addr{}, false
+		}
+		entries = []string{h[header][0]}
+	} else {
+		for _, v := range h["X-Forwarded-For"] {
+			entries = append(entries, strings.Split(v, ",")...)
+		}
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		a, ok := parse(entries[i])
+		if !ok {
+			return netip.Addr{}, false
+		}
+		if !isTrusted(a) {
+			return a, true
+		}
+		if header != "" {
+			break
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// FuzzClientIP checks the resolver against refResolve and its invariants:
+// no panic; an address it returns is valid, has no zone, is not
+// IPv4-mapped, and is never a trusted proxy when the peer is one.
+func FuzzClientIP(f *testing.F) {
+	f.Add("10.0.0.2:443", "198.51.100.66, 203.0.113.9", "10.0.0.3", "203.0.113.9")
+	f.Add("[fd00::2%eth0]:443", "[2001:db8::9]:443", "", "[::ffff:1.2.3.4]:80")
+	f.Add("203.0.113.9:5000", "1.2.3.4", "", "")
+	f.Add("[::ffff:10.0.0.2]:1", "fe80::1%eth0, ::ffff:172.16.0.1", ",", "1.2.3.4:65535")
+	f.Add("10.0.0.2", "\t1.2.3.4:0080 ", "garbage", "[1.2.3.4]")
+	resolvers := []ipResolver{
+		{trusted: newIPSet(proxies)},
+		{trusted: newIPSet(proxies), header: "X-Real-Ip"},
+		{},
+	}
+	f.Fuzz(func(t *testing.T, remote, xff1, xff2, real string) {
+		h := http.Header{}
+		if xff1 != "" {
+			h["X-Forwarded-For"] = append(h["X-Forwarded-For"], xff1)
+		}
+		if xff2 != "" {
+			h["X-Forwarded-For"] = append(h["X-Forwarded-For"], xff2)
+		}
+		if real != "" {
+			h["X-Real-Ip"] = []string{real}
+		}
+		for i, p := range resolvers {
+			got, ok := p.resolve(remote, h)
+			var trusted []netip.Prefix
+			if !p.trusted.empty() {
+				trusted = proxies
+			}
+			want, wantOK := refResolve(trusted, p.header, remote, h)
+			if ok != wantOK || got != want {
+				t.Fatalf("resolver %d: got %v %v, reference %v %v", i, got, ok, want, wantOK)
+			}
+			if !ok {
+				continue
+			}
+			if !got.IsValid() || got.Zone() != "" || got.Is4In6() {
+				t.Fatalf("resolver %d: bad address %v", i, got)
+			}
+			if peer, _ := parseHost(remote); p.trusted.contains(peer) && p.trusted.contains(got) {
+				t.Fatalf("resolver %d: returned trusted proxy %v", i, got)
+			}
+		}
+	})
+}
+
+// discard is a ResponseWriter that keeps nothing, so that benchmarks
+// measure the wrappers and not a recorder.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+var sinkAddr netip.Addr
+
+// BenchmarkClientIP measures resolution; run it with BenchmarkIPAllow to
+// compare with a bare handler.
+func BenchmarkClientIP(b *testing.B) {
+	cases := []struct {
+		name string
+		g    *Guard
+		r    *http.Request
+	}{
+		{"peer", MustNew(nil), ipRequest("203.0.113.9:5000")},
+		{"peer/v6", MustNew(nil), ipRequest("[2001:db8::9%eth0]:5000")},
+		{"xff/3 hops", MustNew(nil, WithTrustedProxies(proxies...)),
+			ipRequest("10.0.0.2:443", "X-Forwarded-For", "198.51.100.66, 203.0.113.9, 10.0.0.3, fd00::7")},
+		{"x-real-ip", MustNew(nil, WithTrustedProxies(proxies...), WithClientIPHeader("X-Real-IP")),
+			ipRequest("10.0.0.2:443", "X-Real-IP", "203.0.113.9")},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				sinkAddr, _ = c.g.ClientIP(c.r)
+			}
+		})
+	}
+}

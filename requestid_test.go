@@ -1,0 +1,516 @@
+package apiguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// seed003 builds the client-system API of seed 003: x-app-key identifies
+// the calling system, x-request-id must be unique per system.
+func seed003(t testing.TB, clock *testClock, store ReplayStore) (*Guard, http.Handler) {
+	keys := mustStore(t,
+		KeySpec{Key: "app-public-1", Client: Client{ID: "sys-1", Kind: PublishableKey}},
+		KeySpec{Key: "app-public-2", Client: Client{ID: "sys-2", Kind: PublishableKey}},
+		KeySpec{Key: "server-secret", Client: Client{ID: "sys-3"}},
+	)
+	g := MustNew(AppKey(keys), WithClock(clock.Now))
+	return g, Chain(g.Authenticate(), g.RequestID(store, 0))(okHandler)
+}
+
+func req003(appKey, id, lang string) *http.Request {
+	r := httptest.NewRequest("POST", "/external/v1/orders", nil)
+	if appKey != "" {
+		r.Header.Set("x-app-key", appKey)
+	}
+	if id != "" {
+		r.Header.Set("x-request-id", id)
+	}
+	if lang != "" {
+		r.Header.Set("x-language", lang)
+	}
+	return r
+}
+
+func problem(status int, title, detail, code string) string {
+	return fmt.Sprintf(`{"type":"about:blank","title":%q,"status":%d,"detail":%q,"code":%q}`, title, status, detail, code)
+}
+
+// TestSeed003Errors: every refusal of seed 003's headers in the Problem
+// dialect, in both languages of x-language, to the letter.
+func TestSeed003Errors(t *testing.T) {
+	clock := newTestClock()
+	_, h := seed003(t, clock, nil)
+	if w := serve(h, req003("app-public-1", "req-0001", "")); w.Code != 200 || w.Header().Get("X-Client") != "sys-1" {
+		t.Fatalf("first request: %d %s", w.Code, w.Body)
+	}
+	cases := []struct {
+		name   string
+		r      *http.Request
+		status int
+		body   string
+	}{
+		{"missing id/id", req003("app-public-1", "", ""), 400, problem(400, "Bad Request", "Header wajib tidak ada: x-request-id", "missing_request_id")},
+		{"missing id/en", req003("app-public-1", "", "en"), 400, problem(400, "Bad Request", "Missing required header: x-request-id", "missing_request_id")},
+		{"missing id/fallback", req003("app-public-1", "", "fr"), 400, problem(400, "Bad Request", "Header wajib tidak ada: x-request-id", "missing_request_id")},
+		{"duplicate/id", req003("app-public-1", "req-0001", "id"), 409, problem(409, "Conflict", "x-request-id sudah pernah digunakan", "duplicate_request_id")},
+		{"duplicate/en", req003("app-public-1", "req-0001", "en"), 409, problem(409, "Conflict", "x-request-id has already been used", "duplicate_request_id")},
+		{"invalid id/id", req003("app-public-1", "has space", ""), 400, problem(400, "Bad Request", "x-request-id tidak valid", "invalid_request_id")},
+		{"invalid id/en", req003("app-public-1", strings.Repeat("x", 129), "en"), 400, problem(400, "Bad Request", "Invalid x-request-id", "invalid_request_id")},
+		{"missing app key/id", req003("", "req-0002", ""), 401, problem(401, "Unauthorized", "Header wajib tidak ada: x-app-key", "missing_app_key")},
+		{"missing app key/en", req003("", "req-0002", "en"), 401, problem(401, "Unauthorized", "Missing required header: x-app-key", "missing_app_key")},
+		{"unknown app key/id", req003("app-public-9", "req-0002", ""), 401, problem(401, "Unauthorized", "x-app-key tidak valid", "invalid_app_key")},
+		{"unknown app key/en", req003("app-public-9", "req-0002", "en"), 401, problem(401, "Unauthorized", "Invalid x-app-key", "invalid_app_key")},
+		{"server key as app key", req003("server-secret", "req-0002", "en"), 401, problem(401, "Unauthorized", "Invalid x-app-key", "invalid_app_key")},
+		{"malformed app key", req003("app public", "req-0002", "en"), 401, problem(401, "Unauthorized", "Invalid x-app-key", "invalid_app_key")},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantBody(t, serve(h, tc.r), tc.status, tc.body)
+		})
+	}
+	t.Run("two ids", func(t *testing.T) {
+		r := req003("app-public-1", "req-0003", "en")
+		r.Header.Add("x-request-id", "req-0004")
+		wantBody(t, serve(h, r), 400, problem(400, "Bad Request", "Invalid x-request-id", "invalid_request_id"))
+	})
+	t.Run("two app keys", func(t *testing.T) {
+		r := req003("app-public-1", "req-0003", "en")
+		r.Header.Add("x-app-key", "app-public-1")
+		wantBody(t, serve(h, r), 401, problem(401, "Unauthorized", "Invalid x-app-key", "invalid_app_key"))
+	})
+	// The refusals above used no id up: req-0002 still goes through.
+	if w := serve(h, req003("app-public-1", "req-0002", "")); w.Code != 200 {
+		t.Errorf("req-0002 after refusals: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestAppKeyErrorsMatchKeyReasons(t *testing.T) {
+	if !errors.Is(errNoAppKey, ErrMissingAppKey) || !errors.Is(errNoAppKey, ErrMissingKey) || errors.Is(errNoAppKey, ErrInvalidKey) {
+		t.Error("missing app key does not match its reasons")
+	}
+	if !errors.Is(errBadAppKey, ErrInvalidAppKey) || !errors.Is(errBadAppKey, ErrInvalidKey) || errors.Is(errBadAppKey, ErrMissingKey) {
+		t.Error("invalid app key does not match its reasons")
+	}
+	if e := NewError(errBadAppKey); e.Status != 401 || e.Code != CodeInvalidAppKey {
+		t.Errorf("NewError: %d %s", e.Status, e.Code)
+	}
+	if _, err := New(AppKey(nil)); err == nil {
+		t.Error("AppKey(nil) accepted")
+	}
+}
+
+// TestRequestIDPerClient: one id is one id per client; a client cannot use
+// up another's.
+func TestRequestIDPerClient(t *testing.T) {
+	_, h := seed003(t, newTestClock(), nil)
+	for i, tc := range []struct {
+		key    string
+		status int
+	}{{"app-public-1", 200}, {"app-public-2", 200}, {"app-public-1", 409}, {"app-public-2", 409}} {
+		if w := serve(h, req003(tc.key, "same-id", "")); w.Code != tc.status {
+			t.Errorf("request %d (%s): %d, want %d", i, tc.key, w.Code, tc.status)
+		}
+	}
+}
+
+func TestRequestIDRetention(t *testing.T) {
+	clock := newTestClock()
+	store, err := NewMemoryReplayStore(10, clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	g := MustNew(AppKey(keys), WithClock(clock.Now))
+	h := g.RequestID(store, time.Minute)(okHandler)
+	do := func() int { return serve(h, req003("app", "r-1", "")).Code }
+	for i, step := range []struct {
+		advance time.Duration
+		want    int
+	}{{0, 200}, {59 * time.Second, 409}, {time.Second, 200}, {30 * time.Second, 409}} {
+		clock.Advance(step.advance)
+		if got := do(); got != step.want {
+			t.Errorf("step %d: %d, want %d", i, got, step.want)
+		}
+	}
+}
+
+// TestRequestIDConcurrentDuplicate: of many concurrent requests with one
+// id, exactly one goes through.
+func TestRequestIDConcurrentDuplicate(t *testing.T) {
+	_, h := seed003(t, newTestClock(), nil)
+	const n = 64
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			codes[i] = serve(h, req003("app-public-1", "dup-1", "")).Code
+		})
+	}
+	close(start)
+	wg.Wait()
+	count := map[int]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	if count[200] != 1 || count[409] != n-1 {
+		t.Errorf("answers %v, want one 200 and %d 409", count, n-1)
+	}
+}
+
+// TestRequestIDStoreFull: a full store refuses new ids with 503 and does
+// not forget the ids it holds to make room.
+func TestRequestIDStoreFull(t *testing.T) {
+	clock := newTestClock()
+	store, _ := NewMemoryReplayStore(3, clock.Now)
+	_, h := seed003(t, clock, store)
+	for i := range 3 {
+		if w := serve(h, req003("app-public-1", "id-"+strconv.Itoa(i), "")); w.Code != 200 {
+			t.Fatalf("id %d: %d", i, w.Code)
+		}
+	}
+	wantBody(t, serve(h, req003("app-public-2", "id-new", "en")), 503,
+		problem(503, "Service Unavailable", "Service unavailable", "unavailable"))
+	// The oldest id is still remembered.
+	if w := serve(h, req003("app-public-1", "id-0", "")); w.Code != 409 {
+		t.Errorf("id-0 when full: %d, want 409", w.Code)
+	}
+	clock.Advance(10*time.Minute + time.Nanosecond)
+	if w := serve(h, req003("app-public-2", "id-new", "")); w.Code != 200 {
+		t.Errorf("after the retention: %d, want 200", w.Code)
+	}
+	if n := store.Len(); n != 1 {
+		t.Errorf("Len = %d, want 1", n)
+	}
+}
+
+// fakeReplayStore fails on demand and counts Forget calls.
+type fakeReplayStore struct {
+	MemoryReplayStore
+	fail    error
+	forgets []string
+	mu      sync.Mutex
+}
+
+func (f *fakeReplayStore) Seen(ctx context.Context, ns, id string, ttl time.Duration) (bool, error) {
+	if f.fail != nil {
+		return false, f.fail
+	}
+	return f.MemoryReplayStore.Seen(ctx, ns, id, ttl)
+}
+
+func (f *fakeReplayStore) Forget(ctx context.Context, ns, id string) error {
+	f.mu.Lock()
+	f.forgets = append(f.forgets, ns+"/"+id)
+	f.mu.Unlock()
+	return f.MemoryReplayStore.Forget(ctx, ns, id)
+}
+
+func TestRequestIDStoreFailureFailsClosed(t *testing.T) {
+	store := &fakeReplayStore{fail: errors.New("redis: connection refused password=hunter2")}
+	var denied []Denial
+	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	g := MustNew(AppKey(keys), WithDialect(Reseller()), WithDenyHook(func(d Denial) { denied = append(denied, d) }))
+	w := serve(g.RequestID(store, 0)(okHandler), req003("app", "r-1", ""))
+	if w.Code != 503 || strings.Contains(w.Body.String(), "hunter2") {
+		t.Errorf("status %d body %s", w.Code, w.Body)
+	}
+	if len(denied) != 1 || !errors.Is(denied[0].Err, ErrUnavailable) || !errors.Is(denied[0].Err, store.fail) {
+		t.Errorf("denial %+v", denied)
+	}
+}
+
+// TestRequestIDReleasedOnLaterRefusal: an id recorded by RequestID is
+// forgotten when a wrapper after it refuses the request, and kept when the
+// handler is reached, whatever the handler answers.
+func TestRequestIDReleasedOnLaterRefusal(t *testing.T) {
+	clock := newTestClock()
+	store := &fakeReplayStore{}
+	store.now = clock.Now
+	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	g := MustNew(AppKey(keys), WithClock(clock.Now))
+	blocked := g.Check(func(r *http.Request) error {
+		if r.Header.Get("X-Block") != "" {
+			return ErrForbidden
+		}
+		return nil
+	})
+	failing := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.Deny(w, r, ErrInvalidBody) })
+	h := Chain(g.RequestID(store, 0), blocked)(failing)
+	r := req003("app", "r-1", "")
+	r.Header.Set("X-Block", "1")
+	if w := serve(h, r); w.Code != 403 {
+		t.Fatalf("blocked: %d", w.Code)
+	}
+	if len(store.forgets) != 1 || store.forgets[0] != "sys/r-1" {
+		t.Fatalf("forgets %v", store.forgets)
+	}
+	// The handler's own refusal is an answer: the id is used.
+	if w := serve(h, req003("app", "r-1", "")); w.Code != 400 {
+		t.Fatalf("handler: %d", w.Code)
+	}
+	if w := serve(h, req003("app", "r-1", "")); w.Code != 409 {
+		t.Fatalf("retry after the handler answered: %d, want 409", w.Code)
+	}
+	if len(store.forgets) != 1 {
+		t.Errorf("forgets %v", store.forgets)
+	}
+	// Two RequestID wrappers on one store see one id once.
+	h2 := Chain(g.RequestID(store, 0), g.RequestID(store, 0))(okHandler)
+	if w := serve(h2, req003("app", "r-2", "")); w.Code != 200 {
+		t.Errorf("nested wrappers: %d", w.Code)
+	}
+	// A store that is a value of a type == cannot compare does not panic;
+	// each wrapper then stands for itself.
+	v := valueStore{nil, &MemoryReplayStore{}}
+	h3 := Chain(g.RequestID(v, 0), g.RequestID(v, 0))(okHandler)
+	if w := serve(h3, req003("app", "r-3", "")); w.Code != 409 {
+		t.Errorf("nested wrappers on an incomparable store: %d", w.Code)
+	}
+}
+
+type valueStore struct {
+	_ []int
+	*MemoryReplayStore
+}
+
+// TestRequestIDStackInAnyOrder: for every order of Authenticate, RequestID,
+// RequestTime and IPAllow, one sequence of requests gets the same answers,
+// because refused requests do not use their ids up.
+func TestRequestIDStackInAnyOrder(t *testing.T) {
+	clock := newTestClock()
+	keys := mustStore(t,
+		KeySpec{Key: "app-1", Client: Client{ID: "sys-1", Kind: PublishableKey}},
+		KeySpec{Key: "app-2", Client: Client{ID: "sys-2", Kind: PublishableKey}},
+	)
+	g := MustNew(AppKey(keys), WithDialect(Reseller()), WithClock(clock.Now))
+	allow, _ := ParsePrefixes("203.0.113.0/24")
+	type step struct {
+		key, id, remote string
+		age             time.Duration
+		advance         time.Duration
+		status          int
+	}
+	steps := []step{
+		{"app-1", "r-1", "203.0.113.5:1", time.Hour, 0, 400},        // expired: r-1 not used
+		{"app-1", "r-1", "192.0.2.5:1", 0, 0, 403},                  // not whitelisted: r-1 not used
+		{"app-9", "r-1", "203.0.113.5:1", 0, 0, 401},                // unknown app: r-1 not used
+		{"app-1", "r-1", "203.0.113.5:1", 0, 0, 200},                // first use
+		{"app-1", "r-1", "203.0.113.5:1", 0, 0, 409},                // replay
+		{"app-1", "r-1", "192.0.2.5:1", 0, 0, 0},                    // replay from elsewhere: 409 or 403 by order
+		{"app-2", "r-1", "203.0.113.5:1", 0, 0, 200},                // another system's r-1
+		{"app-1", "", "203.0.113.5:1", 0, 0, 400},                   // no id
+		{"app-1", "r-1", "203.0.113.5:1", 0, 11 * time.Minute, 200}, // after the retention
+	}
+	for _, p := range permutations(4) {
+		store, _ := NewMemoryReplayStore(100, clock.Now)
+		mws := []Middleware{g.Authenticate(), g.RequestID(store, 0), g.RequestTime(0), g.IPAllow(allow...)}
+		names := []string{"auth", "id", "time", "allow"}
+		var order []Middleware
+		var on []string
+		for _, i := range p {
+			order = append(order, mws[i])
+			on = append(on, names[i])
+		}
+		h := Chain(order...)(okHandler)
+		for i, s := range steps {
+			clock.Advance(s.advance)
+			r := req003(s.key, s.id, "")
+			r.RemoteAddr = s.remote
+			r.Header.Set("X-Request-Time", strconv.FormatInt(clock.Now().Add(-s.age).Unix(), 10))
+			got := serve(h, r).Code
+			want := s.status
+			if want == 0 { // both the id and the address fail: the first check decides
+				want = 409
+				if indexOf(on, "allow") < indexOf(on, "id") {
+					want = 403
+				}
+			}
+			if got != want {
+				t.Errorf("%v step %d: %d, want %d", on, i, got, want)
+			}
+		}
+	}
+}
+
+func indexOf(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestMemoryReplayStore(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	s, _ := NewMemoryReplayStore(100, clock.Now)
+	seen := func(ns, id string, ttl time.Duration) bool {
+		t.Helper()
+		fresh, err := s.Seen(ctx, ns, id, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fresh
+	}
+	if !seen("a", "x", time.Minute) || seen("a", "x", time.Minute) {
+		t.Error("fresh then seen")
+	}
+	if !seen("b", "x", time.Minute) {
+		t.Error("namespaces are not apart")
+	}
+	if !seen("ab", "c", time.Minute) || !seen("a", "bc", time.Minute) {
+		t.Error("namespace and id run together")
+	}
+	// Forget, then record again later: the second record outlives the
+	// first one's expiry.
+	s.Forget(ctx, "a", "x")
+	clock.Advance(30 * time.Second)
+	if !seen("a", "x", time.Minute) {
+		t.Error("forgotten id not fresh")
+	}
+	clock.Advance(45 * time.Second) // the first record's time is out
+	if seen("a", "x", time.Minute) {
+		t.Error("second record dropped with the first")
+	}
+	if err := s.Forget(ctx, "nope", "nope"); err != nil {
+		t.Error(err)
+	}
+	if _, err := s.Seen(ctx, "a", "y", 0); err == nil {
+		t.Error("zero ttl accepted")
+	}
+	if !seen("a", "forever", time.Duration(1<<63-1)) || seen("a", "forever", time.Minute) {
+		t.Error("huge ttl")
+	}
+	if _, err := NewMemoryReplayStore(0, nil); err == nil {
+		t.Error("size 0 accepted")
+	}
+	var zero MemoryReplayStore
+	if fresh, err := zero.Seen(ctx, "a", "x", time.Minute); !fresh || err != nil {
+		t.Errorf("zero value: %v %v", fresh, err)
+	}
+	long := strings.Repeat("n", 300)
+	if !seen(long, long, time.Minute) || seen(long, long, time.Minute) {
+		t.Error("long namespace and id")
+	}
+}
+
+// TestMemoryReplayStoreModel runs random operations against the store and
+// a plain model of it: a list of records with their expiry.
+func TestMemoryReplayStoreModel(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var fulls, refreshed int // so the model cannot pass without its edge cases
+	for round := range 50 {
+		clock := newTestClock()
+		const capacity = 20
+		s, _ := NewMemoryReplayStore(capacity, clock.Now)
+		type rec struct {
+			key       string
+			expires   time.Time
+			forgotten bool
+		}
+		var model []rec
+		prune := func() {
+			live := model[:0]
+			for _, r := range model {
+				if r.expires.After(clock.Now()) {
+					live = append(live, r)
+				}
+			}
+			model = live
+		}
+		for op := range 400 {
+			now := clock.Now()
+			prune()
+			key := strconv.Itoa(rng.IntN(30))
+			switch rng.IntN(10) {
+			case 0:
+				clock.Advance(time.Duration(rng.IntN(90)) * time.Second)
+			case 1:
+				s.Forget(ctx, "ns", key)
+				for i := range model {
+					if model[i].key == key {
+						model[i].forgotten = true
+					}
+				}
+			default:
+				ttl := time.Duration(1+rng.IntN(120)) * time.Second
+				held := false
+				for _, r := range model {
+					held = held || r.key == key && !r.forgotten
+				}
+				wantFresh, wantErr := !held, false
+				if !held && len(model) >= capacity {
+					wantFresh, wantErr = false, true
+				}
+				fresh, err := s.Seen(ctx, "ns", key, ttl)
+				if fresh != wantFresh || (err != nil) != wantErr {
+					t.Fatalf("round %d op %d key %s: got %v %v, want %v err %v", round, op, key, fresh, err, wantFresh, wantErr)
+				}
+				if wantErr && !errors.Is(err, ErrReplayStoreFull) {
+					t.Fatalf("error %v", err)
+				}
+				if wantErr {
+					fulls++
+				}
+				for _, r := range model {
+					if fresh && r.key == key && r.forgotten {
+						refreshed++
+						break
+					}
+				}
+				if fresh {
+					model = append(model, rec{key, now.Add(ttl), false})
+				}
+			}
+			if prune(); s.Len() != len(model) {
+				t.Fatalf("round %d op %d: Len %d, model %d", round, op, s.Len(), len(model))
+			}
+		}
+	}
+	if fulls == 0 || refreshed == 0 {
+		t.Errorf("model never full (%d) or never recorded a forgotten id again (%d)", fulls, refreshed)
+	}
+	t.Logf("full %d times, forgotten ids recorded again %d times", fulls, refreshed)
+}
+
+// BenchmarkRequestID measures the unique-id check with the memory store
+// against Authenticate alone, which it needs anyway.
+func BenchmarkRequestID(b *testing.B) {
+	keys := mustStore(b, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	g := MustNew(AppKey(keys))
+	store, _ := NewMemoryReplayStore(1<<20, nil)
+	r := req003("app", "", "")
+	r.RemoteAddr = netip.MustParseAddrPort("203.0.113.9:1").String()
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"authenticate", g.Authenticate()(bare)},
+		{"authenticate+requestid", Chain(g.Authenticate(), g.RequestID(store, time.Hour))(bare)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			w := &discard{h: http.Header{}}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				i++
+				r.Header.Set("X-Request-Id", "req-"+strconv.Itoa(i))
+				c.h.ServeHTTP(w, r)
+			}
+		})
+	}
+}

@@ -1,0 +1,182 @@
+package apiguard
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestRequireHTTPS(t *testing.T) {
+	const refused = `{"status":"Error","code":403,"message":"HTTPS required"}`
+	g := MustNew(nil, WithDialect(Pay88()), WithTrustedProxies(proxies...))
+	plain := MustNew(nil, WithDialect(Pay88()))
+	cases := []struct {
+		name   string
+		g      *Guard
+		r      *http.Request
+		accept bool
+	}{
+		{"http", g, ipRequest("203.0.113.9:1"), false},
+		{"tls", g, httptest.NewRequest("GET", "https://api.example/x", nil), true},
+		{"untrusted peer says https", g, ipRequest("203.0.113.9:1", "X-Forwarded-Proto", "https"), false},
+		{"no proxies, proxy range says https", plain, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https"), false},
+		{"trusted proxy says https", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https"), true},
+		{"trusted proxy says HTTPS", g, ipRequest("[fd00::1]:1", "X-Forwarded-Proto", " HTTPS "), true},
+		{"trusted proxy says http", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "http"), false},
+		{"trusted proxy, forged https left of http", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https, http"), false},
+		{"trusted proxy, two headers, last http", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https", "X-Forwarded-Proto", "http"), false},
+		{"trusted proxy, http then https", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "http, https"), true},
+		{"trusted proxy, no header", g, ipRequest("10.0.0.2:1"), false},
+		{"trusted proxy, garbage", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "httpsx"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(tc.g.RequireHTTPS()(okHandler), tc.r)
+			if tc.accept {
+				if w.Code != 200 {
+					t.Errorf("status %d, want 200", w.Code)
+				}
+				return
+			}
+			wantBody(t, w, 403, refused)
+		})
+	}
+	// A TLS connection that the test builds by hand.
+	r := ipRequest("203.0.113.9:1")
+	r.TLS = &tls.ConnectionState{}
+	if w := serve(plain.RequireHTTPS()(okHandler), r); w.Code != 200 {
+		t.Errorf("r.TLS set: %d", w.Code)
+	}
+}
+
+func TestRequireJSON(t *testing.T) {
+	g := MustNew(nil, WithDialect(Midtrans()))
+	const (
+		unsupported   = `{"status_code":"415","status_message":"Content-Type must be application/json"}`
+		notAcceptable = `{"status_code":"406","status_message":"Accept must allow application/json"}`
+	)
+	body := `{"transaction_details":{"order_id":"YOUR-ORDERID-123456","gross_amount":10000}}`
+	req := func(method, body string, header ...string) *http.Request {
+		var r *http.Request
+		if body == "" {
+			r = httptest.NewRequest(method, "/snap/v1/transactions", nil)
+		} else {
+			r = httptest.NewRequest(method, "/snap/v1/transactions", strings.NewReader(body))
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Add(header[i], header[i+1])
+		}
+		return r
+	}
+	cases := []struct {
+		name   string
+		r      *http.Request
+		status int
+	}{
+		{"seed request", req("POST", body, "Content-Type", "application/json", "Accept", "application/json"), 200},
+		{"charset", req("POST", body, "Content-Type", "application/json; charset=UTF-8"), 200},
+		{"upper case", req("POST", body, "Content-Type", "Application/JSON"), 200},
+		{"quoted charset", req("POST", body, "Content-Type", `application/json;charset="utf-8"`), 200},
+		{"no content type", req("POST", body), 415},
+		{"text/plain", req("POST", body, "Content-Type", "text/plain"), 415},
+		{"form", req("POST", body, "Content-Type", "application/x-www-form-urlencoded"), 415},
+		{"json suffix", req("POST", body, "Content-Type", "application/problem+json"), 415},
+		{"latin-1", req("POST", body, "Content-Type", "application/json; charset=iso-8859-1"), 415},
+		{"two content types", req("POST", body, "Content-Type", "application/json", "Content-Type", "text/plain"), 415},
+		{"list", req("POST", body, "Content-Type", "application/json, text/plain"), 415},
+		{"bad parameter", req("POST", body, "Content-Type", "application/json; ==="), 415},
+		{"get without body needs no content type", req("GET", "", "Accept", "application/json"), 200},
+		{"415 before 406", req("POST", body, "Content-Type", "text/plain", "Accept", "text/html"), 415},
+		{"accept absent", req("GET", ""), 200},
+		{"accept empty", req("GET", "", "Accept", ""), 200},
+		{"accept */*", req("GET", "", "Accept", "*/*"), 200},
+		{"accept application/*", req("GET", "", "Accept", "application/*"), 200},
+		{"accept json params", req("GET", "", "Accept", "application/json; charset=utf-8; q=0.5"), 200},
+		{"accept browser", req("GET", "", "Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"), 200},
+		{"accept json in second header", req("GET", "", "Accept", "text/html", "Accept", "application/json"), 200},
+		{"accept quoted comma", req("GET", "", "Accept", `text/html;x="a,application/json", application/json;q=0.1`), 200},
+		{"accept garbage then json", req("GET", "", "Accept", "garbage, application/json"), 200},
+		{"accept text/html", req("GET", "", "Accept", "text/html"), 406},
+		{"accept xml", req("GET", "", "Accept", "application/xml"), 406},
+		{"accept json q=0", req("GET", "", "Accept", "application/json;q=0"), 406},
+		{"accept json q=0 beats */*", req("GET", "", "Accept", "*/*, application/json;q=0.000"), 406},
+		{"accept application/* q=0 beats */*", req("GET", "", "Accept", "*/*;q=1, application/*;q=0"), 406},
+		{"accept json beats application/* q=0", req("GET", "", "Accept", "application/*;q=0, application/json;q=0.001"), 200},
+		{"accept */json is no range", req("GET", "", "Accept", "*/json"), 406},
+		{"accept bad q", req("GET", "", "Accept", "application/json;q=2"), 406},
+		{"accept garbage", req("GET", "", "Accept", "json"), 406},
+		{"accept quoted comma hides json", req("GET", "", "Accept", `text/html;x="a, application/json"`), 406},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(g.RequireJSON()(okHandler), tc.r)
+			switch tc.status {
+			case 200:
+				if w.Code != 200 {
+					t.Errorf("status %d, want 200 (%s)", w.Code, w.Body)
+				}
+			case 415:
+				wantBody(t, w, 415, unsupported)
+			case 406:
+				wantBody(t, w, 406, notAcceptable)
+			}
+		})
+	}
+}
+
+// TestGateKeepsBody: a wrapper that needs no state, placed inside one that
+// read the body, still hands the handler every byte.
+func TestGateKeepsBody(t *testing.T) {
+	g := MustNew(bodyScheme{limit: 64})
+	var got string
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+	})
+	r := httptest.NewRequest("POST", "/", strings.NewReader("key=k1&x=1"))
+	r.Header.Set("Content-Type", "application/json")
+	w := serve(Chain(g.Authenticate(), g.RequireJSON())(h), r)
+	if w.Code != 200 || got != "key=k1&x=1" {
+		t.Errorf("status %d, handler got %q", w.Code, got)
+	}
+}
+
+// FuzzAccept checks the Accept and Content-Type scanners: no panic, and
+// answers that follow from the header's meaning whatever else it holds.
+func FuzzAccept(f *testing.F) {
+	for _, s := range []string{
+		"application/json", "*/*;q=0.8", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+		`a/b;x="q=1,\"", application/json;q=0`, "application/json;q=0.001;ext", ";;,,", `"`, "application/json; charset=utf-8",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := acceptsJSON([]string{s})
+		isJSONContentType([]string{s})
+		// An explicit application/json of q=1 in a header of its own
+		// always makes JSON acceptable: it is the most specific range.
+		if !acceptsJSON([]string{s, "application/json"}) {
+			t.Fatalf("%q + application/json not acceptable", s)
+		}
+		// A header with neither "json" nor "*" accepts JSON only if it holds
+		// no element at all.
+		low := strings.ToLower(s)
+		if got && !strings.Contains(low, "json") && !strings.Contains(low, "*") && strings.Trim(s, " \t,") != "" {
+			t.Fatalf("%q accepted without json or *", s)
+		}
+		// Refusing application/json outright (q=0, most specific) wins over
+		// anything that is not itself an application/json range.
+		if !strings.Contains(low, "json") && acceptsJSON([]string{s, "application/json;q=0"}) {
+			t.Fatalf("%q + application/json;q=0 acceptable", s)
+		}
+		// The scanner walks every element: s after an unrelated header
+		// answers as s alone, unless s holds no element at all.
+		empty := strings.Trim(s, " \t,") == ""
+		if acceptsJSON([]string{"text/plain", s}) != (got && !empty) {
+			t.Fatalf("%q: answer changes after an unrelated header", s)
+		}
+	})
+}
