@@ -187,6 +187,30 @@ func TestMidtrans(t *testing.T) {
 		t.Errorf("snap: %d %s", r.status, r.body)
 	}
 	d.call(t, "POST", snap, body, json...).want(t, 401, midtransDenied)
+	auth := []string{"Authorization", serverAuth}
+	for name, tc := range map[string]struct {
+		headers []string
+		status  int
+		body    string
+	}{
+		"no content type":   {[]string{"Accept", "application/json"}, 415, `{"status_code":"415","status_message":"Content-Type must be application/json"}`},
+		"text content type": {[]string{"Content-Type", "text/plain", "Accept", "application/json"}, 415, `{"status_code":"415","status_message":"Content-Type must be application/json"}`},
+		"xml accept":        {[]string{"Content-Type", "application/json", "Accept", "application/xml"}, 406, `{"status_code":"406","status_message":"Accept must allow application/json"}`},
+		"json refused":      {[]string{"Content-Type", "application/json", "Accept", "application/json;q=0, text/html"}, 406, `{"status_code":"406","status_message":"Accept must allow application/json"}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d.call(t, "POST", snap, body, append(auth, tc.headers...)...).want(t, tc.status, tc.body)
+		})
+	}
+	for _, accept := range []string{"", "*/*", "application/*", "application/json; charset=utf-8", "text/html;q=0.9, application/json;q=0.1"} {
+		h := append([]string{"Authorization", serverAuth, "Content-Type", "application/json; charset=utf-8"}, "Accept", accept)
+		if accept == "" {
+			h = h[:4]
+		}
+		if r := d.call(t, "POST", snap, body, h...); r.status != 201 {
+			t.Errorf("Accept %q: %d %s", accept, r.status, r.body)
+		}
+	}
 	// base64("SB-Mid-client-demo123456:"): a client key here is 401.
 	d.call(t, "POST", snap, body, append([]string{"Authorization", "Basic U0ItTWlkLWNsaWVudC1kZW1vMTIzNDU2Og=="}, json...)...).want(t, 401, midtransDenied)
 	// base64("SB-Mid-server-demo123456:pw"): a password is 401.

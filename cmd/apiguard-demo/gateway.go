@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
+
+	"github.com/apiguard/apiguard"
 )
 
 // api is one seed API: how to mount it, and what the start-up banner says
@@ -23,6 +26,15 @@ type api struct {
 
 // apis lists the seed APIs in seed order.
 var apis = []api{mockPayAPI, midtransAPI}
+
+// loopback is the demo's trusted proxies: X-Forwarded-For and
+// X-Forwarded-Proto count only when the peer is on loopback.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// common returns the options every Guard of the demo shares.
+func (cfg config) common() []apiguard.Option {
+	return []apiguard.Option{apiguard.WithClock(cfg.now), apiguard.WithTrustedProxies(loopback...)}
+}
 
 // newGateway wires the five seed APIs on one mux.
 func newGateway(cfg config) (http.Handler, error) {

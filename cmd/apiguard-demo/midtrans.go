@@ -41,7 +41,7 @@ func mountMidtrans(mux *http.ServeMux, cfg config) error {
 			return err
 		}
 	}
-	opts := []apiguard.Option{apiguard.WithDialect(apiguard.Midtrans()), apiguard.WithEnvironment(apiguard.Sandbox), apiguard.WithClock(cfg.now)}
+	opts := append(cfg.common(), apiguard.WithDialect(apiguard.Midtrans()), apiguard.WithEnvironment(apiguard.Sandbox))
 	server, err := apiguard.New(apiguard.Basic(keys), opts...)
 	if err != nil {
 		return err
@@ -82,7 +82,10 @@ func mountMidtrans(mux *http.ServeMux, cfg config) error {
 		})
 	}
 
-	mux.Handle("POST /midtrans/snap/v1/transactions", server.Authenticate()(http.HandlerFunc(snap)))
+	// The key first, then the media types: an unauthenticated caller learns
+	// nothing of what the route accepts.
+	mux.Handle("POST /midtrans/snap/v1/transactions",
+		apiguard.Chain(server.Authenticate(), server.RequireJSON())(http.HandlerFunc(snap)))
 	mux.Handle("GET /midtrans/v2/token", client.Authenticate()(http.HandlerFunc(cardToken)))
 	return nil
 }

@@ -58,7 +58,7 @@ func mountMockPay(mux *http.ServeMux, cfg config) error {
 		}
 	}
 	g, err := apiguard.New(apiguard.Bearer(keys),
-		apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox), apiguard.WithClock(cfg.now))
+		append(cfg.common(), apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox))...)
 	if err != nil {
 		return err
 	}
