@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -266,4 +268,72 @@ func TestRevokeLoginSession(t *testing.T) {
 	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("user token of a revoked session: %v", err)
 	}
+}
+
+// TestConcurrentRefresh: of many concurrent exchanges of one refresh
+// token, exactly one succeeds; the others revoke the session.
+func TestConcurrentRefresh(t *testing.T) {
+	f := newSessFixture(t)
+	set := login(t, f, "demo")
+	const n = 8
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.s.ExchangeRefreshToken(bearer(set.RefreshToken)); err == nil {
+				ok.Add(1)
+			} else if !errors.Is(err, ErrInvalidToken) {
+				t.Errorf("error %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 {
+		t.Errorf("%d exchanges succeeded, want 1", ok.Load())
+	}
+	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("session survived the reuse: %v", err)
+	}
+}
+
+// TestConcurrentRotation verifies and issues while the ring rotates and
+// revocations come in (run with -race).
+func TestConcurrentRotation(t *testing.T) {
+	f := newSessFixture(t)
+	scheme := f.s.SessionScheme()
+	keys := manyKeys(t, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				set, err := f.s.Issue(&Client{ID: payMerchant, Env: Sandbox})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := scheme.Authenticate(call(set.AccessToken, set.SessionID)); err != nil && !errors.Is(err, ErrInvalidToken) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i, k := range keys {
+			if err := f.ring.Rotate(k); err != nil {
+				t.Error(err)
+			}
+			f.s.RevokeSession("sess_" + k.ID())
+			if i > 0 {
+				f.ring.Remove(keys[i-1].ID())
+			}
+			serve(f.ring.JWKS(), httptest.NewRequest("GET", "/", nil))
+		}
+	}()
+	wg.Wait()
 }
