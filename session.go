@@ -124,7 +124,8 @@ var (
 // again) but its tokens keep verifying until they expire.
 //
 // Use one Sessions (and one KeyRing) per API: tokens of one are not meant
-// for another. Sessions is safe for concurrent use.
+// for another. Make Sessions with NewSessions; they are safe for
+// concurrent use.
 type Sessions struct {
 	ring      *KeyRing
 	now       func() time.Time
@@ -202,8 +203,9 @@ func MaxSessionFamilies(n int) SessionOption {
 	return func(s *Sessions) { s.maxFams = n }
 }
 
-// NewSessions returns Sessions that sign and verify with ring. It fails if
-// ring is nil or an option is out of range.
+// NewSessions returns Sessions that sign and verify with ring (a ring
+// without a signing key makes Sessions that only verify). It fails if ring
+// is nil or an option is out of range.
 func NewSessions(ring *KeyRing, opts ...SessionOption) (*Sessions, error) {
 	if ring == nil {
 		return nil, errors.New("apiguard: NewSessions needs a KeyRing")
@@ -344,7 +346,7 @@ func (s *Sessions) verify(raw string, kind TokenKind, c *tokenClaims) error {
 	if env := envOf(c.Env); (env == AnyEnvironment && c.Env != "") || (s.env != AnyEnvironment && env != s.env) {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, errWrongEnv)
 	}
-	if s.revs.revoked(c, s.now()) {
+	if s.revs.revoked(c, s.now) {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, errRevoked)
 	}
 	return nil
@@ -539,6 +541,10 @@ func (s *Sessions) sign(g *grant, kind TokenKind, jti string) (string, time.Dura
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
 	tok.Header["kid"] = key.id
 	raw, err := tok.SignedString(key.priv)
+	if err == nil && len(raw) > maxTokenLen {
+		// Verification would refuse it: fail now, not at every call.
+		err = fmt.Errorf("apiguard: a token of %d bytes, over %d: the client's id, scopes or role are too long", len(raw), maxTokenLen)
+	}
 	return raw, life, err
 }
 
@@ -546,7 +552,8 @@ func (s *Sessions) sign(g *grant, kind TokenKind, jti string) (string, time.Dura
 // endpoint; Issuer calls it): TokenSet.AccessToken, ExpiresIn and
 // SessionID "sess_<uuid v4>". It keeps no state. It fails if c has no ID,
 // if c is of another environment than SessionEnvironment (ErrInvalidKey),
-// or if the ring cannot sign (ErrNoSigningKey).
+// if the ring cannot sign (ErrNoSigningKey), or if c's id, scopes and role
+// would make a token longer than the 4096 bytes verification accepts.
 func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 	g, err := s.newGrant(c)
 	if err != nil {
@@ -852,11 +859,12 @@ func (rv *revocations) add(sid, sub string, now, until time.Time, limit int) err
 	return nil
 }
 
-// revoked reports whether the token c describes is revoked at now.
-func (rv *revocations) revoked(c *tokenClaims, now time.Time) bool {
+// revoked reports whether the token c describes is revoked now.
+func (rv *revocations) revoked(c *tokenClaims, clock func() time.Time) bool {
 	if rv.n.Load() == 0 {
 		return false
 	}
+	now := clock()
 	rv.mu.RLock()
 	defer rv.mu.RUnlock()
 	if u, ok := rv.sessions[c.SessionID]; ok && now.Before(u) {

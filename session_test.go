@@ -297,6 +297,9 @@ func TestIssuerConfig(t *testing.T) {
 	if _, err := f.s.Issue(&Client{}); err == nil {
 		t.Error("client without id issued")
 	}
+	if _, err := f.s.Issue(&Client{ID: "m", Env: Sandbox, Scopes: strings.Fields(strings.Repeat("payments:create ", 300))}); err == nil {
+		t.Error("issued a token too long to verify")
+	}
 	if _, err := f.s.Issue(&Client{ID: "m", Env: Live}); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("live client in sandbox sessions: %v", err)
 	}

@@ -156,8 +156,8 @@ func (k *TokenKey) PublicPEM() ([]byte, error) {
 //
 // A token is verified only with the key its "kid" header names; a token
 // without a kid, or naming a key not in the ring, is refused. A KeyRing
-// holds at most 16 keys. It is safe for concurrent use; verification reads
-// it without locking.
+// holds at most 16 keys. Make one with NewKeyRing; it is safe for
+// concurrent use, and verification reads it without locking.
 type KeyRing struct {
 	mu    sync.Mutex // serializes changes
 	state atomic.Pointer[ringState]
