@@ -3,7 +3,9 @@ package apiguard
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -102,4 +104,55 @@ func BenchmarkSessionIssue(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSessionVerifyPaired runs the bare parse and the scheme on the
+// same token in alternating order within each iteration, so that load from
+// other processes weighs on both alike, and reports the median time of each
+// (medians shrug off the preemptions of a shared machine) and their ratio
+// (scheme/bare).
+func BenchmarkSessionVerifyPaired(b *testing.B) {
+	f := newSessFixture(b)
+	set, err := f.s.Issue(&Client{ID: payMerchant, Env: Sandbox, Scopes: []string{"charges:create"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := f.key.pub
+	keyfunc := func(*jwt.Token) (any, error) { return pub, nil }
+	r := call(set.AccessToken, set.SessionID)
+	scheme := f.s.SessionScheme()
+	bare := func() {
+		if _, err := jwt.ParseWithClaims(set.AccessToken, &jwt.RegisteredClaims{}, keyfunc,
+			jwt.WithValidMethods([]string{"ES256"}), jwt.WithTimeFunc(f.clock.Now)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ours := func() {
+		if _, err := scheme.Authenticate(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var tBare, tOurs []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		first, second, t1, t2 := bare, ours, &tBare, &tOurs
+		if len(tBare)%2 == 1 {
+			first, second, t1, t2 = ours, bare, &tOurs, &tBare
+		}
+		start := time.Now()
+		first()
+		mid := time.Now()
+		second()
+		end := time.Now()
+		*t1 = append(*t1, mid.Sub(start))
+		*t2 = append(*t2, end.Sub(mid))
+	}
+	median := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2])
+	}
+	mb, mo := median(tBare), median(tOurs)
+	b.ReportMetric(mb, "bare-ns/op")
+	b.ReportMetric(mo, "scheme-ns/op")
+	b.ReportMetric(mo/mb, "scheme/bare")
 }
