@@ -1,0 +1,339 @@
+package apiguard
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The client-system API (seed 003): user, refresh and access tokens.
+
+func bearer(tok string) *http.Request {
+	r := httptest.NewRequest("POST", "/client/auth/x", nil)
+	if tok != "" {
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return r
+}
+
+func userCall(access, user string) *http.Request {
+	r := bearer(access)
+	if user != "" {
+		r.Header.Set("x-user-token", user)
+	}
+	return r
+}
+
+func login(t *testing.T, f *sessFixture, id string) *TokenSet {
+	t.Helper()
+	set, err := f.s.Login(&Client{ID: id, Env: Sandbox, Scopes: []string{"profile:read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+func TestLogin(t *testing.T) {
+	f := newSessFixture(t, SessionEnvironment(AnyEnvironment))
+	set := login(t, f, "demo")
+	b, _ := json.Marshal(set)
+	var got map[string]any
+	json.Unmarshal(b, &got)
+	if len(got) != 4 || got["expires_in"] != 60.0 || got["user_token"] == "" || got["access_token"] == "" || got["refresh_token"] == "" {
+		t.Errorf("login JSON %s, want user_token, access_token, refresh_token and expires_in", b)
+	}
+	if !sessionIDPattern.MatchString(set.SessionID) {
+		t.Errorf("session id %q", set.SessionID)
+	}
+	// Refresh and access tokens never outlive the session's user token.
+	f2 := newSessFixture(t, TokenLifetime(UserToken, 30*time.Second), TokenLifetime(RefreshToken, time.Hour))
+	short := login(t, f2, "demo")
+	if short.ExpiresIn != 30 {
+		t.Errorf("access token outlives the user token: expires_in %d", short.ExpiresIn)
+	}
+	// Half a second past the end: within the leeway for the token, but the
+	// session is over.
+	f2.clock.Advance(30*time.Second + 500*time.Millisecond)
+	if _, err := f2.s.ExchangeRefreshToken(bearer(short.RefreshToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("refresh token outlived the user token: %v", err)
+	}
+}
+
+// TestTokenKinds: each kind is accepted where it belongs and refused
+// (401) everywhere else.
+func TestTokenKinds(t *testing.T) {
+	f := newSessFixture(t)
+	set := login(t, f, "demo")
+	other := login(t, f, "demo") // another session of the same user
+	access := MustNew(f.s.AccessScheme(), WithDialect(Problem()))
+	user := MustNew(f.s.UserScheme(), WithDialect(Problem()))
+	// Localized: Indonesian unless x-language asks for English.
+	const invalid = `{"type":"about:blank","title":"Unauthorized","status":401,"detail":"Token tidak valid atau kedaluwarsa","code":"invalid_token"}`
+	enReq := bearer(set.RefreshToken)
+	enReq.Header.Set("x-language", "en")
+	wantBody(t, serve(access.Authenticate()(okHandler), enReq), 401,
+		`{"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid or expired token","code":"invalid_token"}`)
+	for _, tc := range []struct {
+		name string
+		g    *Guard
+		req  *http.Request
+		ok   bool
+	}{
+		{"access token on a regular call", access, bearer(set.AccessToken), true},
+		{"refresh token on a regular call", access, bearer(set.RefreshToken), false},
+		{"user token on a regular call", access, bearer(set.UserToken), false},
+		{"no token on a regular call", access, bearer(""), false},
+		{"user call", user, userCall(set.AccessToken, set.UserToken), true},
+		{"user call without x-user-token", user, userCall(set.AccessToken, ""), false},
+		{"user call with Bearer in x-user-token", user, userCall(set.AccessToken, "Bearer "+set.UserToken), false},
+		{"user call with the user token twice", user, userCall(set.UserToken, set.UserToken), false},
+		{"user call with the access token twice", user, userCall(set.AccessToken, set.AccessToken), false},
+		{"user call with a refresh token as user token", user, userCall(set.AccessToken, set.RefreshToken), false},
+		{"user call with tokens of two sessions", user, userCall(set.AccessToken, other.UserToken), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(tc.g.Authenticate()(okHandler), tc.req)
+			if tc.ok {
+				if w.Code != 200 || w.Header().Get("X-Client") != "demo" {
+					t.Errorf("got %d %s", w.Code, w.Body)
+				}
+				return
+			}
+			wantBody(t, w, 401, invalid)
+		})
+	}
+	// Minting: a refresh token only mints access tokens, a user token only
+	// refresh tokens.
+	for name, f2 := range map[string]func(*http.Request) (*TokenSet, error){
+		"ExchangeRefreshToken with an access token": f.s.ExchangeRefreshToken,
+		"ExchangeUserToken with an access token":    f.s.ExchangeUserToken,
+	} {
+		if _, err := f2(bearer(set.AccessToken)); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("user token minted an access token: %v", err)
+	}
+	if _, err := f.s.ExchangeUserToken(bearer(set.RefreshToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("refresh token minted a refresh token: %v", err)
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer("")); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("no token: %v", err)
+	}
+	// Nor are 003 tokens 88Pay session tokens without their session id.
+	if w := serve(f.callG.Authenticate()(okHandler), call(set.AccessToken, "")); w.Code != 400 {
+		t.Errorf("session scheme without x-session-id: %d", w.Code)
+	}
+}
+
+// TestRefreshRotation: each exchange spends the refresh token and hands
+// out the next; the new access token works.
+func TestRefreshRotation(t *testing.T) {
+	f := newSessFixture(t)
+	set := login(t, f, "demo")
+	access := MustNew(f.s.AccessScheme()).Authenticate()(okHandler)
+	refresh := set.RefreshToken
+	for i := range 5 {
+		f.clock.Advance(10 * time.Second)
+		next, err := f.s.ExchangeRefreshToken(bearer(refresh))
+		if err != nil {
+			t.Fatalf("exchange %d: %v", i, err)
+		}
+		if next.AccessToken == "" || next.RefreshToken == "" || next.RefreshToken == refresh || next.ExpiresIn != 60 || next.UserToken != "" || next.SessionID != set.SessionID {
+			t.Fatalf("exchange %d: %+v", i, next)
+		}
+		if w := serve(access, bearer(next.AccessToken)); w.Code != 200 || w.Header().Get("X-Client") != "demo" {
+			t.Fatalf("new access token: %d", w.Code)
+		}
+		refresh = next.RefreshToken
+	}
+	b, _ := json.Marshal(TokenSet{AccessToken: "a", RefreshToken: "r", ExpiresIn: 60, SessionID: "s"})
+	if string(b) != `{"access_token":"a","refresh_token":"r","expires_in":60}` {
+		t.Errorf("exchange JSON %s", b)
+	}
+}
+
+// TestRefreshReuseRevokesSession: a refresh token presented a second time
+// revokes its session: every token of it, the thief's and the user's,
+// stops working; other sessions are untouched.
+func TestRefreshReuseRevokesSession(t *testing.T) {
+	f := newSessFixture(t)
+	set := login(t, f, "demo")
+	bystander := login(t, f, "demo")
+	access := MustNew(f.s.AccessScheme()).Authenticate()(okHandler)
+	userH := MustNew(f.s.UserScheme()).Authenticate()(okHandler)
+
+	stolen := set.RefreshToken
+	thief, err := f.s.ExchangeRefreshToken(bearer(stolen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The legitimate client presents the same refresh token again.
+	_, err = f.s.ExchangeRefreshToken(bearer(stolen))
+	if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, ErrRefreshTokenReused) {
+		t.Fatalf("reuse: %v, want ErrInvalidToken and ErrRefreshTokenReused", err)
+	}
+	if e := NewError(err); e.Status != 401 || e.Code != CodeInvalidToken {
+		t.Errorf("reuse renders as %d %s", e.Status, e.Code)
+	}
+	for name, code := range map[string]int{
+		"thief's access":   serve(access, bearer(thief.AccessToken)).Code,
+		"first access":     serve(access, bearer(set.AccessToken)).Code,
+		"user call":        serve(userH, userCall(set.AccessToken, set.UserToken)).Code,
+		"bystander access": serve(access, bearer(bystander.AccessToken)).Code,
+	} {
+		want := 401
+		if name == "bystander access" {
+			want = 200
+		}
+		if code != want {
+			t.Errorf("%s: %d, want %d", name, code, want)
+		}
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer(thief.RefreshToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("thief's refresh token still mints: %v", err)
+	}
+	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("user token of the revoked session still mints: %v", err)
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer(bystander.RefreshToken)); err != nil {
+		t.Errorf("bystander: %v", err)
+	}
+}
+
+// TestExchangeUserToken: the user token mints a new refresh token, which
+// replaces the previous one: presenting the replaced one is reuse.
+func TestExchangeUserToken(t *testing.T) {
+	f := newSessFixture(t)
+	set := login(t, f, "demo")
+	got, err := f.s.ExchangeUserToken(bearer(set.UserToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RefreshToken == "" || got.AccessToken != "" || got.UserToken != "" || got.ExpiresIn != 0 {
+		t.Fatalf("%+v", got)
+	}
+	b, _ := json.Marshal(got)
+	if string(b) != `{"refresh_token":"`+got.RefreshToken+`"}` {
+		t.Errorf("JSON %s", b)
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer(got.RefreshToken)); err != nil {
+		t.Fatalf("new refresh token: %v", err)
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer(set.RefreshToken)); !errors.Is(err, ErrRefreshTokenReused) {
+		t.Errorf("replaced refresh token: %v", err)
+	}
+}
+
+// TestSessionFamiliesBounded: past MaxSessionFamilies the oldest session
+// can no longer mint tokens (fail closed), but its tokens verify until
+// they expire.
+func TestSessionFamiliesBounded(t *testing.T) {
+	f := newSessFixture(t, MaxSessionFamilies(2))
+	first := login(t, f, "u1")
+	login(t, f, "u2")
+	third := login(t, f, "u3")
+	if n := f.s.families.Len(); n != 2 {
+		t.Errorf("%d sessions tracked, want 2", n)
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer(first.RefreshToken)); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrRefreshTokenReused) {
+		t.Errorf("evicted session: %v", err)
+	}
+	if _, err := f.s.ExchangeRefreshToken(bearer(third.RefreshToken)); err != nil {
+		t.Errorf("tracked session: %v", err)
+	}
+	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(first.AccessToken)); w.Code != 200 {
+		t.Errorf("evicted session's access token: %d", w.Code)
+	}
+}
+
+func TestRevokeLoginSession(t *testing.T) {
+	f := newSessFixture(t)
+	set := login(t, f, "demo")
+	if err := f.s.RevokeSession(set.SessionID); err != nil {
+		t.Fatal(err)
+	}
+	if f.s.families.Contains(set.SessionID) {
+		t.Error("revoked session still tracked")
+	}
+	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(set.AccessToken)); w.Code != 401 {
+		t.Errorf("access token of a revoked session: %d", w.Code)
+	}
+	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("user token of a revoked session: %v", err)
+	}
+}
+
+// TestConcurrentRefresh: of many concurrent exchanges of one refresh
+// token, exactly one succeeds; the others revoke the session.
+func TestConcurrentRefresh(t *testing.T) {
+	f := newSessFixture(t)
+	set := login(t, f, "demo")
+	const n = 8
+	var wg sync.WaitGroup
+	var ok atomic.Int32
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.s.ExchangeRefreshToken(bearer(set.RefreshToken)); err == nil {
+				ok.Add(1)
+			} else if !errors.Is(err, ErrInvalidToken) {
+				t.Errorf("error %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 1 {
+		t.Errorf("%d exchanges succeeded, want 1", ok.Load())
+	}
+	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("session survived the reuse: %v", err)
+	}
+}
+
+// TestConcurrentRotation verifies and issues while the ring rotates and
+// revocations come in (run with -race).
+func TestConcurrentRotation(t *testing.T) {
+	f := newSessFixture(t)
+	scheme := f.s.SessionScheme()
+	keys := manyKeys(t, 4)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				set, err := f.s.Issue(&Client{ID: payMerchant, Env: Sandbox})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := scheme.Authenticate(call(set.AccessToken, set.SessionID)); err != nil && !errors.Is(err, ErrInvalidToken) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i, k := range keys {
+			if err := f.ring.Rotate(k); err != nil {
+				t.Error(err)
+			}
+			f.s.RevokeSession("sess_" + k.ID())
+			if i > 0 {
+				f.ring.Remove(keys[i-1].ID())
+			}
+			serve(f.ring.JWKS(), httptest.NewRequest("GET", "/", nil))
+		}
+	}()
+	wg.Wait()
+}
