@@ -177,7 +177,7 @@ type fake88 struct {
 	g                *apiguard.Guard
 	tokenCalls       atomic.Int64
 	apiCalls         atomic.Int64
-	refused          atomic.Int64 // API calls answered 401
+	refused          atomic.Int64  // API calls answered 401
 	gate             chan struct{} // when set, token requests wait for it
 	mu               sync.Mutex
 	n                int
