@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // A Field gives one value of a hash signature's input from an outgoing
@@ -202,19 +204,18 @@ func (h *hashSigner) Sign(r *http.Request) error {
 			return err
 		}
 	}
-	d := sha256.New()
-	d.Write([]byte(h.key))
+	in := append(make([]byte, 0, 256), h.key...)
 	for _, f := range h.fields {
 		v, err := f.get(r, body)
 		if err != nil {
 			return err
 		}
-		d.Write([]byte(v))
+		in = append(in, v...)
 	}
-	var sum [sha256.Size]byte
+	sum := sha256.Sum256(in)
 	var out [len("Bearer ") + 2*sha256.Size]byte
 	copy(out[:], "Bearer ")
-	hex.Encode(out[len("Bearer "):], d.Sum(sum[:0]))
+	hex.Encode(out[len("Bearer "):], sum[:])
 	r.Header.Set("Authorization", string(out[:]))
 	if h.keyHeader != "" {
 		r.Header.Set(h.keyHeader, h.key)
@@ -226,21 +227,20 @@ func (h *hashSigner) Sign(r *http.Request) error {
 }
 
 // jsonMember returns the top-level member name of the JSON object body as
-// JSONField describes.
+// JSONField describes, reading it as encoding/json would (the last of
+// duplicate members wins) without decoding the rest of the body.
 func jsonMember(body []byte, name string) (string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		return "", fmt.Errorf("client: hash field %q: the request body is not a JSON object", name)
+	raw, err := topLevelMember(body, name)
+	if err != nil {
+		return "", fmt.Errorf("client: hash field %q: %w", name, err)
 	}
-	raw, ok := obj[name]
-	if !ok {
-		return "", nil
-	}
-	raw = bytes.TrimSpace(raw)
 	switch {
-	case string(raw) == "null":
+	case raw == nil || string(raw) == "null":
 		return "", nil
 	case raw[0] == '"':
+		if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+			return string(in), nil
+		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
 			return "", fmt.Errorf("client: hash field %q: %w", name, err)
@@ -250,4 +250,89 @@ func jsonMember(body []byte, name string) (string, error) {
 		return string(raw), nil
 	}
 	return "", fmt.Errorf("client: hash field %q is neither a string nor a number", name)
+}
+
+var errNotObject = errors.New("the request body is not a JSON object")
+
+// topLevelMember returns the raw value of the last top-level member name
+// of the JSON object body, or nil if there is none.
+func topLevelMember(body []byte, name string) ([]byte, error) {
+	if !json.Valid(body) {
+		return nil, errNotObject
+	}
+	// body is valid JSON from here on, so the scan needs no checks.
+	i := skipSpace(body, 0)
+	if body[i] != '{' {
+		return nil, errNotObject
+	}
+	var found []byte
+	for i = skipSpace(body, i+1); body[i] != '}'; i = skipSpace(body, i) {
+		if body[i] == ',' {
+			i = skipSpace(body, i+1)
+		}
+		end := skipString(body, i)
+		key := body[i:end]
+		i = skipSpace(body, skipSpace(body, end)+1) // past ':'
+		vend := skipValue(body, i)
+		if keyIs(key, name) {
+			found = body[i:vend]
+		}
+		i = vend
+	}
+	return found, nil
+}
+
+func keyIs(quoted []byte, name string) bool {
+	in := quoted[1 : len(quoted)-1]
+	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return string(in) == name
+	}
+	var k string
+	return json.Unmarshal(quoted, &k) == nil && k == name
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i].
+func skipString(b []byte, i int) int {
+	for i++; b[i] != '"'; i++ {
+		if b[i] == '\\' {
+			i++
+		}
+	}
+	return i + 1
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+	}
+	for i < len(b) && strings.IndexByte(",}] \t\r\n", b[i]) < 0 {
+		i++
+	}
+	return i
 }
