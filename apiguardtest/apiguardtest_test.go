@@ -20,8 +20,10 @@ import (
 // recT records what the assertions report.
 type recT struct{ errs []string }
 
-func (r *recT) Helper()                           {}
-func (r *recT) Errorf(format string, args ...any) { r.errs = append(r.errs, fmt.Sprintf(format, args...)) }
+func (r *recT) Helper() {}
+func (r *recT) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
 
 var whoAmI = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	c, ok := apiguard.ClientFrom(r.Context())
