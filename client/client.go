@@ -46,8 +46,8 @@ type Signer interface {
 // Transport returns an http.RoundTripper that signs a clone of each request
 // with s and sends it through base. A nil base means http.DefaultTransport.
 //
-// When s fails the request is not sent and RoundTrip returns the error
-// (http.Client wraps it in a *url.Error). The RoundTripper is safe for
+// When s fails (or is nil) the request is not sent and RoundTrip returns
+// an error (http.Client wraps it in a *url.Error). The RoundTripper is safe for
 // concurrent use if s and base are.
 func Transport(s Signer, base http.RoundTripper) http.RoundTripper {
 	return &transport{s: s, base: base}

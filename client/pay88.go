@@ -58,8 +58,9 @@ var ErrTokenResponse = errors.New("client: malformed token response")
 //
 // A token is kept until TokenMargin before it expires (50 s of 88Pay's
 // 60 s by default). Concurrent callers that need a new token share one
-// request for it; a caller whose context ends stops waiting, and the
-// request is abandoned when no caller waits for it any more.
+// request for it, made on a context of its own; a caller whose context
+// ends stops waiting, and the request is abandoned when no caller waits
+// for it any more.
 //
 // A request answered 401 is sent once more with a fresh token. A request
 // answered 429, and a token request answered 429, is sent again after the
@@ -271,7 +272,10 @@ func (p *Pay88) token(ctx context.Context, stale string) (Token, error) {
 	}
 	f := p.flight
 	if f == nil {
-		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		// The request runs on a context of its own: it must outlive the
+		// caller that started it, and must not carry that caller's values
+		// (an httptrace.ClientTrace would report to a caller gone away).
+		fctx, cancel := context.WithCancel(context.Background())
 		p.seq++
 		f = &flight{done: make(chan struct{}), cancel: cancel}
 		p.flight = f
