@@ -241,6 +241,7 @@ func TestSignerConfig(t *testing.T) {
 		{"Hash nil clock", func() (client.Signer, error) { return client.OrderHash("k", client.HashClock(nil)) }},
 		{"Hash bad SendKey", func() (client.Signer, error) { return client.StatusHash("k", client.SendKey("a:b")) }},
 		{"Hash bad SendTime", func() (client.Signer, error) { return client.StatusHash("k", client.SendTime("")) }},
+		{"Hash zero option", func() (client.Signer, error) { return client.StatusHash("k", client.HashOption{}) }},
 		{"Hash zero MaxBody", func() (client.Signer, error) { return client.StatusHash("k", client.MaxBody(0)) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {

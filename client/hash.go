@@ -79,56 +79,58 @@ func WithPrice(ctx context.Context, price int64) context.Context {
 	return context.WithValue(ctx, priceKey{}, price)
 }
 
-// A HashOption configures a hash Signer.
-type HashOption func(*hashSigner) error
+// A HashOption configures a hash Signer. The zero HashOption is invalid.
+type HashOption struct {
+	apply func(*hashSigner) error
+}
 
 // SendKey sends the API key, bare, in header as well as signing with it
 // (the order endpoint's X-API-Key). The default is not to send it.
 func SendKey(header string) HashOption {
-	return func(h *hashSigner) error {
+	return HashOption{func(h *hashSigner) error {
 		if !validHeaderName(header) {
 			return fmt.Errorf("client: bad header name %q", header)
 		}
 		h.keyHeader = http.CanonicalHeaderKey(header)
 		return nil
-	}
+	}}
 }
 
 // SendTime sends the time of signing in header as Unix seconds (the order
 // endpoint's X-Request-Time). The default is not to send it.
 func SendTime(header string) HashOption {
-	return func(h *hashSigner) error {
+	return HashOption{func(h *hashSigner) error {
 		if !validHeaderName(header) {
 			return fmt.Errorf("client: bad header name %q", header)
 		}
 		h.timeHeader = http.CanonicalHeaderKey(header)
 		return nil
-	}
+	}}
 }
 
 // HashClock sets the clock whose time SendTime sends. The default is
 // time.Now.
 func HashClock(now func() time.Time) HashOption {
-	return func(h *hashSigner) error {
+	return HashOption{func(h *hashSigner) error {
 		if now == nil {
 			return errors.New("client: HashClock needs a clock")
 		}
 		h.now = now
 		return nil
-	}
+	}}
 }
 
 // MaxBody sets the longest request body a hash Signer reads; a longer one
 // fails the signature with ErrBodyTooLarge. The default is 1 MiB, the
 // limit of apiguard's hash schemes.
 func MaxBody(n int64) HashOption {
-	return func(h *hashSigner) error {
+	return HashOption{func(h *hashSigner) error {
 		if n <= 0 {
 			return fmt.Errorf("client: MaxBody must be positive, got %d", n)
 		}
 		h.maxBody = n
 		return nil
-	}
+	}}
 }
 
 // NewHash returns a Signer of hash signatures:
@@ -157,7 +159,10 @@ func NewHash(apiKey string, fields []Field, opts ...HashOption) (Signer, error) 
 		h.body = h.body || f.body
 	}
 	for _, o := range opts {
-		if err := o(h); err != nil {
+		if o.apply == nil {
+			return nil, errors.New("client: the zero HashOption")
+		}
+		if err := o.apply(h); err != nil {
 			return nil, err
 		}
 	}

@@ -497,6 +497,8 @@ func discard(resp *http.Response) {
 	resp.Body.Close()
 }
 
+var _ http.RoundTripper = (*Pay88)(nil)
+
 func sleepContext(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
