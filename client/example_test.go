@@ -1,0 +1,139 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/client"
+)
+
+// A MockPay client: every request carries the server key as a Bearer
+// token, and the server's handler sees the client the key belongs to.
+func ExampleBearer() {
+	keys, _ := apiguard.NewMemoryKeyStore()
+	keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_example", Client: apiguard.Client{ID: "client-a"}})
+	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()))
+	srv := httptest.NewServer(g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := apiguard.ClientFrom(r.Context())
+		fmt.Fprintf(w, "hello %s", c.ID)
+	})))
+	defer srv.Close()
+
+	s, err := client.Bearer("sandbox_sk_test_example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hc := &http.Client{Transport: client.Transport(s, nil)}
+	resp, err := hc.Get(srv.URL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.StatusCode, string(b))
+	// Output: 200 hello client-a
+}
+
+// Midtrans' example server key, as its documentation encodes it.
+func ExampleBasic() {
+	s, _ := client.Basic("SB-Mid-server-abc123cde456")
+	r := httptest.NewRequest("POST", "https://app.sandbox.midtrans.com/snap/v1/transactions", nil)
+	s.Sign(r)
+	fmt.Println(r.Header.Get("Authorization"))
+	// Output: Basic U0ItTWlkLXNlcnZlci1hYmMxMjNjZGU0NTY6
+}
+
+// The reseller's status check: the hash of the key and the body's trx_id,
+// and the body sent unchanged.
+func ExampleStatusHash() {
+	s, _ := client.StatusHash("topup_demo_key_gold")
+	r := httptest.NewRequest("POST", "/status", strings.NewReader(`{"trx_id":"TRX_123456789"}`))
+	if err := s.Sign(r); err != nil {
+		log.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	fmt.Println(r.Header.Get("Authorization"))
+	fmt.Println(string(body))
+	// Output:
+	// Bearer 37c6df5c5e0f209029897e241c216247a8a633ab79abe5369fd342ff0a998038
+	// {"trx_id":"TRX_123456789"}
+}
+
+// The reseller's order: the price, which the body does not carry, comes
+// from the request's context.
+func ExampleOrderHash() {
+	at := time.Unix(1764000000, 0)
+	s, _ := client.OrderHash("topup_demo_key_gold", client.HashClock(func() time.Time { return at }))
+	ctx := client.WithPrice(context.Background(), 14500) // product 1 at the gold price
+	r := httptest.NewRequest("POST", "/order",
+		strings.NewReader(`{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`)).WithContext(ctx)
+	if err := s.Sign(r); err != nil {
+		log.Fatal(err)
+	}
+	for _, h := range []string{"Authorization", "X-API-Key", "X-Request-Time"} {
+		fmt.Printf("%s: %s\n", h, r.Header.Get(h))
+	}
+	// Output:
+	// Authorization: Bearer d16612179ac3f46683d195cab8940e671c251714eecb3c65f68d7f41d932f5a7
+	// X-API-Key: topup_demo_key_gold
+	// X-Request-Time: 1764000000
+}
+
+// An 88Pay client against a stand-in of the API: the token is fetched
+// once and sent, with its session id, on every call.
+func ExampleNewPay88() {
+	tokens := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/auth/token", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("x-api-key") != "sk_test_a1b2c3d4e5f6g7h8" || r.Header.Get("x-merchant-id") != "MCH-COL-29ZTP4" {
+			w.WriteHeader(401)
+			io.WriteString(w, `{"status":"Error","code":401,"message":"Invalid API key or merchant ID"}`)
+			return
+		}
+		tokens++
+		fmt.Fprintf(w, `{"status":"Success","code":200,"message":"Token generated successfully","data":{"access_token":"tok-%d","expires_in":60,"session_id":"sess_%d"}}`, tokens, tokens)
+	})
+	mux.HandleFunc("POST /api/transactions/charges", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s", r.Header.Get("Authorization"), r.Header.Get("x-session-id"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	p, err := client.NewPay88(srv.URL+"/api/auth/token", "sk_test_a1b2c3d4e5f6g7h8", "MCH-COL-29ZTP4", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	hc := &http.Client{Transport: p}
+	for range 3 {
+		resp, err := hc.Post(srv.URL+"/api/transactions/charges", "application/json", strings.NewReader(`{"amount":50000}`))
+		if err != nil {
+			log.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(string(b))
+	}
+	fmt.Println("tokens fetched:", tokens)
+
+	// Wrong credentials: the token endpoint's refusal, as a *TokenError.
+	bad, _ := client.NewPay88(srv.URL+"/api/auth/token", "sk_test_wrong", "MCH-COL-29ZTP4", nil)
+	_, err = (&http.Client{Transport: bad}).Post(srv.URL+"/api/transactions/charges", "application/json", nil)
+	var te *client.TokenError
+	if errors.As(err, &te) {
+		fmt.Println(te.StatusCode, te.Message)
+	}
+	// Output:
+	// Bearer tok-1 sess_1
+	// Bearer tok-1 sess_1
+	// Bearer tok-1 sess_1
+	// tokens fetched: 1
+	// 401 Invalid API key or merchant ID
+}

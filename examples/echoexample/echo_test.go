@@ -1,0 +1,12 @@
+package echoexample_test
+
+import (
+	"testing"
+
+	"github.com/apiguard/apiguard/examples/echoexample"
+	"github.com/apiguard/apiguard/examples/internal/routertest"
+)
+
+// TestRouter proves that through echo every refusal has its documented
+// body and the authenticated client reaches the handlers.
+func TestRouter(t *testing.T) { routertest.Run(t, echoexample.New) }
