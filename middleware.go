@@ -63,7 +63,11 @@ type Challenger interface {
 //
 // Build every wrapper of a stack from one Guard, or from Guards that agree
 // on who the caller is: a request that two Guards authenticate as two
-// different clients is refused (ErrIdentityConflict).
+// different clients is refused (ErrIdentityConflict). The one exception is
+// an application beside an account: an identity from a publishable key
+// (the client-system app of AppKey, a front-end client key) may stand
+// beside the identity of a user or merchant, and ClientFrom then returns
+// the latter, whatever the order of the stack.
 //
 // A Guard is safe for concurrent use.
 type Guard struct {
@@ -260,12 +264,12 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	if err == nil && g.env != AnyEnvironment && c.Env != g.env {
 		err = ErrInvalidKey
 	}
-	if err == nil && s.authed && s.client.ID != c.ID {
+	if err == nil && s.authed && s.client.ID != c.ID && (s.client.Kind == PublishableKey) == (c.Kind == PublishableKey) {
 		err = ErrIdentityConflict
 	}
 	if err != nil {
 		c = nil
-	} else if !s.authed {
+	} else if !s.authed || s.client.Kind == PublishableKey && c.Kind != PublishableKey {
 		s.client, s.authed = c, true
 	}
 	if s.memo.g == nil {

@@ -346,3 +346,35 @@ func TestConfigErrors(t *testing.T) {
 	}()
 	MustNew(Bearer(nil))
 }
+
+// TestAppBesideUser: an application's identity (a publishable key) and a
+// user's identity stand side by side in any order, and the handler sees the
+// user; two accounts still conflict.
+func TestAppBesideUser(t *testing.T) {
+	store := mustStore(t,
+		KeySpec{Key: "app-key", Client: Client{ID: "app", Kind: PublishableKey}},
+		KeySpec{Key: "user-key", Client: Client{ID: "user"}},
+		KeySpec{Key: "app2-key", Client: Client{ID: "app2", Kind: PublishableKey}},
+	)
+	app := MustNew(AppKey(store))
+	user := MustNew(Bearer(store))
+	app2 := MustNew(ClientKey(store))
+	for _, order := range [][]Middleware{
+		{app.Authenticate(), user.Authenticate()},
+		{user.Authenticate(), app.Authenticate()},
+		{user.RequireScope(), app.Authenticate(), user.Authenticate()},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("X-App-Key", "app-key")
+		r.Header.Set("Authorization", "Bearer user-key")
+		if w := serve(Chain(order...)(okHandler), r); w.Code != 200 || w.Header().Get("X-Client") != "user" {
+			t.Errorf("got %d client %q, want the user", w.Code, w.Header().Get("X-Client"))
+		}
+	}
+	// Two applications naming different clients conflict.
+	r := httptest.NewRequest("GET", "/?client_key=app2-key", nil)
+	r.Header.Set("X-App-Key", "app-key")
+	if w := serve(Chain(app.Authenticate(), app2.Authenticate())(okHandler), r); w.Code != 401 {
+		t.Errorf("two apps: %d", w.Code)
+	}
+}
