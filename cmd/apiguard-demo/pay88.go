@@ -1,0 +1,117 @@
+package main
+
+import (
+	"net/http"
+
+	"github.com/apiguard/apiguard"
+)
+
+// 88Pay (seed 004): two layers. The API key and merchant id are exchanged
+// at POST /api/auth/token for a short-lived ES256 JWT and a session id;
+// every call then sends both. HTTPS only; live keys refused in the sandbox.
+const (
+	pay88Key      = "sk_test_a1b2c3d4e5f6g7h8"
+	pay88LiveKey  = "sk_live_demo00000000"
+	pay88Merchant = "MCH-COL-29ZTP4"
+)
+
+var pay88API = api{
+	mount: mountPay88,
+	title: "88Pay (seed 004) under /88pay: API key + merchant id for a token, then Bearer token + x-session-id; HTTPS only",
+	credentials: []string{
+		pay88Key + "  API key of merchant " + pay88Merchant,
+		pay88LiveKey + "  live key: refused in this sandbox",
+	},
+	curl: func(_, secure string) string {
+		if secure == "" {
+			return "(HTTPS is disabled: -tls-addr is empty)"
+		}
+		return `curl -sk -X POST ` + secure + `/88pay/api/auth/token -H "x-api-key: ` + pay88Key + `" -H "x-merchant-id: ` + pay88Merchant + `"`
+	},
+}
+
+// pay88Body is 88Pay's success envelope.
+type pay88Body struct {
+	Status  string `json:"status"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data"`
+}
+
+func mountPay88(mux *http.ServeMux, cfg config) error {
+	keys, err := apiguard.NewMemoryKeyStore(apiguard.KeyStoreClock(cfg.now))
+	if err != nil {
+		return err
+	}
+	for _, k := range []apiguard.KeySpec{
+		{Key: pay88Key, Client: apiguard.Client{ID: pay88Merchant, KeyID: "p88_test", Scopes: []string{"charges:create"}}},
+		{Key: pay88LiveKey, Client: apiguard.Client{ID: pay88Merchant, KeyID: "p88_live", Scopes: []string{"charges:create"}}},
+	} {
+		if err := keys.Add(k); err != nil {
+			return err
+		}
+	}
+	signing, err := apiguard.GenerateTokenKey("")
+	if err != nil {
+		return err
+	}
+	ring, err := apiguard.NewKeyRing(signing)
+	if err != nil {
+		return err
+	}
+	sessions, err := apiguard.NewSessions(ring,
+		apiguard.SessionClock(cfg.now),
+		apiguard.TokenLifetime(apiguard.AccessToken, cfg.tokenTTL),
+		apiguard.SessionEnvironment(apiguard.Sandbox))
+	if err != nil {
+		return err
+	}
+	opts := append(cfg.common(), apiguard.WithDialect(apiguard.Pay88()), apiguard.WithEnvironment(apiguard.Sandbox))
+	credentials, err := apiguard.New(apiguard.MerchantKey(keys), opts...)
+	if err != nil {
+		return err
+	}
+	session, err := apiguard.New(sessions.SessionScheme(), opts...)
+	if err != nil {
+		return err
+	}
+	issuer, err := sessions.Issuer(credentials)
+	if err != nil {
+		return err
+	}
+	limits, err := pay88Limits(credentials, cfg)
+	if err != nil {
+		return err
+	}
+
+	charge := func(w http.ResponseWriter, r *http.Request) {
+		c, _ := apiguard.ClientFrom(r.Context())
+		var body struct {
+			Flow       string `json:"flow"`
+			MethodCode string `json:"method_code"`
+			Amount     int64  `json:"amount"`
+			Currency   string `json:"currency"`
+			Country    string `json:"country"`
+		}
+		if err := decodeJSON(r, &body); err != nil || body.Amount <= 0 || body.Currency == "" {
+			session.Deny(w, r, &apiguard.Error{Status: 400, Code: "invalid_request", Message: "amount and currency are required"})
+			return
+		}
+		writeJSON(w, 200, pay88Body{"Success", 200, "Charge created successfully", map[string]any{
+			"id": randomID("chg_", 8), "merchant_id": c.ID, "flow": body.Flow, "method_code": body.MethodCode,
+			"amount": body.Amount, "currency": body.Currency, "country": body.Country, "status": "PENDING",
+		}})
+	}
+
+	https := credentials.RequireHTTPS()
+	mux.Handle("POST /88pay/api/auth/token", apiguard.Chain(https, limits)(issuer))
+	mux.Handle("POST /88pay/api/transactions/charges", apiguard.Chain(https, session.Authenticate())(http.HandlerFunc(charge)))
+	mux.Handle("GET /88pay/.well-known/jwks.json", https(ring.JWKS()))
+	return nil
+}
+
+// pay88Limits returns the token endpoint's issuance limits. Until the rate
+// limiter lands this lets everything through.
+func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
+	return apiguard.Chain(), nil
+}
