@@ -768,16 +768,18 @@ func TestMatchesTokenBucket(t *testing.T) {
 }
 
 // FuzzMemoryLimiter runs a sequence of takes under a clock that may step
-// either way and checks: no window grants more than its Limit plus what
-// refilled up to the latest time seen; a refusal changes nothing; the
-// result is consistent.
+// either way and checks that no tokens are minted: since its first grant,
+// at time f, no window has granted more than its Limit plus what refills
+// from f to the latest time seen (GCRA's tat is at least f plus the tokens
+// granted, and at most the latest time plus the window). It also checks
+// that a refusal changes nothing and that results are consistent.
 func FuzzMemoryLimiter(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 1, 0, 1, 0, 1, 200, 1, 0, 1})
 	f.Add([]byte{10, 3, 0x80, 1, 0x7f, 2, 0, 9, 0, 1})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		clock := newTestClock()
-		start := clock.Now()
-		latest := start
+		latest := clock.Now()
+		var first time.Time // of the first grant
 		ws := []Window{{Limit: 3, Period: 3 * time.Second}, {Limit: 5, Period: 20 * time.Second}}
 		l := mustLimiter(t, clock, ws)
 		granted := 0
@@ -802,9 +804,15 @@ func FuzzMemoryLimiter(f *testing.F) {
 			if res.Remaining < 0 || res.Remaining > res.Limit || res.Reset < 0 || res.RetryAfter != 0 {
 				t.Fatalf("op %d: %+v", i/2, res)
 			}
+			if n == 0 {
+				continue
+			}
+			if granted == 0 {
+				first = clock.Now()
+			}
 			granted += n
 			for _, w := range ws {
-				elapsed := latest.Sub(start)
+				elapsed := latest.Sub(first)
 				most := w.Limit + int(elapsed/(w.Period/time.Duration(w.Limit)))
 				if granted > most {
 					t.Fatalf("op %d: %d granted by %v, at most %d in %v", i/2, granted, w, most, elapsed)
