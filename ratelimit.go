@@ -18,8 +18,11 @@ import (
 )
 
 // A Window is one rate of a limit: a token bucket that holds Limit tokens
-// and refills at Limit tokens per Period. A key may spend its whole Limit
-// at once and then Limit per Period; a request costs one token.
+// and refills at Limit tokens per Period, one every Period/Limit. A key may
+// spend its whole Limit at once and then Limit per Period; a request costs
+// one token. (So a span of one Period admits at most 2×Limit-1 requests: a
+// full bucket, then what refills. A key that keeps to Limit per Period is
+// never refused.)
 //
 // A limit of several windows (10 per minute and 100 per hour) admits a
 // request only when every window has a token for it, and a request refused
@@ -487,7 +490,8 @@ func KeyByHeader(name string) KeyFunc {
 
 // KeyBy returns a KeyFunc that counts by all of keys together: KeyBy(KeyByIP,
 // KeyByRoute) gives each client IP its own bucket on each route. The parts
-// are length-prefixed, so no two lists of parts make one key.
+// are length-prefixed, so no two lists of parts make one key. KeyBy() counts
+// every request in one bucket.
 func KeyBy(keys ...KeyFunc) KeyFunc {
 	keys = append([]KeyFunc(nil), keys...)
 	return func(g *Guard, r *http.Request) (string, error) {
