@@ -184,10 +184,10 @@ func decide(ws []gcra, tats []int64, now, n int64) (LimitResult, bool) {
 // a flood of new keys (an attacker cycling through addresses) new keys
 // wait, and keys already counted keep their debt.
 //
-// The clock (LimiterClock) may step backwards: that never mints tokens, it
-// only delays them until the clock catches up. With the default clock,
-// time.Now, steps of the wall clock do not matter at all, as the limiter
-// measures time on the monotonic clock.
+// The clock (LimiterClock) may step backwards: the limiter's time then
+// stands still until the clock catches up, so no tokens are minted. With
+// the default clock, time.Now, steps of the wall clock do not matter at
+// all, as the limiter measures time on the monotonic clock.
 //
 // A MemoryLimiter is safe for concurrent use, and exact: however many
 // goroutines take from one key, no more than its tokens are granted. It
@@ -297,10 +297,11 @@ type shards[V tats] struct {
 }
 
 type shard[V tats] struct {
-	mu  sync.Mutex
-	lru *simplelru.LRU[uint64, V]
-	cap int
-	_   [40]byte // keep shards' locks on separate cache lines
+	mu   sync.Mutex
+	lru  *simplelru.LRU[uint64, V]
+	cap  int
+	last int64    // the latest time the shard has seen: its time never runs backwards
+	_    [32]byte // keep shards' locks on separate cache lines
 }
 
 // evictScan is how many of its least recently granted keys a full shard
@@ -337,6 +338,13 @@ func (s *shards[V]) take(h uint64, now, n int64) LimitResult {
 	sh := &s.shards[h>>s.shift]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	// A goroutine that read the clock before others took the lock, or a
+	// clock stepping backwards, sees the shard's latest time.
+	if now < sh.last {
+		now = sh.last
+	} else {
+		sh.last = now
+	}
 	v, ok := sh.lru.Peek(h)
 	for i := 0; i < nw; i++ {
 		if ok {

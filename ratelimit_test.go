@@ -586,6 +586,31 @@ func TestClockBackwardsMintsNoTokens(t *testing.T) {
 	}
 }
 
+// TestStaleClockReadNotRefused pins a bug the parallel benchmark found: a
+// goroutine that read the clock, then waited for the lock while another
+// took a token at a later time, was refused as if its request came before
+// the other's. Both tokens were there at the later time.
+func TestStaleClockReadNotRefused(t *testing.T) {
+	l := mustLimiter(t, newTestClock(), []Window{{Limit: 2, Period: 2 * time.Second}})
+	h := maphash.String(l.seed, "k")
+	s := int64(time.Second)
+	for i, step := range []struct {
+		now     int64
+		allowed bool
+	}{
+		{10 * s, true},
+		{12 * s, true},      // the bucket is full again: one token of two taken
+		{10*s + s/2, true},  // read before the previous take: the second token
+		{12 * s, false},     // none left
+		{11*s + s/2, false}, // a stale read mints nothing
+		{13 * s, true},
+	} {
+		if res := l.store.take(h, step.now, 1); res.Allowed != step.allowed {
+			t.Errorf("take %d at %v: %+v, want allowed %v", i, time.Duration(step.now), res, step.allowed)
+		}
+	}
+}
+
 // TestEvictionKeepsDebts fills a small limiter and shows that a drained
 // bucket is never evicted for a fresh one, and that new keys wait while no
 // bucket can go.
