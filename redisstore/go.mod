@@ -1,0 +1,18 @@
+module github.com/apiguard/apiguard/redisstore
+
+go 1.26.0
+
+replace github.com/apiguard/apiguard => ../
+
+require (
+	github.com/apiguard/apiguard v0.0.0-00010101000000-000000000000
+	github.com/go-redis/redis_rate/v10 v10.0.1
+	github.com/redis/go-redis/v9 v9.23.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)
