@@ -2,11 +2,15 @@ package redisstore
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard"
 )
 
 func mustIDStore(t testing.TB, opts ...Option) *IDStore {
@@ -95,5 +99,75 @@ func TestIDStoreOnce(t *testing.T) {
 	wg.Wait()
 	if n := fresh.Load(); n != 1 {
 		t.Errorf("%d fresh, want 1", n)
+	}
+}
+
+func TestIDStoreForget(t *testing.T) {
+	s := mustIDStore(t, prefix(t))
+	ctx := context.Background()
+	if fresh, err := s.Seen(ctx, "c", "id-1", time.Minute); !fresh || err != nil {
+		t.Fatal(fresh, err)
+	}
+	if err := s.Forget(ctx, "c", "id-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Forget(ctx, "c", "never-seen"); err != nil {
+		t.Errorf("forgetting an unknown id: %v", err)
+	}
+	if fresh, err := s.Seen(ctx, "c", "id-1", time.Minute); !fresh || err != nil {
+		t.Errorf("after Forget: %v %v", fresh, err)
+	}
+}
+
+// TestRequestIDAcrossReplicas: two replicas, each with its own IDStore and
+// its own Redis client on one Redis, behind apiguard's RequestID wrapper: an
+// id accepted by one is refused by the other with 409, and a request that a
+// later check refuses does not use its id up.
+func TestRequestIDAcrossReplicas(t *testing.T) {
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.Add(apiguard.KeySpec{Key: "app-key", Client: apiguard.Client{ID: "app", Kind: apiguard.PublishableKey}})
+	p := prefix(t)
+	replica := func() http.Handler {
+		store := mustIDStore(t, p)
+		g := apiguard.MustNew(apiguard.AppKey(keys))
+		gate := g.Check(func(r *http.Request) error {
+			if r.Header.Get("X-Fail") != "" {
+				return apiguard.ErrForbidden
+			}
+			return nil
+		})
+		return apiguard.Chain(g.RequestID(store, time.Minute), gate)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	}
+	one, two := replica(), replica()
+	send := func(h http.Handler, id string, fail bool) int {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.Header.Set("x-app-key", "app-key")
+		r.Header.Set("x-request-id", id)
+		if fail {
+			r.Header.Set("X-Fail", "1")
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	for i, step := range []struct {
+		h    http.Handler
+		id   string
+		fail bool
+		want int
+	}{
+		{one, "r-1", false, 200},
+		{two, "r-1", false, 409},
+		{one, "r-1", false, 409},
+		{two, "r-2", true, 403}, // refused later: the id is released
+		{one, "r-2", false, 200},
+		{two, "r-2", false, 409},
+	} {
+		if got := send(step.h, step.id, step.fail); got != step.want {
+			t.Errorf("step %d: %d, want %d", i, got, step.want)
+		}
 	}
 }
