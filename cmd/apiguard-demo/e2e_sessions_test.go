@@ -186,3 +186,53 @@ func TestClientSystem(t *testing.T) {
 	d.call(t, "POST", d.base+"/client/auth/access-token", "", hdr("Authorization", "Bearer "+refresh, "x-language", "en")...).want(t, 401, invalid)
 	d.call(t, "GET", me, "", hdr("Authorization", "Bearer "+access2, "x-user-token", userTok, "x-language", "en")...).want(t, 401, invalid)
 }
+
+// TestPay88IssuanceLimits: 10 tokens per minute and 100 per hour per
+// merchant, to the exact count, then 429 with Retry-After.
+func TestPay88IssuanceLimits(t *testing.T) {
+	clock := newFakeClock()
+	d := startDemo(t, config{now: clock.Now})
+	tokenURL := d.secure + "/88pay/api/auth/token"
+	creds := []string{"x-api-key", pay88Key, "x-merchant-id", pay88Merchant}
+	limited := `{"status":"Error","code":429,"message":"Rate limit exceeded"}`
+	issued := 0
+	take := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if r := d.call(t, "POST", tokenURL, "", creds...); r.status != 200 {
+				t.Fatalf("token %d: %d %s", issued+1, r.status, r.body)
+			}
+			issued++
+		}
+	}
+	take(10)
+	r := d.call(t, "POST", tokenURL, "", creds...)
+	r.want(t, 429, limited)
+	if ra := r.header.Get("Retry-After"); ra != "60" {
+		t.Errorf("Retry-After = %q, want 60", ra)
+	}
+	// Bad credentials are refused as such and take nothing.
+	d.call(t, "POST", tokenURL, "", "x-api-key", "sk_test_wrong", "x-merchant-id", pay88Merchant).want(t, 401,
+		`{"status":"Error","code":401,"message":"Invalid API key or merchant ID"}`)
+	// Windows are token buckets: the hourly one holds 100 tokens and gets
+	// one back every 36 s. Ten tokens a minute drain it by 10 - 60/36 a
+	// minute: minutes 0 to 10 get their ten (110 in all), minute 11 finds
+	// 100 - 110 + 11*60/36 = 8.33 tokens, so 8 more, and then the hourly
+	// window refuses though the minute's window still has two.
+	for minute := 1; minute <= 11; minute++ {
+		clock.Advance(time.Minute)
+		if minute < 11 {
+			take(10)
+		} else {
+			take(8)
+		}
+		r := d.call(t, "POST", tokenURL, "", creds...)
+		r.want(t, 429, limited)
+		if ra, _ := strconv.Atoi(r.header.Get("Retry-After")); ra < 60 {
+			t.Errorf("minute %d: Retry-After %d, want at least 60", minute, ra)
+		}
+	}
+	if issued != 118 {
+		t.Errorf("issued %d tokens, want 118", issued)
+	}
+}

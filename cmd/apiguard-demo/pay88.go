@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/apiguard/apiguard"
 )
@@ -110,8 +111,15 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 	return nil
 }
 
-// pay88Limits returns the token endpoint's issuance limits. Until the rate
-// limiter lands this lets everything through.
+// pay88Limits returns the token endpoint's issuance limits: 10 per minute
+// and 100 per hour per merchant, refused with 429 "Rate limit exceeded" and
+// Retry-After of at least 60 seconds, as the seed asks. They are keyed by
+// the merchant the credentials prove, not by the x-merchant-id header, so a
+// caller without the key cannot use up a merchant's tokens.
 func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
-	return apiguard.Chain(), nil
+	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.LimiterClock(cfg.now))
+	if err != nil {
+		return nil, err
+	}
+	return g.RateLimit(l, apiguard.KeyByClient, apiguard.RateLimitMinRetryAfter(time.Minute))
 }
