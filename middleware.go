@@ -263,8 +263,11 @@ func (g *Guard) Identify(r *http.Request) (*Client, error) {
 	return g.identify(s, r)
 }
 
-// body reads the request body once, at most limit bytes, and keeps it for
-// the handler (see forward). A body over the limit is ErrBodyTooLarge.
+// readBody reads the request body once, at most limit bytes, and keeps it
+// for the handler (see forward). A body over the limit, by its
+// Content-Length or by what arrives, or refused by an http.MaxBytesReader
+// further out, is ErrBodyTooLarge; a failed read is ErrInvalidBody. The
+// first call decides: later calls get its result whatever their limit.
 func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	if s.bodyRead {
 		return s.body, s.bodyErr
@@ -278,21 +281,42 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 		s.bodyErr = ErrBodyTooLarge
 		return nil, s.bodyErr
 	}
-	n := r.ContentLength
-	if n < 0 || n > 64<<10 {
+	// One allocation when the length is known: room for the announced bytes
+	// and one more, so that the read which meets EOF needs no growth.
+	n := r.ContentLength + 1
+	if n <= 0 || n > 64<<10 {
 		n = 512
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	switch {
-	case err != nil:
-		s.bodyErr = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
-	case int64(buf.Len()) > limit:
-		s.bodyErr = ErrBodyTooLarge
-	default:
-		s.body = buf.Bytes()
+	buf := make([]byte, 0, n)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		// Never ask for more than one byte past the limit.
+		room := buf[len(buf):cap(buf)]
+		if max := limit + 1 - int64(len(buf)); int64(len(room)) > max {
+			room = room[:max]
+		}
+		m, err := r.Body.Read(room)
+		buf = buf[:len(buf)+m]
+		if int64(len(buf)) > limit {
+			s.bodyErr = ErrBodyTooLarge
+			return nil, s.bodyErr
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				s.bodyErr = ErrBodyTooLarge
+			} else {
+				s.bodyErr = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
+			}
+			return nil, s.bodyErr
+		}
 	}
-	return s.body, s.bodyErr
+	s.body = buf
+	return s.body, nil
 }
 
 // forward returns the request to hand to the next handler: r itself, or,
