@@ -241,6 +241,7 @@ type hashScheme struct {
 	bodyNames []string // distinct names of body fields
 	bodyIdx   []int    // per field, its index in bodyNames, or -1
 	readBody  bool     // the body is read (for fields or functions)
+	funcs     bool     // an owner or compute function gets the request
 	query     bool     // some field is a query parameter
 
 	err error // the configuration error, if any
@@ -290,6 +291,7 @@ func (h *hashScheme) check() error {
 		}
 	}
 	h.readBody = h.src.owner != nil
+	h.funcs = h.readBody
 	h.bodyIdx = make([]int, len(h.fields))
 	for i, f := range h.fields {
 		h.bodyIdx[i] = -1
@@ -300,7 +302,7 @@ func (h *hashScheme) check() error {
 			if f.compute == nil {
 				return fmt.Errorf("apiguard: %s: field %d: ComputedField needs a function", name, i)
 			}
-			h.readBody = true
+			h.readBody, h.funcs = true, true
 			continue
 		case headerField:
 			if !validHeaderName(f.name) {
@@ -334,7 +336,7 @@ func (h *hashScheme) validate() error { return h.err }
 func (h *hashScheme) Challenge() string { return "Bearer" }
 
 // maxFields is how many field values a request keeps on the stack.
-const maxFields = 8
+const maxFields = 4
 
 // fieldValue is a field's value: b (a slice of the body) or s.
 type fieldValue struct {
@@ -354,12 +356,20 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 	if h.err != nil {
 		return nil, h.err // a Scheme used without New: a 500
 	}
-	for _, name := range h.required {
-		if vs := r.Header[name]; len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
+	// h.required is Authorization, then the KeyHeader if any, then others.
+	var auth, keyVals []string
+	for i, name := range h.required {
+		vs := r.Header[name]
+		if len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
 			return nil, h.missing()
 		}
+		switch {
+		case i == 0:
+			auth = vs
+		case i == 1 && h.src.header != "":
+			keyVals = vs
+		}
 	}
-	auth := r.Header["Authorization"]
 	if len(auth) != 1 {
 		return nil, ErrInvalidAuthorization
 	}
@@ -374,15 +384,14 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 	var cands []Secret
 	var one [1]Secret
 	if h.src.header != "" {
-		vs := r.Header[h.src.header]
-		if len(vs) != 1 || !tokenOK(vs[0]) {
+		if len(keyVals) != 1 || !tokenOK(keyVals[0]) {
 			return nil, ErrInvalidKey
 		}
-		c, err := lookupKey(r, h.src.keys, vs[0], ServerKey)
+		c, err := lookupKey(r, h.src.keys, keyVals[0], ServerKey)
 		if err != nil {
 			return nil, err
 		}
-		one[0] = Secret{Key: vs[0], Client: c}
+		one[0] = Secret{Key: keyVals[0], Client: c}
 		cands = one[:]
 	}
 
@@ -405,7 +414,9 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 		if err := h.bodyValues(body, vals); err != nil {
 			return nil, err
 		}
-		fr = s.forward(r)
+		if h.funcs {
+			fr = s.forward(r)
+		}
 	}
 	if err := h.requestValues(r, vals); err != nil {
 		return nil, err
@@ -543,26 +554,8 @@ func (f *Field) missingErr() error {
 // digest computes the signature of vals (and of the computed fields) with
 // the key of c.
 func (h *hashScheme) digest(r *http.Request, c Secret, vals []fieldValue) ([sha256.Size]byte, error) {
-	var d [sha256.Size]byte
 	if h.hmac {
-		m := hmac.New(sha256.New, []byte(c.Key))
-		for i, f := range h.fields {
-			if i > 0 {
-				m.Write([]byte{'\n'})
-			}
-			if f.kind == computedField {
-				v, err := computeField(r, f, c.Client)
-				if err != nil {
-					return d, err
-				}
-				m.Write([]byte(v))
-				continue
-			}
-			m.Write(vals[i].b)
-			m.Write([]byte(vals[i].s))
-		}
-		m.Sum(d[:0])
-		return d, nil
+		return h.hmacDigest(r, c, vals)
 	}
 	var buf [256]byte
 	msg := append(buf[:0], c.Key...)
@@ -570,7 +563,7 @@ func (h *hashScheme) digest(r *http.Request, c Secret, vals []fieldValue) ([sha2
 		if f.kind == computedField {
 			v, err := computeField(r, f, c.Client)
 			if err != nil {
-				return d, err
+				return [sha256.Size]byte{}, err
 			}
 			msg = append(msg, v...)
 			continue
@@ -579,6 +572,28 @@ func (h *hashScheme) digest(r *http.Request, c Secret, vals []fieldValue) ([sha2
 		msg = append(msg, vals[i].s...)
 	}
 	return sha256.Sum256(msg), nil
+}
+
+func (h *hashScheme) hmacDigest(r *http.Request, c Secret, vals []fieldValue) ([sha256.Size]byte, error) {
+	var d [sha256.Size]byte
+	m := hmac.New(sha256.New, []byte(c.Key))
+	for i, f := range h.fields {
+		if i > 0 {
+			m.Write([]byte{'\n'})
+		}
+		if f.kind == computedField {
+			v, err := computeField(r, f, c.Client)
+			if err != nil {
+				return d, err
+			}
+			m.Write([]byte(v))
+			continue
+		}
+		m.Write(vals[i].b)
+		m.Write([]byte(vals[i].s))
+	}
+	copy(d[:], m.Sum(nil))
+	return d, nil
 }
 
 func computeField(r *http.Request, f Field, c *Client) (string, error) {

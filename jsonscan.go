@@ -1,8 +1,11 @@
 package apiguard
 
 import (
+	"encoding/binary"
 	"errors"
 	"hash/maphash"
+	"math"
+	"math/bits"
 	"slices"
 	"unicode"
 	"unicode/utf16"
@@ -36,6 +39,7 @@ var (
 	errJSONMembers   = errors.New("too many top-level members")
 	errJSONDuplicate = errors.New("duplicate top-level member name")
 	errJSONUTF8      = errors.New("JSON string is not valid UTF-8")
+	errJSONSize      = errors.New("JSON body over 2 GiB")
 )
 
 // jsonString is the raw text of a JSON string, between its quotes. esc
@@ -44,6 +48,13 @@ type jsonString struct {
 	raw   []byte
 	esc   bool
 	ascii bool
+}
+
+// nameSpan is where a member name's raw text lies in the body, with the
+// flags of its jsonString.
+type nameSpan struct {
+	start, end int32
+	esc, ascii bool
 }
 
 // jsonValue is what jsonFields finds for one wanted name.
@@ -74,13 +85,16 @@ func (j jsonString) decode(scratch []byte) []byte {
 // unescaping). vals must be as long as names.
 func jsonFields(body []byte, names []string, vals []jsonValue) error {
 	clear(vals)
+	if len(body) > math.MaxInt32 {
+		return errJSONSize // names are kept as int32 offsets
+	}
 	s := jsonScanner{b: body}
 	s.ws()
 	if s.i == len(s.b) || s.b[s.i] != '{' {
 		return errJSONNotObject
 	}
 	s.i++
-	var keyArr [16]jsonString
+	var keyArr [16]nameSpan
 	keys := keyArr[:0]
 	s.ws()
 	if s.i < len(s.b) && s.b[s.i] == '}' {
@@ -97,10 +111,10 @@ func jsonFields(body []byte, names []string, vals []jsonValue) error {
 			if len(keys) == maxJSONMembers {
 				return errJSONMembers
 			}
-			keys = append(keys, key)
+			keys = append(keys, nameSpan{int32(s.i - 1 - len(key.raw)), int32(s.i - 1), key.esc, key.ascii})
 			want := -1
 			for i, n := range names {
-				if key.equal(n) {
+				if !key.esc && string(key.raw) == n || key.esc && key.equal(n) {
 					want = i
 					break
 				}
@@ -151,7 +165,7 @@ func jsonFields(body []byte, names []string, vals []jsonValue) error {
 	if s.i != len(s.b) {
 		return errJSONSyntax
 	}
-	if duplicateName(keys) {
+	if duplicateName(body, keys) {
 		return errJSONDuplicate
 	}
 	return nil
@@ -188,13 +202,24 @@ func (s *jsonScanner) str() (jsonString, error) {
 	start := s.i
 	js := jsonString{ascii: true}
 	b := s.b
-	for i := s.i; i < len(b); {
-		c := b[i]
-		if plain[c] {
-			i++
-			continue
+	i := s.i
+	for {
+		// Skip plain bytes eight at a time, straight to the first other
+		// one, then one at a time near the end.
+		for i+8 <= len(b) {
+			if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
 		}
-		switch {
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		if i == len(b) {
+			return js, errJSONSyntax
+		}
+		switch c := b[i]; {
 		case c == '"':
 			js.raw = b[start:i]
 			s.i = i + 1
@@ -217,7 +242,17 @@ func (s *jsonScanner) str() (jsonString, error) {
 			i += n
 		}
 	}
-	return js, errJSONSyntax
+}
+
+// special8 returns a mask with the high bit set in each byte of x that is
+// not plain (below 0x20, above 0x7f, '"' or '\\'), exact up to the lowest
+// such byte: (x - n*lo) &^ x & hi flags the bytes below n, for n <= 0x80,
+// borrows only ever flagging bytes above a true one.
+func special8(x uint64) uint64 {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	q := x ^ ('"' * lo)
+	bs := x ^ ('\\' * lo)
+	return ((x-0x20*lo)&^x | (q-lo)&^q | (bs-lo)&^bs | x) & hi
 }
 
 // escape checks the escape sequence at the start of b and returns its
@@ -486,11 +521,20 @@ func (s *jsonScanner) literal(lit string) bool {
 
 // duplicateName reports whether two of keys are equal as encoding/json
 // matches names: unescaped, then case-folded.
-func duplicateName(keys []jsonString) bool {
-	if len(keys) <= 16 {
-		for i := range keys {
-			for j := i + 1; j < len(keys); j++ {
-				if foldEqual(keys[i], keys[j]) {
+func duplicateName(body []byte, spans []nameSpan) bool {
+	keys := func(i int) jsonString {
+		k := spans[i]
+		return jsonString{raw: body[k.start:k.end], esc: k.esc, ascii: k.ascii}
+	}
+	if len(spans) <= 16 {
+		for i := range spans {
+			for j := i + 1; j < len(spans); j++ {
+				// Plain ASCII names of different lengths differ.
+				a, b := spans[i], spans[j]
+				if a.end-a.start != b.end-b.start && a.ascii && b.ascii && !a.esc && !b.esc {
+					continue
+				}
+				if foldEqual(keys(i), keys(j)) {
 					return true
 				}
 			}
@@ -503,9 +547,9 @@ func duplicateName(keys []jsonString) bool {
 		h uint64
 		i int
 	}
-	hs := make([]hashed, len(keys))
-	for i, k := range keys {
-		hs[i] = hashed{foldHash(k), i}
+	hs := make([]hashed, len(spans))
+	for i := range spans {
+		hs[i] = hashed{foldHash(keys(i)), i}
 	}
 	slices.SortFunc(hs, func(a, b hashed) int {
 		switch {
@@ -522,7 +566,7 @@ func duplicateName(keys []jsonString) bool {
 		}
 		// Every member of a run of equal hashes against the first.
 		for j := i; j < len(hs) && hs[j].h == hs[i-1].h; j++ {
-			if foldEqual(keys[hs[i-1].i], keys[hs[j].i]) {
+			if foldEqual(keys(hs[i-1].i), keys(hs[j].i)) {
 				return true
 			}
 		}

@@ -327,13 +327,20 @@ func (s *state) forward(r *http.Request) *http.Request {
 	}
 	r2 := new(http.Request)
 	*r2 = *r
-	s.replay = io.NopCloser(bytes.NewReader(s.body))
-	r2.Body = s.replay
+	rb := new(replayBody)
+	rb.Reset(s.body)
+	s.replay = rb
+	r2.Body = rb
 	r2.ContentLength = int64(len(s.body))
 	body := s.body
 	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	return r2
 }
+
+// replayBody is the Body forward hands on: the kept bytes, read once more.
+type replayBody struct{ bytes.Reader }
+
+func (*replayBody) Close() error { return nil }
 
 // wrap makes a Middleware from a check run before the next handler.
 func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {
