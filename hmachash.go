@@ -140,24 +140,24 @@ func ComputedField(compute func(r *http.Request, c *Client) (string, error)) Fie
 }
 
 // A HashOption configures HashSignature or HMACSignature.
-type HashOption func(*hashScheme)
+type HashOption struct{ apply func(*hashScheme) }
 
 // HashBodyLimit sets the most of a request body that is read, in bytes. A
 // longer body is refused with ErrBodyTooLarge (413). The default is
 // DefaultHashBodyLimit (1 MiB).
 func HashBodyLimit(n int64) HashOption {
-	return func(h *hashScheme) { h.limit = n }
+	return HashOption{func(h *hashScheme) { h.limit = n }}
 }
 
 // HashRequireHeaders adds headers that must be present, though the
 // signature does not cover them, such as the reseller's X-Request-Time
 // (whose value another wrapper checks). The default is none.
 func HashRequireHeaders(names ...string) HashOption {
-	return func(h *hashScheme) {
+	return HashOption{func(h *hashScheme) {
 		for _, n := range names {
 			h.required = append(h.required, http.CanonicalHeaderKey(n))
 		}
-	}
+	}}
 }
 
 // HashSignature returns the Scheme of the reseller's hash signatures (seed
@@ -259,7 +259,11 @@ func newHashScheme(mac bool, key KeySource, fields []Field, opts []HashOption) *
 		h.required = append(h.required, key.header)
 	}
 	for _, o := range opts {
-		o(h)
+		if o.apply == nil {
+			h.err = errors.New("apiguard: the zero HashOption")
+			return h
+		}
+		o.apply(h)
 	}
 	h.err = h.check()
 	return h

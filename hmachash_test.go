@@ -630,6 +630,7 @@ func TestHashConfigErrors(t *testing.T) {
 		"HMAC with a sent key":    HMACSignature(KeyHeader(keys, "X-API-Key"), f),
 		"HMAC zero field":         HMACSignature(owner, []Field{{}}),
 		"HMAC negative body size": HMACSignature(owner, f, HashBodyLimit(-1)),
+		"zero option":             HashSignature(owner, f, HashOption{}),
 	} {
 		if _, err := New(s); err == nil {
 			t.Errorf("%s: no error", name)
