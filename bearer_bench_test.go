@@ -10,19 +10,11 @@ import (
 	"testing"
 )
 
-// nopWriter is a ResponseWriter that keeps nothing, so benchmarks measure
-// the wrappers and not the recorder.
-type nopWriter struct{ h http.Header }
-
-func (w *nopWriter) Header() http.Header         { return w.h }
-func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (w *nopWriter) WriteHeader(int)             {}
-
 var bareHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) })
 
 func benchServe(b *testing.B, h http.Handler, r *http.Request) {
 	b.Helper()
-	w := &nopWriter{h: http.Header{}}
+	w := &discard{h: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -222,6 +222,9 @@ func Reseller() *JSONDialect {
 			CodeRequestTimeFormat: same("Invalid X-Request-Time format"),
 			CodeRateLimited:       same("Too many requests"),
 			CodeInternal:          same("Internal Server Error"),
+
+			// The status route's "Missing or invalid authorization header".
+			CodeInvalidAuthorization: same("Unauthorized"),
 		},
 		Body: func(e *Error, msg string) any {
 			return resellerBody{"error", msg, e.Status}

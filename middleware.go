@@ -289,7 +289,10 @@ func (g *Guard) Identify(r *http.Request) (*Client, error) {
 }
 
 // readBody reads the request body once, at most limit bytes, and keeps it
-// for the handler (see forward). A body over the limit is ErrBodyTooLarge.
+// for the handler (see forward). A body over the limit, by its
+// Content-Length or by what arrives, or refused by an http.MaxBytesReader
+// further out, is ErrBodyTooLarge; a failed read is ErrInvalidBody. The
+// first call decides: later calls get its result whatever their limit.
 func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	if b := s.body; b != nil {
 		return b.data, b.err
@@ -304,21 +307,42 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 		b.err = ErrBodyTooLarge
 		return nil, b.err
 	}
-	n := r.ContentLength
-	if n < 0 || n > 64<<10 {
+	// One allocation when the length is known: room for the announced bytes
+	// and one more, so that the read which meets EOF needs no growth.
+	n := r.ContentLength + 1
+	if n <= 0 || n > 64<<10 {
 		n = 512
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	switch {
-	case err != nil:
-		b.err = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
-	case int64(buf.Len()) > limit:
-		b.err = ErrBodyTooLarge
-	default:
-		b.data = buf.Bytes()
+	buf := make([]byte, 0, n)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		// Never ask for more than one byte past the limit.
+		room := buf[len(buf):cap(buf)]
+		if max := limit + 1 - int64(len(buf)); int64(len(room)) > max {
+			room = room[:max]
+		}
+		m, err := r.Body.Read(room)
+		buf = buf[:len(buf)+m]
+		if int64(len(buf)) > limit {
+			b.err = ErrBodyTooLarge
+			return nil, b.err
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+				b.err = ErrBodyTooLarge
+			} else {
+				b.err = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
+			}
+			return nil, b.err
+		}
 	}
-	return b.data, b.err
+	b.data = buf
+	return b.data, nil
 }
 
 // forward returns the request to hand to the next handler: r itself, or,
@@ -330,13 +354,20 @@ func (s *state) forward(r *http.Request) *http.Request {
 	}
 	r2 := new(http.Request)
 	*r2 = *r
+	rb := new(replayBody)
+	rb.Reset(b.data)
+	b.replay = rb
+	r2.Body = rb
+	r2.ContentLength = int64(len(b.data))
 	data := b.data
-	b.replay = io.NopCloser(bytes.NewReader(data))
-	r2.Body = b.replay
-	r2.ContentLength = int64(len(data))
 	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	return r2
 }
+
+// replayBody is the Body forward hands on: the kept bytes, read once more.
+type replayBody struct{ bytes.Reader }
+
+func (*replayBody) Close() error { return nil }
 
 // wrap makes a Middleware from a check run before the next handler.
 func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {

@@ -1,0 +1,675 @@
+package apiguard
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+var (
+	// ErrInvalidAuthorization: the Authorization header of a hash signature
+	// is sent more than once or is not of the form `Bearer <digest>` (401).
+	ErrInvalidAuthorization error = &reason{"apiguard: invalid Authorization header", http.StatusUnauthorized, CodeInvalidAuthorization, Message{"Header Authorization tidak valid", "Invalid Authorization header"}}
+	// ErrInvalidField: a field a signature covers is absent or empty (when
+	// its Field names no error of its own), given more than once, or holds
+	// control characters or invalid UTF-8 (400).
+	ErrInvalidField error = &reason{"apiguard: missing or invalid signed field", http.StatusBadRequest, CodeInvalidField, Message{"Field wajib tidak ada atau tidak valid", "Missing or invalid field"}}
+)
+
+// Codes of the reasons above.
+const (
+	CodeInvalidAuthorization = "invalid_authorization"
+	CodeInvalidField         = "invalid_field"
+)
+
+// DefaultHashBodyLimit is the most a hash signature reads of a request
+// body unless HashBodyLimit says otherwise: 1 MiB.
+const DefaultHashBodyLimit = 1 << 20
+
+// A KeySource says where a hash signature finds the key it was made with:
+// sent in a header (KeyHeader) or held for the client the request names
+// (KeyOwner). The zero KeySource is not usable.
+type KeySource struct {
+	keys   KeyStore
+	header string // canonical; KeyHeader only
+	owner  func(r *http.Request, fields []string) (string, error)
+}
+
+// KeyHeader returns the KeySource of a key sent as it is in the header name
+// (the reseller's X-API-Key) and looked up in keys, where it must be a live
+// ServerKey. The header is required: when it is absent the request is
+// refused as HashSignature describes. Several headers of that name, or a
+// malformed key, are ErrInvalidKey; an unknown key is ErrInvalidKey.
+//
+// The key travels with every request, so only HashSignature takes a
+// KeyHeader: HMACSignature needs a secret that is never sent.
+func KeyHeader(keys KeyStore, name string) KeySource {
+	return KeySource{keys: keys, header: http.CanonicalHeaderKey(name)}
+}
+
+// KeyOwner returns the KeySource of keys that are never sent: owner names
+// the client whose live keys (keys.Secrets, keys stored with KeepSecret)
+// may have made the signature, and each of them is tried. The reseller's
+// status route finds the owner of the transaction named in the body.
+//
+// owner gets the request, whose Body yields the whole body (the handler
+// still gets it whole), and the values of the signature's fields, in the
+// order of the fields ("" for computed ones, which need a client first).
+// An error from owner refuses the request as it is (return an *Error, such
+// as a 404 "Transaction not found", or a sentinel; any other error is a
+// 500). An owner with no live secret ("" or an unknown id) makes every
+// signature a mismatch.
+func KeyOwner(keys KeyStore, owner func(r *http.Request, fields []string) (clientID string, err error)) KeySource {
+	return KeySource{keys: keys, owner: owner}
+}
+
+type fieldKind uint8
+
+const (
+	bodyField fieldKind = iota + 1
+	headerField
+	queryField
+	pathField
+	computedField
+)
+
+// A Field is one value a hash signature covers: a top-level string of the
+// JSON body, a header, a query parameter, a path value, or a value the
+// server computes. A signature covers its fields in the order given. The
+// zero Field is not usable.
+type Field struct {
+	kind    fieldKind
+	name    string
+	missing error
+	compute func(r *http.Request, c *Client) (string, error)
+}
+
+// BodyField returns the Field of the string member name of the JSON object
+// in the request body (the reseller's "trx_id", "ref_id").
+//
+// When the member is absent, null or "", or the body is empty, the request
+// is refused with missing, which is typically the route's own *Error (the
+// reseller's 400 "Transaction ID is required"); a nil missing means
+// ErrInvalidField. A body that is not a JSON object, a member that is not a
+// string, and duplicate member names are ErrInvalidBody (400); see
+// HashSignature for what the body must be.
+func BodyField(name string, missing error) Field {
+	return Field{kind: bodyField, name: name, missing: missing}
+}
+
+// HeaderField returns the Field of the header name. When it is absent or
+// empty the request is refused with missing, ErrMissingHeaders (401) if
+// nil. Several headers of that name are ErrInvalidField.
+func HeaderField(name string, missing error) Field {
+	return Field{kind: headerField, name: http.CanonicalHeaderKey(name), missing: missing}
+}
+
+// QueryField returns the Field of the URL query parameter name. When it is
+// absent or empty the request is refused with missing, ErrInvalidField if
+// nil. A parameter given twice, or a query that does not parse, is
+// ErrInvalidField.
+func QueryField(name string, missing error) Field {
+	return Field{kind: queryField, name: name, missing: missing}
+}
+
+// PathField returns the Field of the path value name, as
+// http.Request.PathValue gives it (a wildcard of a ServeMux pattern). When
+// it is empty the request is refused with missing, ErrInvalidField if nil.
+func PathField(name string, missing error) Field {
+	return Field{kind: pathField, name: name, missing: missing}
+}
+
+// ComputedField returns a Field the server computes from the request and
+// the client whose key is tried, such as the reseller's price, which
+// depends on the product ordered and the client's role. compute gets the
+// request, whose Body yields the whole body (the handler still gets it
+// whole), and is called once per key tried (once, unless a client has
+// several live secrets). Its value is used as it is, "" included; a value
+// with control characters or invalid UTF-8 is a 500. An error from compute
+// refuses the request as it is (return an *Error, such as a 404 "Product
+// not found", or a sentinel; any other error is a 500).
+func ComputedField(compute func(r *http.Request, c *Client) (string, error)) Field {
+	return Field{kind: computedField, compute: compute}
+}
+
+// A HashOption configures HashSignature or HMACSignature.
+type HashOption struct{ apply func(*hashScheme) }
+
+// HashBodyLimit sets the most of a request body that is read, in bytes. A
+// longer body is refused with ErrBodyTooLarge (413). The default is
+// DefaultHashBodyLimit (1 MiB).
+func HashBodyLimit(n int64) HashOption {
+	return HashOption{func(h *hashScheme) { h.limit = n }}
+}
+
+// HashRequireHeaders adds headers that must be present, though the
+// signature does not cover them, such as the reseller's X-Request-Time
+// (whose value another wrapper checks). The default is none.
+func HashRequireHeaders(names ...string) HashOption {
+	return HashOption{func(h *hashScheme) {
+		for _, n := range names {
+			h.required = append(h.required, http.CanonicalHeaderKey(n))
+		}
+	}}
+}
+
+// HashSignature returns the Scheme of the reseller's hash signatures (seed
+// 001): the request carries
+//
+//	Authorization: Bearer hex(SHA256(key + field1 + field2 + ...))
+//
+// where key is the client's API key and the fields are the values of
+// fields, concatenated as they are. The status route signs
+// SHA256(api_key + trx_id); the order route SHA256(api_key + ref_id +
+// price). The digest is read in hex of either case.
+//
+// The plain concatenation is kept for compatibility and is weak: nothing
+// separates the fields, so "REF1"+"14500" and "REF11"+"4500" have one
+// signature; and SHA256(secret + message) is open to length extension,
+// which this package blocks only by refusing field values with control
+// characters (the extension's padding holds 0x00 bytes). New APIs should
+// use HMACSignature.
+//
+// A request is checked in this order, and refused with the first failure:
+//
+//  1. The headers the scheme requires are present and not empty:
+//     Authorization, the KeyHeader if any, and those of
+//     HashRequireHeaders. When Authorization is the only one its absence
+//     is ErrMissingKey (the reseller's 401 "Unauthorized"); otherwise the
+//     absence of any is ErrMissingHeaders (401 "Unauthorized: Missing
+//     required headers").
+//  2. Authorization is one header of the form `Bearer <digest>`, else
+//     ErrInvalidAuthorization (401, "Unauthorized" in the Reseller
+//     dialect).
+//  3. The key of a KeyHeader is a live ServerKey, else ErrInvalidKey.
+//  4. The body, when a field or function needs it, is read whole (at most
+//     HashBodyLimit) and parsed once; the handler gets it byte for byte.
+//  5. Each field of the request has a value, else its missing error.
+//  6. For KeyOwner, owner names the client, whose live secrets are tried.
+//  7. The digest matches the one computed with one of the keys, each
+//     compared in constant time after hex decoding; a digest of the wrong
+//     length or not in hex is a mismatch too: ErrHashMismatch (401
+//     "Invalid hash combination").
+//
+// The body of a request with body fields must be a JSON object (RFC 8259)
+// that encoding/json accepts and no handler could read differently: valid
+// UTF-8 strings without lone surrogate escapes (I-JSON, RFC 7493), no two
+// top-level names equal once unescaped and case-folded as encoding/json
+// matches struct fields ({"ref_id":"A","REF_ID":"B"} would let a handler
+// see a value the signature does not cover), nesting at most 512 deep, at
+// most 1000 top-level members. Anything else is ErrInvalidBody (400), an
+// empty body aside: it lacks every field. Signed values of the request
+// must be valid UTF-8 without control characters, else ErrInvalidField.
+//
+// The Scheme's configuration is checked by New, which fails on a zero
+// KeySource, a nil KeyStore or function, no fields, a zero Field, an empty
+// name, a body limit that is not positive, or a bad header name.
+func HashSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
+	return newHashScheme(false, key, fields, opts)
+}
+
+// HMACSignature returns the Scheme of HMAC signatures, recommended for new
+// APIs: the request carries
+//
+//	Authorization: Bearer hex(HMAC-SHA256(secret, field1 + "\n" + field2 + ...))
+//
+// where secret is a key of the client that key (a KeyOwner) names, never
+// sent over the wire, and the fields are joined by newlines. Field values
+// cannot hold a newline (or any control character: ErrInvalidField), so
+// the canonical string is unambiguous, and HMAC is not open to length
+// extension. Sign a timestamp (HeaderField("X-Request-Time", nil)) and
+// check its window with another wrapper to bound replays. Everything else
+// is as for HashSignature.
+func HMACSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
+	return newHashScheme(true, key, fields, opts)
+}
+
+type hashScheme struct {
+	hmac     bool
+	src      KeySource
+	fields   []Field
+	required []string // headers that must be present; Authorization first
+	limit    int64
+
+	bodyNames []string // distinct names of body fields
+	bodyIdx   []int    // per field, its index in bodyNames, or -1
+	readBody  bool     // the body is read (for fields or functions)
+	funcs     bool     // an owner or compute function gets the request
+	query     bool     // some field is a query parameter
+
+	err error // the configuration error, if any
+}
+
+func newHashScheme(mac bool, key KeySource, fields []Field, opts []HashOption) *hashScheme {
+	h := &hashScheme{
+		hmac:     mac,
+		src:      key,
+		fields:   append([]Field(nil), fields...),
+		required: []string{"Authorization"},
+		limit:    DefaultHashBodyLimit,
+	}
+	if key.header != "" {
+		h.required = append(h.required, key.header)
+	}
+	for _, o := range opts {
+		if o.apply == nil {
+			h.err = errors.New("apiguard: the zero HashOption")
+			return h
+		}
+		o.apply(h)
+	}
+	h.err = h.check()
+	return h
+}
+
+// check validates the configuration and precomputes what requests need.
+func (h *hashScheme) check() error {
+	name := "HashSignature"
+	if h.hmac {
+		name = "HMACSignature"
+	}
+	switch {
+	case h.src.keys == nil:
+		return fmt.Errorf("apiguard: %s needs a KeySource with a KeyStore", name)
+	case h.src.header == "" && h.src.owner == nil:
+		return fmt.Errorf("apiguard: %s needs KeyHeader or KeyOwner", name)
+	case h.hmac && h.src.header != "":
+		return errors.New("apiguard: HMACSignature needs KeyOwner: an HMAC key sent in a header protects nothing")
+	case h.src.header == "Authorization":
+		return fmt.Errorf("apiguard: %s: the key cannot be sent in Authorization, which holds the digest", name)
+	case len(h.fields) == 0:
+		return fmt.Errorf("apiguard: %s needs at least one field", name)
+	case h.limit <= 0:
+		return fmt.Errorf("apiguard: %s: body limit must be positive, got %d", name, h.limit)
+	}
+	for _, hd := range h.required {
+		if !validHeaderName(hd) {
+			return fmt.Errorf("apiguard: %s: bad header name %q", name, hd)
+		}
+	}
+	h.readBody = h.src.owner != nil
+	h.funcs = h.readBody
+	h.bodyIdx = make([]int, len(h.fields))
+	for i, f := range h.fields {
+		h.bodyIdx[i] = -1
+		switch f.kind {
+		case 0:
+			return fmt.Errorf("apiguard: %s: field %d is the zero Field", name, i)
+		case computedField:
+			if f.compute == nil {
+				return fmt.Errorf("apiguard: %s: field %d: ComputedField needs a function", name, i)
+			}
+			h.readBody, h.funcs = true, true
+			continue
+		case headerField:
+			if !validHeaderName(f.name) {
+				return fmt.Errorf("apiguard: %s: field %d: bad header name %q", name, i, f.name)
+			}
+		case queryField:
+			h.query = true
+		case bodyField:
+			h.readBody = true
+			j := slices.Index(h.bodyNames, f.name)
+			if j < 0 {
+				j = len(h.bodyNames)
+				h.bodyNames = append(h.bodyNames, f.name)
+			}
+			h.bodyIdx[i] = j
+		}
+		if f.name == "" {
+			return fmt.Errorf("apiguard: %s: field %d has no name", name, i)
+		}
+	}
+	return nil
+}
+
+func validHeaderName(h string) bool {
+	return h != "" && !strings.ContainsAny(h, " :\t\r\n")
+}
+
+func (h *hashScheme) validate() error { return h.err }
+
+// Challenge implements Challenger.
+func (h *hashScheme) Challenge() string { return "Bearer" }
+
+// maxFields is how many field values a request keeps on the stack.
+const maxFields = 4
+
+// fieldValue is a field's value: b (a slice of the body) or s.
+type fieldValue struct {
+	b []byte
+	s string
+}
+
+func (h *hashScheme) missing() error {
+	if len(h.required) > 1 {
+		return ErrMissingHeaders
+	}
+	return ErrMissingKey
+}
+
+// Authenticate implements Scheme.
+func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
+	if h.err != nil {
+		return nil, h.err // a Scheme used without New: a 500
+	}
+	// h.required is Authorization, then the KeyHeader if any, then others.
+	var auth, keyVals []string
+	for i, name := range h.required {
+		vs := r.Header[name]
+		if len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
+			return nil, h.missing()
+		}
+		switch {
+		case i == 0:
+			auth = vs
+		case i == 1 && h.src.header != "":
+			keyVals = vs
+		}
+	}
+	if len(auth) != 1 {
+		return nil, ErrInvalidAuthorization
+	}
+	digest, ok := cutScheme(auth[0], "Bearer")
+	switch {
+	case !ok:
+		return nil, ErrInvalidAuthorization
+	case digest == "":
+		return nil, h.missing()
+	}
+
+	var cands []Secret
+	var one [1]Secret
+	if h.src.header != "" {
+		if len(keyVals) != 1 || !tokenOK(keyVals[0]) {
+			return nil, ErrInvalidKey
+		}
+		c, err := lookupKey(r, h.src.keys, keyVals[0], ServerKey)
+		if err != nil {
+			return nil, err
+		}
+		one[0] = Secret{Key: keyVals[0], Client: c}
+		cands = one[:]
+	}
+
+	var valArr [maxFields]fieldValue
+	vals := valArr[:0]
+	if len(h.fields) > maxFields {
+		vals = make([]fieldValue, 0, len(h.fields))
+	}
+	vals = vals[:len(h.fields)]
+	fr := r // the request handed to functions
+	if h.readBody {
+		s := stateFrom(r.Context())
+		if s == nil {
+			return nil, errors.New("apiguard: a hash signature reading the body needs a Guard")
+		}
+		body, err := s.readBody(r, h.limit)
+		if err != nil {
+			return nil, err
+		}
+		if err := h.bodyValues(body, vals); err != nil {
+			return nil, err
+		}
+		if h.funcs {
+			fr = s.forward(r)
+		}
+	}
+	if err := h.requestValues(r, vals); err != nil {
+		return nil, err
+	}
+
+	if h.src.owner != nil {
+		strs := make([]string, len(vals))
+		for i, v := range vals {
+			if v.b != nil {
+				strs[i] = string(v.b)
+			} else {
+				strs[i] = v.s
+			}
+		}
+		id, err := h.src.owner(fr, strs)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			secrets, err := h.src.keys.Secrets(r.Context(), id)
+			if err != nil {
+				return nil, fmt.Errorf("%w: key store: %w", ErrUnavailable, err)
+			}
+			for _, sc := range secrets {
+				if sc.Client != nil && sc.Client.Kind == ServerKey && sc.Key != "" {
+					cands = append(cands, sc)
+				}
+			}
+		}
+	}
+
+	var presented [sha256.Size]byte
+	valid := decodeDigest(&presented, digest)
+	if len(cands) == 0 {
+		// No key to try: spend about the time of one, and refuse.
+		sha256.Sum256([]byte(digest))
+		return nil, ErrHashMismatch
+	}
+	match, idx := 0, 0
+	for i, c := range cands {
+		d, err := h.digest(fr, c, vals)
+		if err != nil {
+			return nil, err
+		}
+		eq := subtle.ConstantTimeCompare(d[:], presented[:]) & valid
+		idx = subtle.ConstantTimeSelect(eq&^match, i, idx)
+		match |= eq
+	}
+	if match != 1 {
+		return nil, ErrHashMismatch
+	}
+	return cands[idx].Client, nil
+}
+
+// bodyValues parses body and sets the values of the body fields.
+func (h *hashScheme) bodyValues(body []byte, vals []fieldValue) error {
+	if len(h.bodyNames) == 0 {
+		return nil
+	}
+	var jvArr [maxFields]jsonValue
+	jv := jvArr[:0]
+	if len(h.bodyNames) > maxFields {
+		jv = make([]jsonValue, 0, len(h.bodyNames))
+	}
+	jv = jv[:len(h.bodyNames)]
+	if !blank(body) {
+		if err := jsonFields(body, h.bodyNames, jv); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidBody, err)
+		}
+	}
+	for i, f := range h.fields {
+		if f.kind != bodyField {
+			continue
+		}
+		v := jv[h.bodyIdx[i]]
+		switch {
+		case !v.found || v.null || v.str && len(v.s.raw) == 0:
+			return f.missingErr()
+		case !v.str:
+			return fmt.Errorf("%w: member %q is not a string", ErrInvalidBody, f.name)
+		}
+		b := v.s.decode(nil)
+		if !validFieldValue(b) {
+			return ErrInvalidField
+		}
+		vals[i].b = b
+	}
+	return nil
+}
+
+// requestValues sets the values of the header, query and path fields.
+func (h *hashScheme) requestValues(r *http.Request, vals []fieldValue) error {
+	var q url.Values
+	if h.query {
+		var err error
+		if q, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return ErrInvalidField
+		}
+	}
+	for i, f := range h.fields {
+		var vs []string
+		switch f.kind {
+		case headerField:
+			vs = r.Header[f.name]
+		case queryField:
+			vs = q[f.name]
+		case pathField:
+			if v := r.PathValue(f.name); v != "" {
+				vs = []string{v}
+			}
+		default:
+			continue
+		}
+		switch {
+		case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
+			return f.missingErr()
+		case len(vs) > 1 || !validFieldValue(vs[0]):
+			return ErrInvalidField
+		}
+		vals[i].s = vs[0]
+	}
+	return nil
+}
+
+func (f *Field) missingErr() error {
+	switch {
+	case f.missing != nil:
+		return f.missing
+	case f.kind == headerField:
+		return ErrMissingHeaders
+	}
+	return ErrInvalidField
+}
+
+// digest computes the signature of vals (and of the computed fields) with
+// the key of c.
+func (h *hashScheme) digest(r *http.Request, c Secret, vals []fieldValue) ([sha256.Size]byte, error) {
+	if h.hmac {
+		return h.hmacDigest(r, c, vals)
+	}
+	var buf [256]byte
+	msg := append(buf[:0], c.Key...)
+	for i, f := range h.fields {
+		if f.kind == computedField {
+			v, err := computeField(r, f, c.Client)
+			if err != nil {
+				return [sha256.Size]byte{}, err
+			}
+			msg = append(msg, v...)
+			continue
+		}
+		msg = append(msg, vals[i].b...)
+		msg = append(msg, vals[i].s...)
+	}
+	return sha256.Sum256(msg), nil
+}
+
+func (h *hashScheme) hmacDigest(r *http.Request, c Secret, vals []fieldValue) ([sha256.Size]byte, error) {
+	var d [sha256.Size]byte
+	m := hmac.New(sha256.New, []byte(c.Key))
+	for i, f := range h.fields {
+		if i > 0 {
+			m.Write([]byte{'\n'})
+		}
+		if f.kind == computedField {
+			v, err := computeField(r, f, c.Client)
+			if err != nil {
+				return d, err
+			}
+			m.Write([]byte(v))
+			continue
+		}
+		m.Write(vals[i].b)
+		m.Write([]byte(vals[i].s))
+	}
+	copy(d[:], m.Sum(nil))
+	return d, nil
+}
+
+func computeField(r *http.Request, f Field, c *Client) (string, error) {
+	v, err := f.compute(r, c)
+	if err != nil {
+		return "", err
+	}
+	if !validFieldValue(v) {
+		return "", errors.New("apiguard: a ComputedField returned control characters or invalid UTF-8")
+	}
+	return v, nil
+}
+
+// decodeDigest decodes a 64-digit hex digest of either case into dst and
+// returns 1, or returns 0 if s is not one.
+func decodeDigest(dst *[sha256.Size]byte, s string) int {
+	if len(s) != 2*sha256.Size {
+		return 0
+	}
+	for i := range dst {
+		hi, lo := unhex(s[2*i]), unhex(s[2*i+1])
+		if hi > 0xf || lo > 0xf {
+			return 0
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return 1
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 0xff
+}
+
+// blank reports whether b holds only JSON white space.
+func blank(b []byte) bool {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue reports whether v may be a field of a signature: valid
+// UTF-8 without control characters. Refusing them keeps the delimiter of
+// HMACSignature unambiguous and rules out the padding a length-extension
+// attack on HashSignature needs (it holds 0x00 bytes).
+func validFieldValue[T string | []byte](v T) bool {
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune([]byte(v[i:min(i+utf8.UTFMax, len(v))]))
+		if r == utf8.RuneError && n <= 1 || r >= 0x80 && r < 0xa0 {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+var _ Scheme = (*hashScheme)(nil)

@@ -1,0 +1,173 @@
+package apiguard
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// benchBody is a 200-byte order body.
+var benchBody = func() []byte {
+	b := `{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789","note":"`
+	return []byte(b + strings.Repeat("x", 200-len(b)-2) + `"}`)
+}()
+
+// BenchmarkHashAuth measures hash signatures on a 200-byte JSON body
+// against the floor of any such check: SHA-256 over key and fields, hex
+// decoding of the presented digest, a constant-time comparison and a copy
+// of the body. The sub-benchmarks:
+//
+//   - floor: that, by hand; floor+lookup adds the KeyStore's lookup of
+//     the X-API-Key (MemoryKeyStore hashes the key: a second SHA-256);
+//   - scheme/*: the Scheme's Authenticate alone, on a request whose
+//     state exists (the body read and parsed, the key looked up, the
+//     digest computed and compared);
+//   - identify/*: the same through g.Identify on a fresh request, which
+//     adds the Guard's per-request state (two allocations);
+//   - wrapper/*: the whole g.Authenticate() wrapper up to a handler that
+//     reads the body it is handed.
+//
+// Variants: key (X-API-Key, the digest over ref_id), order (the same and a
+// computed price) and status (the key of the client an owner function
+// names, tried through KeyStore.Secrets).
+func BenchmarkHashAuth(b *testing.B) {
+	keys := resellerStore(b)
+	flat := func(*http.Request, *Client) (string, error) { return "14500", nil }
+	owner := func(*http.Request, []string) (string, error) { return "123", nil }
+	guards := []struct {
+		name   string
+		g      *Guard
+		digest string
+	}{
+		{"key", MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
+		{"order", MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(flat)},
+			HashRequireHeaders("X-Request-Time"))), seedHash(goldKey, "REF_123456789", "14500")},
+		{"status", MustNew(HashSignature(KeyOwner(keys, owner), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
+	}
+	newBenchReq := func(digest string) (*http.Request, *bytes.Reader) {
+		rd := bytes.NewReader(benchBody)
+		r, _ := http.NewRequest("POST", "http://example.com/topup/order", rd)
+		r.Header.Set("Authorization", "Bearer "+digest)
+		r.Header.Set("X-API-Key", goldKey)
+		r.Header.Set("X-Request-Time", "1763805600")
+		return r, rd
+	}
+
+	b.Run("floor", func(b *testing.B) {
+		b.ReportAllocs()
+		r, rd := newBenchReq(seedHash(goldKey, "REF_123456789", "14500"))
+		for b.Loop() {
+			rd.Reset(benchBody)
+			buf := make([]byte, r.ContentLength)
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				b.Fatal(err)
+			}
+			var m [128]byte
+			msg := append(m[:0], goldKey...)
+			msg = append(msg, "REF_123456789"...)
+			msg = append(msg, "14500"...)
+			d := sha256.Sum256(msg)
+			var p [sha256.Size]byte
+			hex.Decode(p[:], []byte(r.Header.Get("Authorization")[len("Bearer "):]))
+			if subtle.ConstantTimeCompare(d[:], p[:]) != 1 {
+				b.Fatal("mismatch")
+			}
+		}
+	})
+	b.Run("floor+lookup", func(b *testing.B) {
+		b.ReportAllocs()
+		r, rd := newBenchReq(seedHash(goldKey, "REF_123456789", "14500"))
+		for b.Loop() {
+			rd.Reset(benchBody)
+			buf := make([]byte, r.ContentLength)
+			if _, err := io.ReadFull(r.Body, buf); err != nil {
+				b.Fatal(err)
+			}
+			c, err := keys.Lookup(r.Context(), r.Header.Get("X-API-Key"))
+			if err != nil || c.ID != "123" {
+				b.Fatal(err)
+			}
+			var m [128]byte
+			msg := append(m[:0], goldKey...)
+			msg = append(msg, "REF_123456789"...)
+			msg = append(msg, "14500"...)
+			d := sha256.Sum256(msg)
+			var p [sha256.Size]byte
+			hex.Decode(p[:], []byte(r.Header.Get("Authorization")[len("Bearer "):]))
+			if subtle.ConstantTimeCompare(d[:], p[:]) != 1 {
+				b.Fatal("mismatch")
+			}
+		}
+	})
+	for _, tc := range guards {
+		b.Run("scheme/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			r, rd := newBenchReq(tc.digest)
+			s, r := begin(r)
+			for b.Loop() {
+				rd.Reset(benchBody)
+				*s = state{Context: s.Context} // a new request's state, without allocating it
+				if _, err := tc.g.scheme.Authenticate(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, tc := range guards {
+		b.Run("identify/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			r, rd := newBenchReq(tc.digest)
+			for b.Loop() {
+				rd.Reset(benchBody)
+				if _, err := tc.g.Identify(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	for _, tc := range guards {
+		b.Run("wrapper/"+tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var buf [512]byte
+			h := tc.g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if n, _ := io.ReadFull(r.Body, buf[:len(benchBody)]); n != len(benchBody) {
+					b.Fatal("short body")
+				}
+			}))
+			w := &discard{h: http.Header{}}
+			r, rd := newBenchReq(tc.digest)
+			for b.Loop() {
+				rd.Reset(benchBody)
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// BenchmarkJSONFields measures the scanner alone on the 200-byte body,
+// against json.Valid (which only validates) in the same run.
+func BenchmarkJSONFields(b *testing.B) {
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		vals := make([]jsonValue, 1)
+		for b.Loop() {
+			if err := jsonFields(benchBody, []string{"ref_id"}, vals); err != nil || !vals[0].str {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("json.Valid", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !json.Valid(benchBody) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
