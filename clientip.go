@@ -72,11 +72,17 @@ func WithClientIPHeader(name string) Option {
 // Ports and IPv6 zones are dropped, and an IPv4-mapped IPv6 address is
 // returned as its IPv4 address.
 //
+// When every hop is trusted (a trusted proxy that sends no forwarding
+// header, or whose X-Forwarded-For lists only trusted proxies) the request
+// came from a trusted host, and the client is the earliest hop: the
+// leftmost entry, or the peer itself. An untrusted client cannot make such
+// a chain, since the first trusted proxy it reaches names it. So a request
+// from a trusted address is the only one for which ClientIP returns a
+// trusted address.
+//
 // It fails closed: it reports false, and IP checks refuse the request, when
-// the peer address does not parse, when a trusted proxy sends no forwarding
-// header, when an entry it must read does not parse, and when every entry
-// is a trusted proxy. An address it returns for a request from a trusted
-// proxy is never itself a trusted proxy.
+// the peer address does not parse, when an entry it must read does not
+// parse, or when a single-header proxy sends that header more than once.
 func (g *Guard) ClientIP(r *http.Request) (netip.Addr, bool) {
 	return g.ip.resolve(r.RemoteAddr, r.Header)
 }
@@ -91,15 +97,15 @@ func (p *ipResolver) resolve(remoteAddr string, h http.Header) (netip.Addr, bool
 	}
 	if p.header != "" {
 		vs := h[p.header]
-		if len(vs) != 1 {
-			return netip.Addr{}, false
+		switch len(vs) {
+		case 0:
+			return peer, true // the trusted host itself
+		case 1:
+			return parseHost(vs[0])
 		}
-		a, ok := parseHost(vs[0])
-		if !ok || p.trusted.contains(a) {
-			return netip.Addr{}, false
-		}
-		return a, true
+		return netip.Addr{}, false
 	}
+	earliest := peer
 	vs := h["X-Forwarded-For"]
 	for i := len(vs) - 1; i >= 0; i-- {
 		v := vs[i]
@@ -112,13 +118,14 @@ func (p *ipResolver) resolve(remoteAddr string, h http.Header) (netip.Addr, bool
 			if !p.trusted.contains(a) {
 				return a, true
 			}
+			earliest = a
 			if j < 0 {
 				break
 			}
 			v = v[:j]
 		}
 	}
-	return netip.Addr{}, false
+	return earliest, true
 }
 
 // viaHTTPS reports whether a trusted proxy says, in X-Forwarded-Proto, that

@@ -62,8 +62,8 @@ func TestClientIPSpoofing(t *testing.T) {
 		{"trusted/empty entry", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9, "}, fail},
 		{"trusted/empty header", xff, "10.0.0.2:443", []string{"X-Forwarded-For", ""}, fail},
 		{"trusted/unknown", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "unknown"}, fail},
-		{"trusted/no header", xff, "10.0.0.2:443", nil, fail},
-		{"trusted/all trusted", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "10.0.0.5, fd00::1"}, fail},
+		{"trusted/no header: the trusted host itself", xff, "10.0.0.2:443", nil, "10.0.0.2"},
+		{"trusted/all trusted: the earliest hop", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "10.0.0.5, fd00::1"}, "10.0.0.5"},
 		{"trusted/bracketed v4", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "[203.0.113.9]:80"}, fail},
 		{"trusted/huge port", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "203.0.113.9:65536"}, fail},
 		{"trusted/bracket in zone", xff, "10.0.0.2:443", []string{"X-Forwarded-For", "::%]]"}, fail},
@@ -91,10 +91,10 @@ func TestClientIPSpoofing(t *testing.T) {
 		{"x-real-ip/trusted", realIP, "10.0.0.2:443", []string{"X-Real-IP", "203.0.113.9"}, "203.0.113.9"},
 		{"x-real-ip/with port", realIP, "10.0.0.2:443", []string{"X-Real-IP", "[2001:db8::9]:443"}, "2001:db8::9"},
 		{"x-real-ip/xff ignored", realIP, "10.0.0.2:443", []string{"X-Real-IP", "203.0.113.9", "X-Forwarded-For", "198.51.100.1"}, "203.0.113.9"},
-		{"x-real-ip/missing", realIP, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.1"}, fail},
+		{"x-real-ip/missing: the trusted host itself", realIP, "10.0.0.2:443", []string{"X-Forwarded-For", "198.51.100.1"}, "10.0.0.2"},
 		{"x-real-ip/twice", realIP, "10.0.0.2:443", []string{"X-Real-IP", "203.0.113.9", "X-Real-IP", "198.51.100.1"}, fail},
 		{"x-real-ip/list", realIP, "10.0.0.2:443", []string{"X-Real-IP", "198.51.100.1, 203.0.113.9"}, fail},
-		{"x-real-ip/trusted value", realIP, "10.0.0.2:443", []string{"X-Real-IP", "10.0.0.9"}, fail},
+		{"x-real-ip/trusted value", realIP, "10.0.0.2:443", []string{"X-Real-IP", "10.0.0.9"}, "10.0.0.9"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,7 +119,6 @@ func TestUnresolvedIPRefused(t *testing.T) {
 	all := g.IPAllow(netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
 	for name, r := range map[string]*http.Request{
 		"garbage peer":         ipRequest("nonsense"),
-		"proxy without header": ipRequest("10.0.0.2:1"),
 		"proxy, garbage":       ipRequest("10.0.0.2:1", "X-Forwarded-For", "1.2.3.4, x"),
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -274,15 +273,19 @@ func refResolve(trusted []netip.Prefix, header, remote string, h http.Header) (n
 	}
 	var entries []string
 	if header != "" {
-		if len(h[header]) != 1 {
-			return netip.Addr{}, false
+		switch len(h[header]) {
+		case 0:
+			return peer, true
+		case 1:
+			return parse(h[header][0])
 		}
-		entries = []string{h[header][0]}
+		return netip.Addr{}, false
 	} else {
 		for _, v := range h["X-Forwarded-For"] {
 			entries = append(entries, strings.Split(v, ",")...)
 		}
 	}
+	earliest := peer
 	for i := len(entries) - 1; i >= 0; i-- {
 		a, ok := parse(entries[i])
 		if !ok {
@@ -291,11 +294,9 @@ func refResolve(trusted []netip.Prefix, header, remote string, h http.Header) (n
 		if !isTrusted(a) {
 			return a, true
 		}
-		if header != "" {
-			break
-		}
+		earliest = a
 	}
-	return netip.Addr{}, false
+	return earliest, true
 }
 
 // FuzzClientIP checks the resolver against refResolve and its invariants:
@@ -339,8 +340,16 @@ func FuzzClientIP(f *testing.F) {
 			if !got.IsValid() || got.Zone() != "" || got.Is4In6() {
 				t.Fatalf("resolver %d: bad address %v", i, got)
 			}
-			if peer, _ := parseHost(remote); p.trusted.contains(peer) && p.trusted.contains(got) {
-				t.Fatalf("resolver %d: returned trusted proxy %v", i, got)
+			// A trusted address comes back only from a chain of trusted
+			// hops: an untrusted client never passes for a trusted one.
+			if peer, _ := parseHost(remote); p.trusted.contains(peer) && p.trusted.contains(got) && p.header == "" {
+				for _, v := range h["X-Forwarded-For"] {
+					for _, e := range strings.Split(v, ",") {
+						if a, ok := parseHost(e); ok && !p.trusted.contains(a) {
+							t.Fatalf("resolver %d: returned trusted %v past untrusted %v", i, got, a)
+						}
+					}
+				}
 			}
 		}
 	})
