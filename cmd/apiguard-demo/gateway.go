@@ -25,7 +25,7 @@ type api struct {
 }
 
 // apis lists the seed APIs in seed order.
-var apis = []api{mockPayAPI, midtransAPI, clientAPI, pay88API}
+var apis = []api{mockPayAPI, topupAPI, midtransAPI, clientAPI, pay88API}
 
 // loopback is the demo's trusted proxies: X-Forwarded-For and
 // X-Forwarded-Proto count only when the peer is on loopback.

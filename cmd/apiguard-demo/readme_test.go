@@ -19,8 +19,17 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := tourSteps(string(readme))
-	if len(steps) < 9 {
-		t.Fatalf("the README's tour has %d curl lines, want one success and one error per API", len(steps))
+	// One success and one documented error per API, at least.
+	for _, prefix := range []string{"/mockpay/", "/topup/", "/midtrans/", "/client/", "/88pay/"} {
+		n := 0
+		for _, s := range steps {
+			if strings.Contains(s.line, prefix) {
+				n++
+			}
+		}
+		if n < 2 {
+			t.Errorf("the README's tour has %d curl lines for %s, want at least 2", n, prefix)
+		}
 	}
 	d := startDemo(t, config{})
 	for _, s := range steps {
