@@ -118,8 +118,8 @@ func TestUnresolvedIPRefused(t *testing.T) {
 	g := MustNew(nil, WithDialect(Reseller()), WithTrustedProxies(proxies...))
 	all := g.IPAllow(netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
 	for name, r := range map[string]*http.Request{
-		"garbage peer":         ipRequest("nonsense"),
-		"proxy, garbage":       ipRequest("10.0.0.2:1", "X-Forwarded-For", "1.2.3.4, x"),
+		"garbage peer":   ipRequest("nonsense"),
+		"proxy, garbage": ipRequest("10.0.0.2:1", "X-Forwarded-For", "1.2.3.4, x"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantBody(t, serve(all(okHandler), r), 403, `{"status":"error","message":"IP belum di whitelist","code":403}`)
