@@ -41,15 +41,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err := keys.Add(apiguard.KeySpec{Key: clientAppKey, Client: apiguard.Client{ID: "demo-app", KeyID: "app_demo", Kind: apiguard.PublishableKey}}); err != nil {
 		return err
 	}
-	signing, err := apiguard.GenerateTokenKey("")
-	if err != nil {
-		return err
-	}
-	ring, err := apiguard.NewKeyRing(signing)
-	if err != nil {
-		return err
-	}
-	sessions, err := apiguard.NewSessions(ring, apiguard.SessionClock(cfg.now))
+	sessions, _, err := newSessions(cfg)
 	if err != nil {
 		return err
 	}

@@ -36,6 +36,22 @@ func (cfg config) common() []apiguard.Option {
 	return []apiguard.Option{apiguard.WithClock(cfg.now), apiguard.WithTrustedProxies(loopback...)}
 }
 
+// newSessions returns Sessions signing with a key made at start. Each API
+// gets its own, as the session docs advise: one API's tokens never open
+// another's routes.
+func newSessions(cfg config, opts ...apiguard.SessionOption) (*apiguard.Sessions, *apiguard.KeyRing, error) {
+	signing, err := apiguard.GenerateTokenKey("")
+	if err != nil {
+		return nil, nil, err
+	}
+	ring, err := apiguard.NewKeyRing(signing)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := apiguard.NewSessions(ring, append([]apiguard.SessionOption{apiguard.SessionClock(cfg.now)}, opts...)...)
+	return s, ring, err
+}
+
 // newGateway wires the five seed APIs on one mux.
 func newGateway(cfg config) (http.Handler, error) {
 	mux := http.NewServeMux()

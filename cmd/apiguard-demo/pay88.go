@@ -52,16 +52,7 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 			return err
 		}
 	}
-	signing, err := apiguard.GenerateTokenKey("")
-	if err != nil {
-		return err
-	}
-	ring, err := apiguard.NewKeyRing(signing)
-	if err != nil {
-		return err
-	}
-	sessions, err := apiguard.NewSessions(ring,
-		apiguard.SessionClock(cfg.now),
+	sessions, ring, err := newSessions(cfg,
 		apiguard.TokenLifetime(apiguard.AccessToken, cfg.tokenTTL),
 		apiguard.SessionEnvironment(apiguard.Sandbox))
 	if err != nil {
