@@ -485,86 +485,30 @@ func TestLengthExtensionPaddingRefused(t *testing.T) {
 func TestHashStackInAnyOrder(t *testing.T) {
 	keys := &countingStore{KeyStore: resellerStore(t)}
 	g := orderGuard(t, keys)
-	stack := []struct {
-		name string
-		mw   Middleware
-	}{
-		{"auth", g.Authenticate()},
-		{"scope", g.RequireScope("order")},
-		{"client", g.CheckClient(func(_ *http.Request, c *Client) error {
-			if c.Role != "gold" {
-				return errBlocked
-			}
-			return nil
-		})},
-		{"global", g.Check(func(r *http.Request) error {
-			if r.Header.Get("X-Global") != "on" {
-				return errNoGlobal
-			}
-			return nil
-		})},
-	}
+	stack := fourWrappers(g, "order", func(c *Client) bool { return c.Role != "gold" }, "X-Global", "on")
 	body := `{"produk_id":"1","ref_id":"REF_1"}`
 	mk := func(key, digest string, global bool) func() *http.Request {
-		return func() *http.Request {
-			r := newReq(body, "X-API-Key", key, "X-Request-Time", "1", "Authorization", "Bearer "+digest)
-			if global {
-				r.Header.Set("X-Global", "on")
-			}
-			return r
+		headers := []string{"X-API-Key", key, "X-Request-Time", "1", "Authorization", "Bearer " + digest}
+		if global {
+			headers = append(headers, "X-Global", "on")
 		}
+		return func() *http.Request { return newReq(body, headers...) }
 	}
-	requests := map[string]func() *http.Request{
-		"gold":         mk(goldKey, seedHash(goldKey, "REF_1", "14500"), true),
-		"gold/global":  mk(goldKey, seedHash(goldKey, "REF_1", "14500"), false),
-		"regular":      mk(regularKey, seedHash(regularKey, "REF_1", "15000"), true),
-		"bad hash":     mk(goldKey, seedHash(goldKey, "REF_1", "15000"), true),
-		"unknown key":  mk("nobody", seedHash("nobody", "REF_1", "14500"), true),
-		"bad/noglobal": mk(goldKey, "00", false),
-	}
-	alone := map[string]map[string]*httptest.ResponseRecorder{}
-	for _, w := range stack {
-		alone[w.name] = map[string]*httptest.ResponseRecorder{}
-		for rn, mk := range requests {
-			alone[w.name][rn] = serve(w.mw(echo), mk())
-		}
-	}
-	for _, p := range permutations(len(stack)) {
-		var mws []Middleware
-		var names []string
-		for _, i := range p {
-			mws = append(mws, stack[i].mw)
-			names = append(names, stack[i].name)
-		}
-		h := Chain(mws...)(echo)
-		for rn, mk := range requests {
-			keys.n.Store(0)
-			got := serve(h, mk())
-			if n := keys.n.Load(); n > 1 {
-				t.Errorf("%v %s: %d key lookups", names, rn, n)
-			}
-			wantStatus, wantBody, wantClient := 200, body, ""
-			for _, name := range names {
-				if a := alone[name][rn]; a.Code != 200 {
-					wantStatus, wantBody = a.Code, a.Body.String()
-					break
-				}
-			}
-			if wantStatus == 200 {
-				wantClient = "123"
-			}
-			if got.Code != wantStatus || got.Body.String() != wantBody || got.Header().Get("X-Client") != wantClient {
-				t.Errorf("%v %s: got %d %s client %q, want %d %s client %q", names, rn,
-					got.Code, got.Body, got.Header().Get("X-Client"), wantStatus, wantBody, wantClient)
-			}
-		}
-	}
-	for rn, want := range map[string]int{"gold": 200, "gold/global": 400, "regular": 403, "bad hash": 401, "unknown key": 401} {
-		h := Chain(stack[0].mw, stack[1].mw, stack[2].mw, stack[3].mw)(echo)
-		if got := serve(h, requests[rn]()); got.Code != want {
-			t.Errorf("%s: status %d, want %d", rn, got.Code, want)
-		}
-	}
+	checkAnyOrder(t, anyOrder{
+		stack: func() []namedWrapper { return stack },
+		requests: []orderReq{
+			{"gold", "123", mk(goldKey, seedHash(goldKey, "REF_1", "14500"), true)},
+			{"gold/global", "123", mk(goldKey, seedHash(goldKey, "REF_1", "14500"), false)},
+			{"regular", "456", mk(regularKey, seedHash(regularKey, "REF_1", "15000"), true)},
+			{"bad hash", "", mk(goldKey, seedHash(goldKey, "REF_1", "15000"), true)},
+			{"unknown key", "", mk("nobody", seedHash("nobody", "REF_1", "14500"), true)},
+			{"bad/noglobal", "", mk(goldKey, "00", false)},
+		},
+		handler: echo,
+		okBody:  body,
+		lookups: keys,
+		status:  map[string]int{"gold": 200, "gold/global": 400, "regular": 403, "bad hash": 401, "unknown key": 401},
+	})
 }
 
 func TestHashStoreFailureIs503(t *testing.T) {

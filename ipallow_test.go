@@ -2,7 +2,6 @@ package apiguard
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -119,11 +118,7 @@ func TestIPStackInAnyOrder(t *testing.T) {
 	)}
 	g := MustNew(Bearer(store), WithDialect(Reseller()), WithClock(clock.Now))
 	allow, _ := ParsePrefixes("203.0.113.0/24", "198.51.100.0/24", "2001:db8::/32")
-	type named struct {
-		name string
-		mw   Middleware
-	}
-	stack := []named{
+	stack := []namedWrapper{
 		{"auth", g.Authenticate()},
 		{"registered", g.RegisteredIP()},
 		{"allow", g.IPAllow(allow...)},
@@ -143,70 +138,30 @@ func TestIPStackInAnyOrder(t *testing.T) {
 			return r
 		}
 	}
-	requests := map[string]func() *http.Request{
-		"a/ok":                       req("key-a", "203.0.113.5:1", now),
-		"a/ok v6":                    req("key-a", "[2001:db8:a::5]:1", now),
-		"a/whitelisted, not own":     req("key-a", "198.51.100.5:1", now),
-		"a/neither":                  req("key-a", "192.0.2.5:1", now),
-		"a/v6 not own":               req("key-a", "[2001:db8:b::5]:1", now),
-		"a/expired":                  req("key-a", "203.0.113.5:1", old),
-		"a/bad time, not own":        req("key-a", "198.51.100.5:1", "yesterday"),
-		"a/no time, neither":         req("key-a", "192.0.2.5:1", ""),
-		"b/ok":                       req("key-b", "198.51.100.5:1", now),
-		"b/not whitelisted":          req("key-b", "192.0.2.5:1", now),
-		"b/unresolvable":             req("key-b", "garbage", now),
-		"none/ok ip":                 req("", "203.0.113.5:1", now),
-		"none/no time":               req("", "203.0.113.5:1", ""),
-		"unknown/not whitelisted":    req("key-x", "192.0.2.5:1", now),
-		"unknown/expired, neither":   req("key-x", "192.0.2.5:1", old),
-		"a/unresolvable, bad format": req("key-a", "garbage", "1.5"),
+	c := anyOrder{
+		stack: func() []namedWrapper { return stack },
+		requests: []orderReq{
+			{"a/ok", "a", req("key-a", "203.0.113.5:1", now)},
+			{"a/ok v6", "a", req("key-a", "[2001:db8:a::5]:1", now)},
+			{"a/whitelisted, not own", "a", req("key-a", "198.51.100.5:1", now)},
+			{"a/neither", "a", req("key-a", "192.0.2.5:1", now)},
+			{"a/v6 not own", "a", req("key-a", "[2001:db8:b::5]:1", now)},
+			{"a/expired", "a", req("key-a", "203.0.113.5:1", old)},
+			{"a/bad time, not own", "a", req("key-a", "198.51.100.5:1", "yesterday")},
+			{"a/no time, neither", "a", req("key-a", "192.0.2.5:1", "")},
+			{"b/ok", "b", req("key-b", "198.51.100.5:1", now)},
+			{"b/not whitelisted", "b", req("key-b", "192.0.2.5:1", now)},
+			{"b/unresolvable", "b", req("key-b", "garbage", now)},
+			{"none/ok ip", "", req("", "203.0.113.5:1", now)},
+			{"none/no time", "", req("", "203.0.113.5:1", "")},
+			{"unknown/not whitelisted", "", req("key-x", "192.0.2.5:1", now)},
+			{"unknown/expired, neither", "", req("key-x", "192.0.2.5:1", old)},
+			{"a/unresolvable, bad format", "a", req("key-a", "garbage", "1.5")},
+		},
+		headers: []string{"Date"},
+		lookups: store,
 	}
-	alone := map[string]map[string]*httptest.ResponseRecorder{}
-	for _, w := range stack {
-		alone[w.name] = map[string]*httptest.ResponseRecorder{}
-		for rn, mk := range requests {
-			alone[w.name][rn] = serve(w.mw(okHandler), mk())
-		}
-	}
-	orders := 0
-	for _, p := range permutations(len(stack)) {
-		orders++
-		var mws []Middleware
-		var names []string
-		for _, i := range p {
-			mws = append(mws, stack[i].mw)
-			names = append(names, stack[i].name)
-		}
-		h := Chain(mws...)(okHandler)
-		for rn, mk := range requests {
-			store.n.Store(0)
-			got := serve(h, mk())
-			if n := store.n.Load(); n > 1 {
-				t.Errorf("%v %s: %d key lookups, want at most 1", names, rn, n)
-			}
-			want := httptest.NewRecorder()
-			want.Body.WriteString("ok")
-			for _, name := range names {
-				if a := alone[name][rn]; a.Code != 200 {
-					want = a
-					break
-				}
-			}
-			wantClient := ""
-			if want.Code == 200 {
-				wantClient = rn[:1]
-			}
-			if got.Code != want.Code || got.Body.String() != want.Body.String() ||
-				got.Header().Get("Date") != want.Header().Get("Date") || got.Header().Get("X-Client") != wantClient {
-				t.Errorf("%v %s: got %d %s date %q client %q, want %d %s date %q client %q", names, rn,
-					got.Code, got.Body, got.Header().Get("Date"), got.Header().Get("X-Client"),
-					want.Code, want.Body, want.Header().Get("Date"), wantClient)
-			}
-		}
-	}
-	if orders != 24 {
-		t.Fatalf("%d orders, want 24", orders)
-	}
+	checkAnyOrder(t, c)
 	// The verdicts themselves, in one order, so the test cannot pass
 	// vacuously; and the orders in which a request has two answers.
 	h := Chain(stack[0].mw, stack[1].mw, stack[2].mw, stack[3].mw)(okHandler)
@@ -224,7 +179,7 @@ func TestIPStackInAnyOrder(t *testing.T) {
 		"none/no time":            `{"status":"error","message":"Unauthorized","code":401}`,
 		"unknown/not whitelisted": `{"status":"error","message":"Invalid API key","code":401}`,
 	} {
-		got := serve(h, requests[rn]())
+		got := serve(h, c.request(t, rn))
 		if want == "200" {
 			if got.Code != 200 {
 				t.Errorf("%s: %d %s", rn, got.Code, got.Body)
@@ -241,7 +196,7 @@ func TestIPStackInAnyOrder(t *testing.T) {
 		"a/no time, neither":       `{"status":"error","message":"Unauthorized: Missing required headers","code":401}`,
 		"unknown/expired, neither": `{"status":"error","message":"Request expired","code":400}`,
 	} {
-		if got := serve(rev, requests[rn]()); got.Body.String() != want {
+		if got := serve(rev, c.request(t, rn)); got.Body.String() != want {
 			t.Errorf("reversed %s: %s, want %s", rn, got.Body, want)
 		}
 	}

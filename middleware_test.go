@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +63,216 @@ func permutations(n int) [][]int {
 	return out
 }
 
+// namedWrapper is one wrapper of a stack that checkAnyOrder reorders; the
+// name stands for it in the orders that failures report.
+type namedWrapper struct {
+	name string
+	mw   Middleware
+}
+
+// orderReq is one request that checkAnyOrder serves through every order.
+type orderReq struct {
+	name   string
+	client string               // the id the handler sees if the request passes; "" if none
+	new    func() *http.Request // called once a run: each run gets a request of its own
+}
+
+// anyOrder is a claim that a stack of wrappers works in any order: each
+// order answers each request as the first wrapper that refuses it in that
+// order ("first failing check"), or, where none does, as the handler with
+// the request's client in the context.
+type anyOrder struct {
+	// stack returns the wrappers. It is called for every run (each wrapper
+	// alone, each order), so that wrappers with state (a limiter, a replay
+	// store) start afresh in each; a stateless stack may return the same
+	// wrappers every time.
+	stack func() []namedWrapper
+	// requests are served in this order in every run; their names differ.
+	requests []orderReq
+	// handler ends every run (default okHandler) and answers a request
+	// that passes with 200 and okBody (default "ok").
+	handler http.Handler
+	okBody  string
+	// headers are more headers that each order must answer as the wrapper
+	// that decides (and, when the request passes, not at all).
+	headers []string
+	// lookups, if set, counts the key lookups of each request in each
+	// order: at most one.
+	lookups *countingStore
+	// status and body are what the named requests get, in every order (the
+	// body to the letter): the verdicts themselves, so that the claim
+	// cannot hold vacuously, with every wrapper refusing everything.
+	status map[string]int
+	body   map[string]string
+	// says, if set, declares the verdicts of the wrappers instead of
+	// measuring each wrapper alone: says[request][wrapper] is the status
+	// with which the wrapper refuses the request; a wrapper not listed
+	// passes it. Only the status of a refusal is then compared. It is for
+	// wrappers whose state the stack rolls back when a later wrapper
+	// refuses, so that alone they would answer otherwise than stacked.
+	says map[string]map[string]int
+}
+
+// checkAnyOrder builds every order of c.stack and fails t unless each
+// answers each of c.requests as c claims: the status, the body, the client
+// the handler sees and the headers of the first wrapper that refuses the
+// request in that order (by its verdict alone, or by c.says), and at most
+// one key lookup a request.
+func checkAnyOrder(t *testing.T, c anyOrder) {
+	t.Helper()
+	h, okBody := c.handler, c.okBody
+	if h == nil {
+		h = okHandler
+	}
+	if okBody == "" {
+		okBody = "ok"
+	}
+	var names []string
+	for _, w := range c.stack() {
+		names = append(names, w.name)
+	}
+	reqs := map[string]bool{}
+	for _, rq := range c.requests {
+		if reqs[rq.name] {
+			t.Fatalf("request %q twice", rq.name)
+		}
+		reqs[rq.name] = true
+	}
+	for rn, ws := range c.says {
+		for wn := range ws {
+			if !reqs[rn] || !slices.Contains(names, wn) {
+				t.Fatalf("says[%q][%q]: no such request or wrapper", rn, wn)
+			}
+		}
+	}
+	for rn := range c.status {
+		if !reqs[rn] {
+			t.Fatalf("status of %q: no such request", rn)
+		}
+	}
+	for rn := range c.body {
+		if !reqs[rn] {
+			t.Fatalf("body of %q: no such request", rn)
+		}
+	}
+
+	// What each wrapper alone answers each request, in a run of its own.
+	alone := map[string][]*httptest.ResponseRecorder{}
+	if c.says == nil {
+		for i, name := range names {
+			w := c.stack()[i]
+			for _, rq := range c.requests {
+				alone[name] = append(alone[name], serve(w.mw(h), rq.new()))
+			}
+		}
+	}
+
+	orders := map[string]bool{}
+	for _, p := range permutations(len(names)) {
+		stack := c.stack()
+		var mws []Middleware
+		var order []string
+		for _, i := range p {
+			mws = append(mws, stack[i].mw)
+			order = append(order, stack[i].name)
+		}
+		orders[strings.Join(order, " ")] = true
+		run := Chain(mws...)(h)
+		for j, rq := range c.requests {
+			if c.lookups != nil {
+				c.lookups.n.Store(0)
+			}
+			got := serve(run, rq.new())
+			if c.lookups != nil {
+				if n := c.lookups.n.Load(); n > 1 {
+					t.Errorf("%v %s: %d key lookups, want at most 1", order, rq.name, n)
+				}
+			}
+			want := httptest.NewRecorder()
+			want.Header().Set("X-Client", rq.client)
+			want.Body.WriteString(okBody)
+			statusOnly := false
+			for _, name := range order {
+				if c.says != nil {
+					if status, ok := c.says[rq.name][name]; ok {
+						want, statusOnly = httptest.NewRecorder(), true
+						want.Code = status
+						break
+					}
+				} else if a := alone[name][j]; a.Code != 200 {
+					want = a
+					break
+				}
+			}
+			d, wd := describe(got, c.headers), describe(want, c.headers)
+			if statusOnly { // a refusal of which only the status is declared
+				d = fmt.Sprintf("%d client %q", got.Code, got.Header().Get("X-Client"))
+				wd = fmt.Sprintf("%d client %q", want.Code, "")
+			}
+			if d != wd {
+				t.Errorf("%v %s: got %s\nwant %s", order, rq.name, d, wd)
+			}
+			if status, ok := c.status[rq.name]; ok && got.Code != status {
+				t.Errorf("%v %s: status %d, want %d", order, rq.name, got.Code, status)
+			}
+			if body, ok := c.body[rq.name]; ok && got.Body.String() != body {
+				t.Errorf("%v %s: body %s, want %s", order, rq.name, got.Body, body)
+			}
+		}
+	}
+	n := 1
+	for i := 2; i <= len(names); i++ {
+		n *= i
+	}
+	if len(orders) != n {
+		t.Fatalf("%d orders of %d wrappers, want %d", len(orders), len(names), n)
+	}
+}
+
+// request returns a new request of c's named name.
+func (c anyOrder) request(t *testing.T, name string) *http.Request {
+	t.Helper()
+	for _, rq := range c.requests {
+		if rq.name == name {
+			return rq.new()
+		}
+	}
+	t.Fatalf("no request %q", name)
+	return nil
+}
+
+// describe is the status, body, client and headers of w, to compare.
+func describe(w *httptest.ResponseRecorder, headers []string) string {
+	d := fmt.Sprintf("%d %s client %q", w.Code, w.Body, w.Header().Get("X-Client"))
+	for _, k := range headers {
+		d += fmt.Sprintf(" %s %q", k, w.Header().Get(k))
+	}
+	return d
+}
+
+// fourWrappers is the stack of TestStackInAnyOrder and its kin:
+// Authenticate, RequireScope(scope), a CheckClient that refuses the blocked
+// clients (errBlocked) and a Check that refuses requests whose header is
+// not value (errNoGlobal).
+func fourWrappers(g *Guard, scope string, blocked func(*Client) bool, header, value string) []namedWrapper {
+	return []namedWrapper{
+		{"auth", g.Authenticate()},
+		{"scope", g.RequireScope(scope)},
+		{"client", g.CheckClient(func(_ *http.Request, c *Client) error {
+			if blocked(c) {
+				return errBlocked
+			}
+			return nil
+		})},
+		{"global", g.Check(func(r *http.Request) error {
+			if r.Header.Get(header) != value {
+				return errNoGlobal
+			}
+			return nil
+		})},
+	}
+}
+
 // TestStackInAnyOrder builds every permutation of a stack of four wrappers
 // (authentication, scope, a per-client check and a global check) and shows
 // that each accepts and rejects the same requests, hands the handler the
@@ -74,26 +286,7 @@ func TestStackInAnyOrder(t *testing.T) {
 		KeySpec{Key: "live_sk_D", Client: Client{ID: "d", Scopes: []string{"read", "write"}}},
 	)}
 	g := MustNew(Bearer(store), WithDialect(MockPay()), WithEnvironment(Sandbox))
-	type named struct {
-		name string
-		mw   Middleware
-	}
-	stack := []named{
-		{"auth", g.Authenticate()},
-		{"scope", g.RequireScope("write")},
-		{"client", g.CheckClient(func(_ *http.Request, c *Client) error {
-			if c.ID == "c" {
-				return errBlocked
-			}
-			return nil
-		})},
-		{"global", g.Check(func(r *http.Request) error {
-			if r.Header.Get("X-Global") != "on" {
-				return errNoGlobal
-			}
-			return nil
-		})},
-	}
+	stack := fourWrappers(g, "write", func(c *Client) bool { return c.ID == "c" }, "X-Global", "on")
 	req := func(key string, global bool) *http.Request {
 		r := httptest.NewRequest("POST", "/pay", nil)
 		if key != "" {
@@ -104,61 +297,21 @@ func TestStackInAnyOrder(t *testing.T) {
 		}
 		return r
 	}
-	requests := map[string]func() *http.Request{
-		"A":           func() *http.Request { return req("sandbox_sk_test_A", true) },
-		"A/no-global": func() *http.Request { return req("sandbox_sk_test_A", false) },
-		"B":           func() *http.Request { return req("sandbox_sk_test_B", true) },
-		"C":           func() *http.Request { return req("sandbox_sk_test_C", true) },
-		"live":        func() *http.Request { return req("live_sk_D", true) },
-		"unknown":     func() *http.Request { return req("sandbox_sk_test_X", true) },
-		"none":        func() *http.Request { return req("", true) },
-		"none/none":   func() *http.Request { return req("", false) },
-	}
-	// What each wrapper alone says of each request.
-	alone := map[string]map[string]*httptest.ResponseRecorder{}
-	for _, w := range stack {
-		alone[w.name] = map[string]*httptest.ResponseRecorder{}
-		for rn, mk := range requests {
-			alone[w.name][rn] = serve(w.mw(okHandler), mk())
-		}
-	}
-	for _, p := range permutations(len(stack)) {
-		var mws []Middleware
-		var names []string
-		for _, i := range p {
-			mws = append(mws, stack[i].mw)
-			names = append(names, stack[i].name)
-		}
-		h := Chain(mws...)(okHandler)
-		for rn, mk := range requests {
-			store.n.Store(0)
-			got := serve(h, mk())
-			if n := store.n.Load(); n > 1 {
-				t.Errorf("%v %s: %d key lookups, want at most 1", names, rn, n)
-			}
-			wantStatus, wantBody, wantClient := 200, "ok", ""
-			for _, name := range names {
-				if a := alone[name][rn]; a.Code != 200 {
-					wantStatus, wantBody = a.Code, a.Body.String()
-					break
-				}
-			}
-			if rn == "A" {
-				wantClient = "a"
-			}
-			if got.Code != wantStatus || got.Body.String() != wantBody || got.Header().Get("X-Client") != wantClient {
-				t.Errorf("%v %s: got %d %s client %q, want %d %s client %q", names, rn,
-					got.Code, got.Body, got.Header().Get("X-Client"), wantStatus, wantBody, wantClient)
-			}
-		}
-	}
-	// And the expected verdicts themselves, so the test cannot pass vacuously.
-	for rn, want := range map[string]int{"A": 200, "A/no-global": 400, "B": 403, "C": 403, "live": 401, "unknown": 401, "none": 401} {
-		h := Chain(stack[0].mw, stack[1].mw, stack[2].mw, stack[3].mw)(okHandler)
-		if got := serve(h, requests[rn]()); got.Code != want {
-			t.Errorf("%s: status %d, want %d", rn, got.Code, want)
-		}
-	}
+	checkAnyOrder(t, anyOrder{
+		stack: func() []namedWrapper { return stack },
+		requests: []orderReq{
+			{"A", "a", func() *http.Request { return req("sandbox_sk_test_A", true) }},
+			{"A/no-global", "a", func() *http.Request { return req("sandbox_sk_test_A", false) }},
+			{"B", "b", func() *http.Request { return req("sandbox_sk_test_B", true) }},
+			{"C", "c", func() *http.Request { return req("sandbox_sk_test_C", true) }},
+			{"live", "", func() *http.Request { return req("live_sk_D", true) }}, // a live key in the sandbox
+			{"unknown", "", func() *http.Request { return req("sandbox_sk_test_X", true) }},
+			{"none", "", func() *http.Request { return req("", true) }},
+			{"none/none", "", func() *http.Request { return req("", false) }},
+		},
+		lookups: store,
+		status:  map[string]int{"A": 200, "A/no-global": 400, "B": 403, "C": 403, "live": 401, "unknown": 401, "none": 401},
+	})
 }
 
 // TestIdentityWithoutSchemeFailsClosed: a wrapper that needs an identity,

@@ -446,54 +446,32 @@ func TestRateLimitByClientInAnyOrder(t *testing.T) {
 		}
 		return r
 	}
+	a := func() *http.Request { return req("topup_key_A") }
 	const invalid = `{"status":"error","message":"Invalid API key","code":401}`
 	const missing = `{"status":"error","message":"Unauthorized","code":401}`
 	const limited = `{"status":"error","message":"Too many requests","code":429}`
-	for _, p := range permutations(3) {
-		clock := newTestClock()
-		g := MustNew(Bearer(store), WithDialect(Reseller()), WithClock(clock.Now))
-		stack := []Middleware{
-			g.Authenticate(),
-			mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), KeyByClient),
-			g.RequireScope("order"),
-		}
-		names := []string{"auth", "rate", "scope"}
-		var mws []Middleware
-		var order []string
-		for _, i := range p {
-			mws = append(mws, stack[i])
-			order = append(order, names[i])
-		}
-		h := Chain(mws...)(okHandler)
-		for i, tt := range []struct {
-			key    string
-			status int
-			client string
-			body   string
-		}{
-			{"topup_key_A", 200, "a", "ok"},
-			{"", 401, "", missing},
-			{"topup_key_X", 401, "", invalid},
-			{"topup_key_A", 200, "a", "ok"},
-			{"topup_key_A", 429, "", limited},
-		} {
-			store.n.Store(0)
-			w := serve(h, req(tt.key))
-			if w.Code != tt.status || w.Header().Get("X-Client") != tt.client {
-				t.Errorf("%v request %d: %d client %q, want %d %q", order, i, w.Code, w.Header().Get("X-Client"), tt.status, tt.client)
+	// Each run has a limiter of its own, on a clock of its own.
+	checkAnyOrder(t, anyOrder{
+		stack: func() []namedWrapper {
+			clock := newTestClock()
+			g := MustNew(Bearer(store), WithDialect(Reseller()), WithClock(clock.Now))
+			return []namedWrapper{
+				{"auth", g.Authenticate()},
+				{"rate", mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), KeyByClient)},
+				{"scope", g.RequireScope("order")},
 			}
-			if tt.status == 200 {
-				if w.Body.String() != "ok" {
-					t.Errorf("%v request %d: body %s", order, i, w.Body)
-				}
-			} else {
-				wantBody(t, w, tt.status, tt.body)
-			}
-			if n := store.n.Load(); n > 1 {
-				t.Errorf("%v request %d: %d lookups", order, i, n)
-			}
-		}
-	}
+		},
+		requests: []orderReq{
+			{"A", "a", a},
+			{"none", "", func() *http.Request { return req("") }},
+			{"unknown", "", func() *http.Request { return req("topup_key_X") }},
+			{"A again", "a", a},
+			{"A over the limit", "a", a},
+		},
+		lookups: store,
+		status:  map[string]int{"A": 200, "none": 401, "unknown": 401, "A again": 200, "A over the limit": 429},
+		body:    map[string]string{"A": "ok", "none": missing, "unknown": invalid, "A again": "ok", "A over the limit": limited},
+	})
 
 	// Alone, and on a Guard that cannot identify anyone.
 	clock := newTestClock()

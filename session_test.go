@@ -452,26 +452,7 @@ func TestSessionStackInAnyOrder(t *testing.T) {
 	tokA, sidA := f.issue(t, payKey, payMerchant)
 	tokB, sidB := f.issue(t, otherKey, otherMerch) // no scope
 	g := f.callG
-	type named struct {
-		name string
-		mw   Middleware
-	}
-	stack := []named{
-		{"auth", g.Authenticate()},
-		{"scope", g.RequireScope("charges:create")},
-		{"client", g.CheckClient(func(_ *http.Request, c *Client) error {
-			if c.Role != "merchant" {
-				return errBlocked
-			}
-			return nil
-		})},
-		{"global", g.Check(func(r *http.Request) error {
-			if r.Header.Get("Content-Type") != "application/json" {
-				return errNoGlobal
-			}
-			return nil
-		})},
-	}
+	stack := fourWrappers(g, "charges:create", func(c *Client) bool { return c.Role != "merchant" }, "Content-Type", "application/json")
 	req := func(tok, sid string, json bool) func() *http.Request {
 		return func() *http.Request {
 			r := call(tok, sid)
@@ -481,54 +462,19 @@ func TestSessionStackInAnyOrder(t *testing.T) {
 			return r
 		}
 	}
-	requests := map[string]func() *http.Request{
-		"A":          req(tokA, sidA, true),
-		"A/not-json": req(tokA, sidA, false),
-		"A/no-sid":   req(tokA, "", true),
-		"A/B's sid":  req(tokA, sidB, true),
-		"B":          req(tokB, sidB, true),
-		"garbage":    req("x.y.z", sidA, true),
-		"none":       req("", "", false),
-	}
-	alone := map[string]map[string]*httptest.ResponseRecorder{}
-	for _, w := range stack {
-		alone[w.name] = map[string]*httptest.ResponseRecorder{}
-		for rn, mk := range requests {
-			alone[w.name][rn] = serve(w.mw(okHandler), mk())
-		}
-	}
-	for _, p := range permutations(len(stack)) {
-		var mws []Middleware
-		var names []string
-		for _, i := range p {
-			mws = append(mws, stack[i].mw)
-			names = append(names, stack[i].name)
-		}
-		h := Chain(mws...)(okHandler)
-		for rn, mk := range requests {
-			got := serve(h, mk())
-			wantStatus, wantBody, wantClient := 200, "ok", ""
-			for _, name := range names {
-				if a := alone[name][rn]; a.Code != 200 {
-					wantStatus, wantBody = a.Code, a.Body.String()
-					break
-				}
-			}
-			if wantStatus == 200 {
-				wantClient = payMerchant
-			}
-			if got.Code != wantStatus || got.Body.String() != wantBody || got.Header().Get("X-Client") != wantClient {
-				t.Errorf("%v %s: got %d %s client %q, want %d %s client %q", names, rn,
-					got.Code, got.Body, got.Header().Get("X-Client"), wantStatus, wantBody, wantClient)
-			}
-		}
-	}
-	for rn, want := range map[string]int{"A": 200, "A/not-json": 400, "A/no-sid": 400, "A/B's sid": 401, "B": 403, "garbage": 401, "none": 400} {
-		h := Chain(stack[0].mw, stack[1].mw, stack[2].mw, stack[3].mw)(okHandler)
-		if got := serve(h, requests[rn]()); got.Code != want {
-			t.Errorf("%s: status %d, want %d", rn, got.Code, want)
-		}
-	}
+	checkAnyOrder(t, anyOrder{
+		stack: func() []namedWrapper { return stack },
+		requests: []orderReq{
+			{"A", payMerchant, req(tokA, sidA, true)},
+			{"A/not-json", payMerchant, req(tokA, sidA, false)},
+			{"A/no-sid", "", req(tokA, "", true)},
+			{"A/B's sid", "", req(tokA, sidB, true)},
+			{"B", otherMerch, req(tokB, sidB, true)},
+			{"garbage", "", req("x.y.z", sidA, true)},
+			{"none", "", req("", "", false)},
+		},
+		status: map[string]int{"A": 200, "A/not-json": 400, "A/no-sid": 400, "A/B's sid": 401, "B": 403, "garbage": 401, "none": 400},
+	})
 }
 
 func TestRevocation(t *testing.T) {
