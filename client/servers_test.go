@@ -1,22 +1,21 @@
 package client_test
 
-// Servers that implement the seed formats the client signs for, built on
-// the foundation (Guard, Scheme, dialects), for the schemes whose server
-// wrappers live in other issues: the reseller's hash signatures (seed 001)
-// and 88Pay's token flow (seed 004). Once the real wrappers are merged, the
-// round trips of roundtrip_test.go run against them too.
+// The servers the client round trips run against: apiguard's own wrappers,
+// built as the demo gateway builds them. Test wrappers around them count
+// calls and, where a behaviour cannot be provoked on the real server, stand
+// in for it (a token request held open, a 429 whose Retry-After the real
+// limiter never writes).
 
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,88 +71,6 @@ func bodyString(body []byte, name string) string {
 	return ""
 }
 
-// digestOK compares a presented hex digest with SHA256(parts...) in
-// constant time.
-func digestOK(presented string, parts ...string) bool {
-	got, err := hex.DecodeString(presented)
-	if err != nil {
-		return false
-	}
-	d := sha256.New()
-	for _, p := range parts {
-		d.Write([]byte(p))
-	}
-	return subtle.ConstantTimeCompare(got, d.Sum(nil)) == 1
-}
-
-func bearerValue(r *http.Request) (string, bool) {
-	v := r.Header.Get("Authorization")
-	if len(v) < 7 || !strings.EqualFold(v[:7], "Bearer ") {
-		return "", false
-	}
-	return v[7:], true
-}
-
-// statusScheme is seed 001's status check: Authorization: Bearer
-// hex(SHA256(api_key + trx_id)), the key being that of the transaction's
-// owner.
-type statusScheme struct {
-	keys   apiguard.KeyStore
-	owners map[string]string // trx_id -> client id
-}
-
-func (s statusScheme) Authenticate(r *http.Request) (*apiguard.Client, error) {
-	digest, ok := bearerValue(r)
-	if !ok {
-		return nil, apiguard.ErrMissingKey
-	}
-	trx := bodyString(peekBody(r), "trx_id")
-	secrets, err := s.keys.Secrets(r.Context(), s.owners[trx])
-	if err != nil {
-		return nil, apiguard.ErrUnavailable
-	}
-	for _, sec := range secrets {
-		if digestOK(digest, sec.Key, trx) {
-			return sec.Client, nil
-		}
-	}
-	return nil, apiguard.ErrHashMismatch
-}
-
-// orderScheme is seed 001's order: X-API-Key, X-Request-Time (Unix
-// seconds, 5 minutes either way) and Authorization: Bearer
-// hex(SHA256(api_key + ref_id + price)), price by product and role.
-type orderScheme struct {
-	keys   apiguard.KeyStore
-	now    func() time.Time
-	prices map[string]map[string]int64 // produk_id -> role -> price
-}
-
-func (s orderScheme) Authenticate(r *http.Request) (*apiguard.Client, error) {
-	digest, ok := bearerValue(r)
-	key, ts := r.Header.Get("X-API-Key"), r.Header.Get("X-Request-Time")
-	if !ok || key == "" || ts == "" {
-		return nil, apiguard.ErrMissingHeaders
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return nil, apiguard.ErrRequestTimeFormat
-	}
-	if d := s.now().Sub(time.Unix(sec, 0)); d > 5*time.Minute || d < -5*time.Minute {
-		return nil, apiguard.ErrRequestExpired
-	}
-	c, err := s.keys.Lookup(r.Context(), key)
-	if err != nil {
-		return nil, apiguard.ErrInvalidKey
-	}
-	body := peekBody(r)
-	price := s.prices[bodyString(body, "produk_id")][c.Role]
-	if !digestOK(digest, key, bodyString(body, "ref_id"), strconv.FormatInt(price, 10)) {
-		return nil, apiguard.ErrHashMismatch
-	}
-	return c, nil
-}
-
 // echoHandler answers 200 with the client in the context and the body it
 // received, to show both come through.
 var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -167,128 +84,211 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 	json.NewEncoder(w).Encode(map[string]string{"client": id, "body": string(b)})
 })
 
-// fake88 is an 88Pay server (seed 004) that counts its calls: POST
-// /api/auth/token issues tokens living 60 s on its clock; /api/charges
-// needs Authorization: Bearer and x-session-id.
-type fake88 struct {
-	t                *testing.T
-	clock            *clock
-	key, merchant    string
-	g                *apiguard.Guard
-	tokenCalls       atomic.Int64
-	apiCalls         atomic.Int64
-	refused          atomic.Int64  // API calls answered 401
-	gate             chan struct{} // when set, token requests wait for it
+// server88 is an 88Pay API (seed 004) made of apiguard's wrappers, on a
+// settable clock, as the demo gateway builds it:
+//
+//   - POST /api/auth/token is Sessions.Issuer behind MerchantKey (x-api-key
+//     and x-merchant-id) and the issuance limits, 10 a minute and 100 an
+//     hour per merchant, refused with Retry-After of at least 60 s;
+//   - /api/charges is SessionScheme (Bearer token and x-session-id), with a
+//     per-merchant limit when one is given.
+//
+// Tokens live 60 s, signed by a KeyRing that rotateOut empties of every
+// key that signed a token so far; RevokeSession and RevokeSubject work on
+// sessions.
+//
+// Test wrappers around the real handlers count the calls (tokenCalls at
+// the token endpoint, apiCalls and refused at the API), record the bodies
+// and Authorization headers the API saw, hold token requests while gate is
+// set, and answer the next token429 or api429 requests 429 with Retry-After
+// retryAfter: an HTTP-date, or none, which the real limiter never writes
+// (it always sends whole seconds, and admits a request that waited them).
+type server88 struct {
+	clock         *clock
+	key, merchant string
+	keys          *apiguard.MemoryKeyStore
+	ring          *apiguard.KeyRing
+	sessions      *apiguard.Sessions
+	srv           *httptest.Server
+
+	tokenCalls atomic.Int64
+	apiCalls   atomic.Int64
+	refused    atomic.Int64  // API calls answered 401
+	gate       chan struct{} // when set, token requests wait for it
+
 	mu               sync.Mutex
-	n                int
-	tokens           map[string]fakeToken
 	token429, api429 int    // how many of the next requests to answer 429
-	retryAfter       string // the Retry-After of those 429s
+	retryAfter       string // the Retry-After of those 429s ("": none)
 	bodies           []string
 	authSeen         []string // Authorization headers the API saw
 }
 
-type fakeToken struct {
-	session string
-	expires time.Time
-}
-
-func newFake88(t *testing.T, c *clock) *fake88 {
-	return &fake88{
-		t: t, clock: c, key: "sk_test_a1b2c3d4e5f6g7h8", merchant: "MCH-COL-29ZTP4",
-		g:      apiguard.MustNew(nil, apiguard.WithDialect(apiguard.Pay88())),
-		tokens: map[string]fakeToken{},
+func newServer88(t *testing.T, c *clock, apiLimit ...apiguard.Window) *server88 {
+	t.Helper()
+	s := &server88{clock: c, key: "sk_test_a1b2c3d4e5f6g7h8", merchant: "MCH-COL-29ZTP4"}
+	s.keys = mustStore(t,
+		apiguard.KeySpec{Key: s.key, Client: apiguard.Client{ID: s.merchant, KeyID: "p88_test"}},
+		apiguard.KeySpec{Key: "sk_test_other_merchant00", Client: apiguard.Client{ID: "MCH-COL-OTHER1", KeyID: "p88_other"}},
+	)
+	var err error
+	if s.ring, err = apiguard.NewKeyRing(newTokenKey(t)); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func (f *fake88) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case "/api/auth/token":
-		f.token(w, r)
-	case "/api/charges":
-		f.charge(w, r)
-	default:
-		http.NotFound(w, r)
+	if s.sessions, err = apiguard.NewSessions(s.ring, apiguard.SessionClock(c.Now)); err != nil {
+		t.Fatal(err)
 	}
-}
-
-func (f *fake88) token(w http.ResponseWriter, r *http.Request) {
-	f.tokenCalls.Add(1)
-	if f.gate != nil {
-		<-f.gate
+	opts := []apiguard.Option{apiguard.WithDialect(apiguard.Pay88()), apiguard.WithClock(c.Now)}
+	credentials := apiguard.MustNew(apiguard.MerchantKey(s.keys), opts...)
+	session := apiguard.MustNew(s.sessions.SessionScheme(), opts...)
+	issuer, err := s.sessions.Issuer(credentials)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if r.Method != http.MethodPost {
-		w.WriteHeader(http.StatusMethodNotAllowed)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.token429 > 0 {
-		f.token429--
-		if f.retryAfter != "" {
-			w.Header().Set("Retry-After", f.retryAfter)
+	limit := func(g *apiguard.Guard, ws []apiguard.Window, opts ...apiguard.RateLimitOption) apiguard.Middleware {
+		l, err := apiguard.NewMemoryLimiter(ws, apiguard.LimiterClock(c.Now))
+		if err != nil {
+			t.Fatal(err)
 		}
-		f.g.Deny(w, r, apiguard.ErrRateLimited)
-		return
-	}
-	if subtle.ConstantTimeCompare([]byte(r.Header.Get("x-api-key")), []byte(f.key)) != 1 ||
-		r.Header.Get("x-merchant-id") != f.merchant {
-		f.g.Deny(w, r, apiguard.ErrInvalidKey)
-		return
-	}
-	f.n++
-	tok := fmt.Sprintf("tok-%d", f.n)
-	sess := fmt.Sprintf("sess_%08d-0000-4000-8000-000000000000", f.n)
-	f.tokens[tok] = fakeToken{sess, f.clock.Now().Add(60 * time.Second)}
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"status":"Success","code":200,"message":"Token generated successfully","data":{"access_token":%q,"expires_in":60,"session_id":%q}}`, tok, sess)
-}
-
-func (f *fake88) charge(w http.ResponseWriter, r *http.Request) {
-	f.apiCalls.Add(1)
-	body := peekBody(r)
-	f.mu.Lock()
-	f.bodies = append(f.bodies, string(body))
-	f.authSeen = append(f.authSeen, r.Header.Get("Authorization"))
-	busy := f.api429 > 0
-	if busy {
-		f.api429--
-	}
-	f.mu.Unlock()
-	if busy {
-		if f.retryAfter != "" {
-			w.Header().Set("Retry-After", f.retryAfter)
+		mw, err := g.RateLimit(l, apiguard.KeyByClient, opts...)
+		if err != nil {
+			t.Fatal(err)
 		}
-		f.g.Deny(w, r, apiguard.ErrRateLimited)
-		return
+		return mw
 	}
-	tok, ok := bearerValue(r)
-	if !ok {
-		f.g.Deny(w, r, apiguard.ErrInvalidToken)
-		return
+	issuance := limit(credentials, []apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.RateLimitMinRetryAfter(time.Minute))
+	api := session.Authenticate()
+	if len(apiLimit) > 0 {
+		api = apiguard.Chain(api, limit(session, apiLimit))
 	}
-	sess := r.Header.Get("x-session-id")
-	if sess == "" {
-		f.g.Deny(w, r, apiguard.ErrMissingSessionID)
-		return
-	}
-	f.mu.Lock()
-	ft, ok := f.tokens[tok]
-	f.mu.Unlock()
-	if !ok || ft.session != sess || !f.clock.Now().Before(ft.expires) {
-		f.refused.Add(1)
-		f.g.Deny(w, r, apiguard.ErrInvalidToken)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"status":"Success","code":200,"message":"Charge created","data":{"token":%q,"body":%q}}`, tok, body)
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/auth/token", s.countTokens(s.busy(&s.token429, credentials, issuance(issuer))))
+	mux.Handle("/api/charges", s.countAPI(s.busy(&s.api429, session, api(http.HandlerFunc(charge)))))
+	s.srv = httptest.NewServer(mux)
+	t.Cleanup(s.srv.Close)
+	return s
 }
 
-// revokeAll makes every issued token invalid, as an expiry would.
-func (f *fake88) revokeAll() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	clear(f.tokens)
+func newTokenKey(t *testing.T) *apiguard.TokenKey {
+	k, err := apiguard.GenerateTokenKey("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// tokenURL is the server's token endpoint.
+func (s *server88) tokenURL() string { return s.srv.URL + "/api/auth/token" }
+
+// charge answers a charge in 88Pay's envelope with the merchant the
+// session token names and the body received.
+func charge(w http.ResponseWriter, r *http.Request) {
+	c, _ := apiguard.ClientFrom(r.Context())
+	body, _ := io.ReadAll(r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"status":"Success","code":200,"message":"Charge created","data":{"merchant":%q,"body":%q}}`, c.ID, body)
+}
+
+func (s *server88) countTokens(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.tokenCalls.Add(1)
+		if s.gate != nil {
+			<-s.gate
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server88) countAPI(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.apiCalls.Add(1)
+		body := peekBody(r)
+		s.mu.Lock()
+		s.bodies = append(s.bodies, string(body))
+		s.authSeen = append(s.authSeen, r.Header.Get("Authorization"))
+		s.mu.Unlock()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == http.StatusUnauthorized {
+			s.refused.Add(1)
+		}
+	})
+}
+
+// busy answers 429 "Rate limit exceeded" in g's dialect while *n > 0.
+func (s *server88) busy(n *int, g *apiguard.Guard, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		refuse := *n > 0
+		if refuse {
+			*n--
+		}
+		ra := s.retryAfter
+		s.mu.Unlock()
+		if !refuse {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if ra != "" {
+			w.Header().Set("Retry-After", ra)
+		}
+		g.Deny(w, r, apiguard.ErrRateLimited)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// rotateOut makes a new key sign tokens and removes every other key from
+// the ring: the tokens issued so far stop verifying at once.
+func (s *server88) rotateOut() error {
+	k, err := apiguard.GenerateTokenKey("")
+	if err != nil {
+		return err
+	}
+	old := s.ring.SigningKeyID()
+	if err := s.ring.Rotate(k); err != nil {
+		return err
+	}
+	if !s.ring.Remove(old) {
+		return fmt.Errorf("key %q was not removed", old)
+	}
+	return nil
+}
+
+// drainIssuance spends the merchant's 10 tokens of the minute at the token
+// endpoint, as another process of the merchant would.
+func (s *server88) drainIssuance(t *testing.T) {
+	t.Helper()
+	for i := range 10 {
+		req, _ := http.NewRequest("POST", s.tokenURL(), nil)
+		req.Header.Set("X-Api-Key", s.key)
+		req.Header.Set("X-Merchant-Id", s.merchant)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("token %d: status %d", i, resp.StatusCode)
+		}
+	}
 }
 
 func sha256Hex(s string) string {
