@@ -1,8 +1,8 @@
 // Package client signs outgoing requests for the APIs that apiguard guards:
 // server keys sent as Bearer tokens or in a header of their own, Basic with a
 // server key (Midtrans), the reseller's hash signatures (SHA-256 over the
-// key and fields of the request) and the 88Pay flow of short-lived tokens
-// and session ids.
+// key and fields of the request), HMAC signatures whose secret is never
+// sent, and the 88Pay flow of short-lived tokens and session ids.
 //
 // Each scheme is a Signer, and Transport turns a Signer into an
 // http.RoundTripper for an http.Client:

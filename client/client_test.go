@@ -80,6 +80,16 @@ func TestSignerHeaders(t *testing.T) {
 			ctx: client.WithPrice(context.Background(), 14500), body: `{"ref_id":123456789}`,
 			// sha256("topup_demo_key_gold" + "123456789" + "14500")
 			want: http.Header{"Authorization": {"Bearer " + sha256Hex("topup_demo_key_gold12345678914500")}}, nokey: true},
+		{name: "HMAC, time signed, client named", s: sig(client.NewHMAC("whsec_demo",
+			[]client.Field{client.HeaderField("X-Request-Time"), client.QueryField("q"), client.JSONField("ref_id")},
+			client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", "acme"), client.HashClock(clock))),
+			body: `{"ref_id":"REF_1"}`,
+			// python3: hmac.new(b"whsec_demo", b"1764000000\nabc\nREF_1", hashlib.sha256).hexdigest()
+			want: http.Header{
+				"Authorization":  {"Bearer 123f905482a0f955c132eb6ca6b8a0927109bcb5867eba4dac7fbad1c4838422"},
+				"X-Request-Time": {"1764000000"},
+				"X-Client-Id":    {"acme"},
+			}, nokey: true},
 		{name: "header and query fields", s: sig(client.NewHash("k", []client.Field{client.HeaderField("x-request-id"), client.QueryField("q")})),
 			want: http.Header{"Authorization": {"Bearer " + sha256Hex("kreq-1abc")}, "X-Request-Id": {"req-1"}}, nokey: true},
 	} {
@@ -102,7 +112,7 @@ func TestSignerHeaders(t *testing.T) {
 			}
 			if c.nokey {
 				for k, v := range got.Header {
-					if k != "Authorization" && strings.Contains(strings.Join(v, ","), "topup_demo_key_gold") {
+					if all := strings.Join(v, ","); k != "Authorization" && (strings.Contains(all, "topup_demo_key_gold") || strings.Contains(all, "whsec_demo")) {
 						t.Errorf("the key was sent in %s", k)
 					}
 				}
@@ -162,6 +172,9 @@ func (c *countingReader) Close() error               { c.closed = true; return n
 // is closed, and the error says why without the key.
 func TestSignFailures(t *testing.T) {
 	sig := must[client.Signer](t)
+	hmacOf := func(name string) client.Signer {
+		return sig(client.NewHMAC("secret_key_1", []client.Field{client.JSONField(name)}))
+	}
 	for _, c := range []struct {
 		name    string
 		s       client.Signer
@@ -177,6 +190,10 @@ func TestSignFailures(t *testing.T) {
 		{"trx_id an object", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":{"a":1}}`, nil},
 		{"trx_id a boolean", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":true}`, nil},
 		{"body over the limit", sig(client.StatusHash("secret_key_1", client.MaxBody(10))), context.Background(), `{"trx_id":"12345"}`, client.ErrBodyTooLarge},
+		{"HMAC field with a newline", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\nb"}`, client.ErrFieldValue},
+		{"HMAC field with DEL", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\u007f"}`, client.ErrFieldValue},
+		{"HMAC field with a C1 control", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\u0085"}`, client.ErrFieldValue},
+		{"HMAC body not JSON", hmacOf("ref_id"), context.Background(), `ref_id=1`, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{}
@@ -243,6 +260,17 @@ func TestSignerConfig(t *testing.T) {
 		{"Hash bad SendTime", func() (client.Signer, error) { return client.StatusHash("k", client.SendTime("")) }},
 		{"Hash zero option", func() (client.Signer, error) { return client.StatusHash("k", client.HashOption{}) }},
 		{"Hash zero MaxBody", func() (client.Signer, error) { return client.StatusHash("k", client.MaxBody(0)) }},
+		{"HMAC empty secret", func() (client.Signer, error) { return client.NewHMAC("", []client.Field{client.QueryField("q")}) }},
+		{"HMAC no fields", func() (client.Signer, error) { return client.NewHMAC("k", nil) }},
+		{"HMAC sending its secret", func() (client.Signer, error) {
+			return client.NewHMAC("k", []client.Field{client.QueryField("q")}, client.SendKey("X-API-Key"))
+		}},
+		{"SendHeader Authorization", func() (client.Signer, error) { return client.StatusHash("k", client.SendHeader("authorization", "x")) }},
+		{"SendHeader bad name", func() (client.Signer, error) { return client.StatusHash("k", client.SendHeader("X Client", "x")) }},
+		{"SendHeader empty value", func() (client.Signer, error) { return client.StatusHash("k", client.SendHeader("X-Client-Id", "")) }},
+		{"SendHeader newline", func() (client.Signer, error) {
+			return client.StatusHash("k", client.SendHeader("X-Client-Id", "a\r\nX-Evil: 1"))
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := c.make()

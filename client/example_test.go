@@ -8,7 +8,9 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apiguard/apiguard"
@@ -87,23 +89,58 @@ func ExampleOrderHash() {
 	// X-Request-Time: 1764000000
 }
 
-// An 88Pay client against a stand-in of the API: the token is fetched
-// once and sent, with its session id, on every call.
+// HMAC signatures for apiguard's HMACSignature: the secret never travels,
+// the client names itself in X-Client-Id, and the time, the payment id of
+// the path and the amount are signed, joined by newlines.
+func ExampleNewHMAC() {
+	at := time.Unix(1763805600, 0)
+	paymentID := client.FieldFunc(func(r *http.Request, _ []byte) (string, error) { return path.Base(r.URL.Path), nil })
+	s, err := client.NewHMAC("whsec_demo",
+		[]client.Field{client.HeaderField("X-Request-Time"), paymentID, client.JSONField("amount")},
+		client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", "acme"),
+		client.HashClock(func() time.Time { return at }))
+	if err != nil {
+		log.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "/payments/pay-42", strings.NewReader(`{"amount":"100000"}`))
+	if err := s.Sign(r); err != nil {
+		log.Fatal(err)
+	}
+	for _, h := range []string{"Authorization", "X-Client-Id", "X-Request-Time"} {
+		fmt.Printf("%s: %s\n", h, r.Header.Get(h))
+	}
+	// Output:
+	// Authorization: Bearer 52d045eb42781da86e62fef7e528b334a9afdc9cd5181fc0f010ba432d963db0
+	// X-Client-Id: acme
+	// X-Request-Time: 1763805600
+}
+
+// An 88Pay client against apiguard's own 88Pay server (Sessions.Issuer
+// and SessionScheme): the token is fetched once and sent, with its session
+// id, on every call.
 func ExampleNewPay88() {
-	tokens := 0
+	keys, _ := apiguard.NewMemoryKeyStore()
+	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
+	signing, _ := apiguard.GenerateTokenKey("")
+	ring, _ := apiguard.NewKeyRing(signing)
+	sessions, _ := apiguard.NewSessions(ring)
+	credentials := apiguard.MustNew(apiguard.MerchantKey(keys), apiguard.WithDialect(apiguard.Pay88()))
+	session := apiguard.MustNew(sessions.SessionScheme(), apiguard.WithDialect(apiguard.Pay88()))
+	issuer, err := sessions.Issuer(credentials) // a real server adds the issuance limits
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	var tokens atomic.Int64
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/auth/token", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("x-api-key") != "sk_test_a1b2c3d4e5f6g7h8" || r.Header.Get("x-merchant-id") != "MCH-COL-29ZTP4" {
-			w.WriteHeader(401)
-			io.WriteString(w, `{"status":"Error","code":401,"message":"Invalid API key or merchant ID"}`)
-			return
-		}
-		tokens++
-		fmt.Fprintf(w, `{"status":"Success","code":200,"message":"Token generated successfully","data":{"access_token":"tok-%d","expires_in":60,"session_id":"sess_%d"}}`, tokens, tokens)
-	})
-	mux.HandleFunc("POST /api/transactions/charges", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s %s", r.Header.Get("Authorization"), r.Header.Get("x-session-id"))
-	})
+	mux.Handle("POST /api/auth/token", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokens.Add(1)
+		issuer.ServeHTTP(w, r)
+	}))
+	mux.Handle("POST /api/transactions/charges", session.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := apiguard.ClientFrom(r.Context())
+		fmt.Fprintf(w, "charge for %s", c.ID)
+	})))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -121,7 +158,7 @@ func ExampleNewPay88() {
 		resp.Body.Close()
 		fmt.Println(string(b))
 	}
-	fmt.Println("tokens fetched:", tokens)
+	fmt.Println("tokens fetched:", tokens.Load())
 
 	// Wrong credentials: the token endpoint's refusal, as a *TokenError.
 	bad, _ := client.NewPay88(srv.URL+"/api/auth/token", "sk_test_wrong", "MCH-COL-29ZTP4", nil)
@@ -131,9 +168,9 @@ func ExampleNewPay88() {
 		fmt.Println(te.StatusCode, te.Message)
 	}
 	// Output:
-	// Bearer tok-1 sess_1
-	// Bearer tok-1 sess_1
-	// Bearer tok-1 sess_1
+	// charge for MCH-COL-29ZTP4
+	// charge for MCH-COL-29ZTP4
+	// charge for MCH-COL-29ZTP4
 	// tokens fetched: 1
 	// 401 Invalid API key or merchant ID
 }

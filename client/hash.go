@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -108,6 +109,24 @@ func SendTime(header string) HashOption {
 	}}
 }
 
+// SendHeader sends the header name with value on every request, such as
+// the client id by which an HMAC server finds the secret ("X-Client-Id").
+// It may be given several times, for several headers. The value must be 1
+// to 1024 bytes without control characters; name cannot be Authorization,
+// which holds the signature. The default is none.
+func SendHeader(name, value string) HashOption {
+	return HashOption{func(h *hashSigner) error {
+		if !validHeaderName(name) || http.CanonicalHeaderKey(name) == "Authorization" {
+			return fmt.Errorf("client: SendHeader: bad header name %q", name)
+		}
+		if value == "" || len(value) > maxCredentialLen || strings.ContainsFunc(value, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+			return fmt.Errorf("client: SendHeader %s: the value must be 1 to %d bytes without control characters", name, maxCredentialLen)
+		}
+		h.headers = append(h.headers, fixedHeader{http.CanonicalHeaderKey(name), value})
+		return nil
+	}}
+}
+
 // HashClock sets the clock whose time SendTime sends. The default is
 // time.Now.
 func HashClock(now func() time.Time) HashOption {
@@ -148,10 +167,37 @@ func NewHash(apiKey string, fields []Field, opts ...HashOption) (Signer, error) 
 	if err := checkCredential("API key", apiKey); err != nil {
 		return nil, err
 	}
+	return newHashSigner(false, apiKey, fields, opts)
+}
+
+// NewHMAC returns a Signer of HMAC signatures, as apiguard's HMACSignature
+// checks them:
+//
+//	Authorization: Bearer hex(HMAC-SHA256(secret, field1 + "\n" + field2 + ...))
+//
+// in lower-case hex, the fields taken from the request in order and joined
+// by newlines. The secret is never sent: tell the server whose secret to
+// use with SendHeader (such as X-Client-Id), and sign the time with
+// SendTime("X-Request-Time") and HeaderField("X-Request-Time"), as the
+// headers are set before the fields are read. A field whose value holds a
+// control character or invalid UTF-8 fails the signature with
+// ErrFieldValue, as the server would refuse it.
+//
+// It fails if secret is not 1 to 1024 printable ASCII characters without
+// spaces, if there is no field, if a field or an option is invalid, or if
+// SendKey is given (an HMAC secret sent along protects nothing).
+func NewHMAC(secret string, fields []Field, opts ...HashOption) (Signer, error) {
+	if err := checkCredential("HMAC secret", secret); err != nil {
+		return nil, err
+	}
+	return newHashSigner(true, secret, fields, opts)
+}
+
+func newHashSigner(mac bool, key string, fields []Field, opts []HashOption) (Signer, error) {
 	if len(fields) == 0 {
 		return nil, errors.New("client: a hash needs at least one field")
 	}
-	h := &hashSigner{key: apiKey, fields: append([]Field(nil), fields...), now: time.Now, maxBody: 1 << 20}
+	h := &hashSigner{hmac: mac, key: key, fields: append([]Field(nil), fields...), now: time.Now, maxBody: 1 << 20}
 	for i, f := range h.fields {
 		if f.get == nil {
 			return nil, fmt.Errorf("client: hash field %d is the zero Field", i)
@@ -165,6 +211,9 @@ func NewHash(apiKey string, fields []Field, opts ...HashOption) (Signer, error) 
 		if err := o.apply(h); err != nil {
 			return nil, err
 		}
+	}
+	if mac && h.keyHeader != "" {
+		return nil, errors.New("client: NewHMAC cannot send its secret (SendKey)")
 	}
 	return h, nil
 }
@@ -192,16 +241,31 @@ func OrderHash(apiKey string, opts ...HashOption) (Signer, error) {
 }
 
 type hashSigner struct {
-	key        string
+	hmac       bool   // HMAC-SHA256 keyed by key, fields joined by "\n"
+	key        string // the API key, or the HMAC secret
 	fields     []Field
 	body       bool
 	keyHeader  string
 	timeHeader string
+	headers    []fixedHeader
 	now        func() time.Time
 	maxBody    int64
 }
 
+type fixedHeader struct{ name, value string }
+
 func (h *hashSigner) Sign(r *http.Request) error {
+	// The headers first, so that a field may cover them (an HMAC over
+	// X-Request-Time).
+	if h.keyHeader != "" {
+		r.Header.Set(h.keyHeader, h.key)
+	}
+	if h.timeHeader != "" {
+		r.Header.Set(h.timeHeader, strconv.FormatInt(h.now().Unix(), 10))
+	}
+	for _, hd := range h.headers {
+		r.Header.Set(hd.name, hd.value)
+	}
 	var body []byte
 	if h.body {
 		var err error
@@ -209,26 +273,68 @@ func (h *hashSigner) Sign(r *http.Request) error {
 			return err
 		}
 	}
-	in := append(make([]byte, 0, 256), h.key...)
-	for _, f := range h.fields {
-		v, err := f.get(r, body)
+	var sum [sha256.Size]byte
+	if h.hmac {
+		msg, err := h.message(r, body, nil)
 		if err != nil {
 			return err
 		}
-		in = append(in, v...)
+		m := hmac.New(sha256.New, []byte(h.key))
+		m.Write(msg)
+		copy(sum[:], m.Sum(nil))
+	} else {
+		var buf [256]byte
+		msg, err := h.message(r, body, append(buf[:0], h.key...))
+		if err != nil {
+			return err
+		}
+		sum = sha256.Sum256(msg)
 	}
-	sum := sha256.Sum256(in)
 	var out [len("Bearer ") + 2*sha256.Size]byte
 	copy(out[:], "Bearer ")
 	hex.Encode(out[len("Bearer "):], sum[:])
 	r.Header.Set("Authorization", string(out[:]))
-	if h.keyHeader != "" {
-		r.Header.Set(h.keyHeader, h.key)
-	}
-	if h.timeHeader != "" {
-		r.Header.Set(h.timeHeader, strconv.FormatInt(h.now().Unix(), 10))
-	}
 	return nil
+}
+
+// message appends to dst the fields of r: concatenated for the seed's
+// hash, joined by newlines and checked for HMAC.
+func (h *hashSigner) message(r *http.Request, body, dst []byte) ([]byte, error) {
+	for i, f := range h.fields {
+		v, err := f.get(r, body)
+		if err != nil {
+			return nil, err
+		}
+		if h.hmac {
+			if !validFieldValue(v) {
+				return nil, fmt.Errorf("%w (field %d)", ErrFieldValue, i)
+			}
+			if i > 0 {
+				dst = append(dst, '\n')
+			}
+		}
+		dst = append(dst, v...)
+	}
+	return dst, nil
+}
+
+// ErrFieldValue is returned by an HMAC Signer when a field's value holds a
+// control character (a newline would make the signed string ambiguous) or
+// is not valid UTF-8. apiguard's HMACSignature refuses such values too.
+var ErrFieldValue = errors.New("client: a signed field holds control characters or invalid UTF-8")
+
+// validFieldValue reports whether v may be a field of an HMAC signature:
+// valid UTF-8 without C0 or C1 control characters or DEL, the rule of
+// apiguard's HMACSignature.
+func validFieldValue(v string) bool {
+	for i := 0; i < len(v); {
+		c, n := utf8.DecodeRuneInString(v[i:])
+		if c == utf8.RuneError && n <= 1 || c < 0x20 || c >= 0x7f && c < 0xa0 {
+			return false
+		}
+		i += n
+	}
+	return true
 }
 
 // jsonMember returns the top-level member name of the JSON object body as

@@ -13,15 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/client"
 )
 
-// pay88Env is a fake 88Pay server with a Pay88 pointed at it, on one
-// settable clock, whose waits are recorded instead of slept.
+// pay88Env is an 88Pay server made of apiguard's wrappers with a Pay88
+// pointed at it, on one settable clock, whose waits are recorded instead of
+// slept.
 type pay88Env struct {
 	clock  *clock
-	fake   *fake88
-	srv    *httptest.Server
+	s      *server88
 	p      *client.Pay88
 	hc     *http.Client
 	mu     sync.Mutex
@@ -30,12 +31,16 @@ type pay88Env struct {
 
 func newPay88Env(t *testing.T, opts ...client.Pay88Option) *pay88Env {
 	t.Helper()
+	return newPay88EnvLimit(t, nil, opts...)
+}
+
+// newPay88EnvLimit is newPay88Env with a per-merchant limit on the API.
+func newPay88EnvLimit(t *testing.T, apiLimit []apiguard.Window, opts ...client.Pay88Option) *pay88Env {
+	t.Helper()
 	e := &pay88Env{clock: newClock()}
-	e.fake = newFake88(t, e.clock)
-	e.srv = httptest.NewServer(e.fake)
-	t.Cleanup(e.srv.Close)
+	e.s = newServer88(t, e.clock, apiLimit...)
 	opts = append([]client.Pay88Option{client.Pay88Clock(e.clock.Now)}, opts...)
-	e.p = must[*client.Pay88](t)(client.NewPay88(e.srv.URL+"/api/auth/token", e.fake.key, e.fake.merchant, nil, opts...))
+	e.p = must[*client.Pay88](t)(client.NewPay88(e.s.tokenURL(), e.s.key, e.s.merchant, nil, opts...))
 	client.SetSleep(e.p, func(ctx context.Context, d time.Duration) error {
 		e.mu.Lock()
 		e.sleeps = append(e.sleeps, d)
@@ -47,10 +52,10 @@ func newPay88Env(t *testing.T, opts ...client.Pay88Option) *pay88Env {
 	return e
 }
 
-// charge posts body to the fake's API and returns the status.
+// charge posts body to the server's API and returns the status.
 func (e *pay88Env) charge(t *testing.T, ctx context.Context, body string) (int, error) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, "POST", e.srv.URL+"/api/charges", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, "POST", e.s.srv.URL+"/api/charges", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +70,10 @@ func (e *pay88Env) charge(t *testing.T, ctx context.Context, body string) (int, 
 
 func (e *pay88Env) wantCalls(t *testing.T, token, api int64) {
 	t.Helper()
-	if got := e.fake.tokenCalls.Load(); got != token {
+	if got := e.s.tokenCalls.Load(); got != token {
 		t.Errorf("token endpoint called %d times, want %d", got, token)
 	}
-	if got := e.fake.apiCalls.Load(); got != api {
+	if got := e.s.apiCalls.Load(); got != api {
 		t.Errorf("API called %d times, want %d", got, api)
 	}
 }
@@ -117,7 +122,7 @@ func TestPay88OneFetchPerRefresh(t *testing.T) {
 	gate := make(chan struct{})
 	open := sync.OnceFunc(func() { close(gate) })
 	t.Cleanup(open) // before the server's Close, which waits for held handlers
-	e.fake.gate = gate
+	e.s.gate = gate
 
 	done := make(chan struct{})
 	go func() {
@@ -139,43 +144,68 @@ func TestPay88OneFetchPerRefresh(t *testing.T) {
 	e.wantCalls(t, 2, 150)
 }
 
-// TestPay88RetryOn401 revokes the server's tokens under a burst of 50
-// callers: the callers refused with 401 share one refresh and retry once,
-// with the body sent again whole.
+// TestPay88RetryOn401 makes the server refuse the cached token under a
+// burst of 50 callers, in each of the ways a real server does: the callers
+// refused with 401 share one refresh and retry once, with the body sent
+// again whole.
 func TestPay88RetryOn401(t *testing.T) {
-	e := newPay88Env(t)
-	if status, err := e.charge(t, context.Background(), `{"amount":1}`); err != nil || status != 200 {
-		t.Fatalf("first charge: %d %v", status, err)
-	}
-	e.fake.revokeAll()
-	e.burst(t, 50)
-	// One token, then one refresh however many callers were refused; each
-	// refused call was sent once more.
-	refused := e.fake.refused.Load()
-	if refused == 0 {
-		t.Fatal("no call was refused")
-	}
-	e.wantCalls(t, 2, 51+refused)
-	for _, b := range e.fake.bodies {
-		if b != `{"amount":1}` {
-			t.Fatalf("the API saw body %q", b)
-		}
+	for _, c := range []struct {
+		name   string
+		refuse func(e *pay88Env) error
+	}{
+		{"signing key rotated out of the ring", func(e *pay88Env) error { return e.s.rotateOut() }},
+		{"session revoked", func(e *pay88Env) error {
+			tok, err := e.p.Token(context.Background()) // the cached token
+			if err != nil {
+				return err
+			}
+			return e.s.sessions.RevokeSession(tok.SessionID)
+		}},
+		{"merchant's tokens revoked", func(e *pay88Env) error {
+			err := e.s.sessions.RevokeSubject(e.s.merchant)
+			e.clock.Advance(time.Second) // tokens issued from the next second on are valid
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newPay88Env(t)
+			if status, err := e.charge(t, context.Background(), `{"amount":1}`); err != nil || status != 200 {
+				t.Fatalf("first charge: %d %v", status, err)
+			}
+			if err := c.refuse(e); err != nil {
+				t.Fatal(err)
+			}
+			e.burst(t, 50)
+			// One token, then one refresh however many callers were
+			// refused; each refused call was sent once more.
+			refused := e.s.refused.Load()
+			if refused == 0 {
+				t.Fatal("no call was refused")
+			}
+			e.wantCalls(t, 2, 51+refused)
+			for _, b := range e.s.bodies {
+				if b != `{"amount":1}` {
+					t.Fatalf("the API saw body %q", b)
+				}
+			}
+		})
 	}
 }
 
 // TestPay88RetryOn401Once: a request still refused with a fresh token gets
-// its 401, after one retry only.
+// its 401, after one retry only. The server rotates its signing key out as
+// soon as it has issued each token.
 func TestPay88RetryOn401Once(t *testing.T) {
 	e := newPay88Env(t)
-	req := must[*http.Request](t)(http.NewRequest("GET", e.srv.URL+"/api/charges", nil))
+	req := must[*http.Request](t)(http.NewRequest("GET", e.s.srv.URL+"/api/charges", nil))
 	req.Header.Set("X-Session-Id", "ignored") // Pay88 sets its own
-	e.fake.revokeAll()
-	// A 401 for every token: each token is revoked as soon as issued.
-	e.p = must[*client.Pay88](t)(client.NewPay88(e.srv.URL+"/api/auth/token", e.fake.key, e.fake.merchant,
+	e.p = must[*client.Pay88](t)(client.NewPay88(e.s.tokenURL(), e.s.key, e.s.merchant,
 		roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			resp, err := http.DefaultTransport.RoundTrip(r)
 			if r.URL.Path == "/api/auth/token" {
-				e.fake.revokeAll()
+				if err := e.s.rotateOut(); err != nil {
+					t.Error(err)
+				}
 			}
 			return resp, err
 		}), client.Pay88Clock(e.clock.Now)))
@@ -183,9 +213,10 @@ func TestPay88RetryOn401Once(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 401 {
-		t.Errorf("status %d, want 401", resp.StatusCode)
+	if want := `{"status":"Error","code":401,"message":"Unauthorized"}`; resp.StatusCode != 401 || !jsonEqual(t, string(b), want) {
+		t.Errorf("%d %s, want 401 %s", resp.StatusCode, b, want)
 	}
 	e.wantCalls(t, 2, 2)
 }
@@ -195,8 +226,10 @@ func TestPay88RetryOn401Once(t *testing.T) {
 func TestPay88NoReplayWithoutGetBody(t *testing.T) {
 	e := newPay88Env(t)
 	e.charge(t, context.Background(), `{}`) // cache a token
-	e.fake.revokeAll()
-	req := must[*http.Request](t)(http.NewRequest("POST", e.srv.URL+"/api/charges", io.NopCloser(strings.NewReader(`{"a":1}`))))
+	if err := e.s.rotateOut(); err != nil {
+		t.Fatal(err)
+	}
+	req := must[*http.Request](t)(http.NewRequest("POST", e.s.srv.URL+"/api/charges", io.NopCloser(strings.NewReader(`{"a":1}`))))
 	if req.GetBody != nil {
 		t.Fatal("test needs a request without GetBody")
 	}
@@ -215,36 +248,54 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // TestPay88Backoff429 covers 429s from the token endpoint and from the
 // API: Retry-After honoured within the bound, exponential waits without
 // one, the 429 returned when the wait is too long or the retries run out.
+//
+// The real limiters answer the cases they can: the token endpoint's
+// issuance limit (10 a minute per merchant, Retry-After at least 60 s) and
+// a per-merchant limit on the API. The server's busy front answers the
+// others, as the real limiter always sends Retry-After in seconds and
+// admits a request that waited it out.
 func TestPay88Backoff429(t *testing.T) {
 	type tc struct {
-		name              string
-		token429, api429  int
-		retryAfter        string
-		wantStatus        int
-		wantTokenErr      bool
-		wantRetryAfter    time.Duration
-		wantSleeps        []time.Duration
-		wantToken, wantAP int64
+		name             string
+		apiLimit         []apiguard.Window
+		opts             []client.Pay88Option
+		drain            bool // spend the minute's 10 tokens first
+		charges          int  // charges made first, all answered 200
+		token429, api429 int  // the busy front's 429s
+		retryAfter       string
+		wantStatus       int
+		wantTokenErr     bool
+		wantRetryAfter   time.Duration
+		wantSleeps       []time.Duration
+		wantToken, wantA int64
 	}
 	for _, c := range []tc{
-		{name: "token 429 with Retry-After", token429: 1, retryAfter: "7", wantStatus: 200,
-			wantSleeps: []time.Duration{7 * time.Second}, wantToken: 2, wantAP: 1},
+		{name: "issuance limit, Retry-After 60", drain: true, wantStatus: 200,
+			wantSleeps: []time.Duration{time.Minute}, wantToken: 12, wantA: 1},
+		{name: "issuance limit beyond the bound", drain: true, opts: []client.Pay88Option{client.Retry429(2, 59*time.Second)},
+			wantTokenErr: true, wantRetryAfter: time.Minute, wantToken: 11},
 		{name: "token 429 as HTTP-date", token429: 1, retryAfter: "Sun, 22 Nov 2026 10:00:30 GMT", wantStatus: 200,
-			wantSleeps: []time.Duration{30 * time.Second}, wantToken: 2, wantAP: 1},
-		{name: "token 429 beyond the bound", token429: 1, retryAfter: "120", wantTokenErr: true,
-			wantRetryAfter: 120 * time.Second, wantToken: 1, wantAP: 0},
-		{name: "token 429 until retries run out", token429: 5, wantTokenErr: true,
-			wantSleeps: []time.Duration{time.Second, 2 * time.Second}, wantToken: 3, wantAP: 0},
-		{name: "API 429 then 200", api429: 2, retryAfter: "3", wantStatus: 200,
-			wantSleeps: []time.Duration{3 * time.Second, 3 * time.Second}, wantToken: 1, wantAP: 3},
+			wantSleeps: []time.Duration{30 * time.Second}, wantToken: 2, wantA: 1},
+		{name: "token 429 without Retry-After until retries run out", token429: 5, wantTokenErr: true,
+			wantSleeps: []time.Duration{time.Second, 2 * time.Second}, wantToken: 3},
+		{name: "API limit, then 200", apiLimit: []apiguard.Window{{Limit: 2, Period: 6 * time.Second}}, charges: 2, wantStatus: 200,
+			wantSleeps: []time.Duration{3 * time.Second}, wantToken: 1, wantA: 4},
+		{name: "API limit beyond the bound", apiLimit: []apiguard.Window{{Limit: 1, Period: 2 * time.Minute}}, charges: 1, wantStatus: 429,
+			wantToken: 1, wantA: 2},
 		{name: "API 429 without Retry-After, retries run out", api429: 5, wantStatus: 429,
-			wantSleeps: []time.Duration{time.Second, 2 * time.Second}, wantToken: 1, wantAP: 3},
-		{name: "API 429 beyond the bound", api429: 1, retryAfter: "61", wantStatus: 429,
-			wantToken: 1, wantAP: 1},
+			wantSleeps: []time.Duration{time.Second, 2 * time.Second}, wantToken: 1, wantA: 3},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := newPay88Env(t)
-			e.fake.token429, e.fake.api429, e.fake.retryAfter = c.token429, c.api429, c.retryAfter
+			e := newPay88EnvLimit(t, c.apiLimit, c.opts...)
+			if c.drain {
+				e.s.drainIssuance(t)
+			}
+			for i := range c.charges {
+				if status, err := e.charge(t, context.Background(), `{"amount":1}`); err != nil || status != 200 {
+					t.Fatalf("charge %d: %d %v", i, status, err)
+				}
+			}
+			e.s.token429, e.s.api429, e.s.retryAfter = c.token429, c.api429, c.retryAfter
 			status, err := e.charge(t, context.Background(), `{"amount":1}`)
 			var te *client.TokenError
 			switch {
@@ -258,7 +309,7 @@ func TestPay88Backoff429(t *testing.T) {
 			if !equalDurations(e.sleeps, c.wantSleeps) {
 				t.Errorf("waits %v, want %v", e.sleeps, c.wantSleeps)
 			}
-			e.wantCalls(t, c.wantToken, c.wantAP)
+			e.wantCalls(t, c.wantToken, c.wantA)
 		})
 	}
 }
@@ -275,16 +326,18 @@ func equalDurations(a, b []time.Duration) bool {
 	return true
 }
 
-// TestPay88CancelBackoff cancels a caller during a 30-second wait: it
-// returns at once with the context's error.
+// TestPay88CancelBackoff cancels a caller during the 60-second wait the
+// API's limit asks for: it returns at once with the context's error.
 func TestPay88CancelBackoff(t *testing.T) {
-	e := newPay88Env(t)
+	e := newPay88EnvLimit(t, []apiguard.Window{apiguard.PerMinute(1)})
+	if status, err := e.charge(t, context.Background(), `{}`); err != nil || status != 200 {
+		t.Fatalf("first charge: %d %v", status, err)
+	}
 	sleeping := make(chan struct{})
 	client.SetSleep(e.p, func(ctx context.Context, d time.Duration) error {
 		close(sleeping)
-		return client.SleepContext(ctx, d) // a real 30 s wait, cut short
+		return client.SleepContext(ctx, d) // a real 60 s wait, cut short
 	})
-	e.fake.api429, e.fake.retryAfter = 1, "30"
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-sleeping; cancel() }()
 	start := time.Now()
@@ -304,7 +357,7 @@ func TestPay88CancelTokenWait(t *testing.T) {
 	gate := make(chan struct{})
 	open := sync.OnceFunc(func() { close(gate) })
 	t.Cleanup(open) // before the server's Close, which waits for held handlers
-	e.fake.gate = gate
+	e.s.gate = gate
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 2)
 	for range 2 {
@@ -340,21 +393,23 @@ func TestPay88OtherOrigin(t *testing.T) {
 	e.wantCalls(t, 0, 0)
 }
 
-// TestPay88Token: Token returns the cached token, and a fresh one when due.
+// TestPay88Token: Token returns the cached token, and a fresh one, of a
+// new session, when due.
 func TestPay88Token(t *testing.T) {
 	e := newPay88Env(t, client.TokenMargin(20*time.Second))
-	tok := must[client.Token](t)(e.p.Token(context.Background()))
-	if tok.AccessToken != "tok-1" || !strings.HasPrefix(tok.SessionID, "sess_") || !tok.Expires.Equal(e.clock.Now().Add(60*time.Second)) {
-		t.Errorf("token %+v", tok)
+	first := must[client.Token](t)(e.p.Token(context.Background()))
+	if strings.Count(first.AccessToken, ".") != 2 || !strings.HasPrefix(first.SessionID, "sess_") || !first.Expires.Equal(e.clock.Now().Add(60*time.Second)) {
+		t.Errorf("token %+v", first)
 	}
 	e.clock.Advance(39 * time.Second)
-	if tok := must[client.Token](t)(e.p.Token(context.Background())); tok.AccessToken != "tok-1" {
-		t.Errorf("at 39 s: %s, want tok-1", tok.AccessToken)
+	if tok := must[client.Token](t)(e.p.Token(context.Background())); tok != first {
+		t.Errorf("at 39 s: %+v, want the first token", tok)
 	}
 	e.clock.Advance(time.Second)
-	if tok := must[client.Token](t)(e.p.Token(context.Background())); tok.AccessToken != "tok-2" {
-		t.Errorf("at 40 s: %s, want tok-2", tok.AccessToken)
+	if tok := must[client.Token](t)(e.p.Token(context.Background())); tok.AccessToken == first.AccessToken || tok.SessionID == first.SessionID {
+		t.Errorf("at 40 s: %+v, want a new token and session", tok)
 	}
+	e.wantCalls(t, 2, 0)
 }
 
 // TestTokenResponses feeds token endpoints that answer badly.
@@ -444,19 +499,21 @@ func TestNewPay88Config(t *testing.T) {
 func TestPay88BodyReplayed(t *testing.T) {
 	e := newPay88Env(t)
 	e.charge(t, context.Background(), `{}`)
-	e.fake.revokeAll()
+	if err := e.s.rotateOut(); err != nil {
+		t.Fatal(err)
+	}
 	body := bytes.Repeat([]byte("0123456789"), 1000)
-	req := must[*http.Request](t)(http.NewRequest("POST", e.srv.URL+"/api/charges", bytes.NewReader(body)))
+	req := must[*http.Request](t)(http.NewRequest("POST", e.s.srv.URL+"/api/charges", bytes.NewReader(body)))
 	resp := must[*http.Response](t)(e.hc.Do(req))
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	got := e.fake.bodies[len(e.fake.bodies)-2:]
+	got := e.s.bodies[len(e.s.bodies)-2:]
 	if got[0] != string(body) || got[1] != string(body) {
 		t.Error("the retry did not send the same body")
 	}
-	if a := e.fake.authSeen; a[len(a)-2] == a[len(a)-1] {
+	if a := e.s.authSeen; a[len(a)-2] == a[len(a)-1] {
 		t.Error("the retry reused the refused token")
 	}
 }

@@ -8,6 +8,11 @@
 //	POST /api/v1/payments           scope payment:create
 //	GET  /api/v1/payments/{id}      scope payment:read; a client sees only its own payments
 //	GET  /api/v1/admin/payments     the admin group: scope admin for every route
+//
+// Each route group has its own rate limit: every /api/v1 route 60 requests
+// a minute per client IP, counted before the key is checked (so that
+// guessing keys is counted too), and the admin group 10 a minute per admin
+// client on top of it.
 package api
 
 import (
@@ -15,6 +20,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/apiguard/apiguard"
 )
@@ -24,6 +30,12 @@ const (
 	ScopeCreate = "payment:create"
 	ScopeRead   = "payment:read"
 	ScopeAdmin  = "admin"
+)
+
+// The rate limits of the route groups, in requests a minute.
+const (
+	PerIPPerMinute = 60 // every /api/v1 route, per client IP
+	AdminPerMinute = 10 // the admin group, per client
 )
 
 // maxPayments bounds the in-memory store.
@@ -43,21 +55,40 @@ type Payment struct {
 type API struct {
 	Guard *apiguard.Guard
 
+	// PerIP counts the requests to /api/v1 by client IP, PerIPPerMinute a
+	// minute; Admin counts the admin group's by client, AdminPerMinute a
+	// minute. The routers put them in front of the groups with
+	// Guard.RateLimit, which says what each counts by.
+	PerIP, Admin apiguard.Limiter
+
 	mu       sync.Mutex
 	payments map[string]map[string]Payment // client id -> order id -> payment
 	n        int
 }
 
 // New returns an API whose Guard checks Bearer server keys from keys,
-// accepts sandbox keys only and answers in MockPay's envelope. opts are
-// added to the Guard's (a clock, a denial hook).
-func New(keys apiguard.KeyStore, opts ...apiguard.Option) (*API, error) {
-	opts = append([]apiguard.Option{apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox)}, opts...)
+// accepts sandbox keys only and answers in MockPay's envelope, and whose
+// limiters count on the clock now (nil means time.Now; pass a test clock
+// to move time instead of sleeping). opts are added to the Guard's (a
+// denial hook); the Guard runs on now too.
+func New(keys apiguard.KeyStore, now func() time.Time, opts ...apiguard.Option) (*API, error) {
+	if now == nil {
+		now = time.Now
+	}
+	opts = append([]apiguard.Option{apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox), apiguard.WithClock(now)}, opts...)
 	g, err := apiguard.New(apiguard.Bearer(keys), opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &API{Guard: g, payments: map[string]map[string]Payment{}}, nil
+	perIP, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(PerIPPerMinute)}, apiguard.LimiterClock(now))
+	if err != nil {
+		return nil, err
+	}
+	admin, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(AdminPerMinute)}, apiguard.LimiterClock(now))
+	if err != nil {
+		return nil, err
+	}
+	return &API{Guard: g, PerIP: perIP, Admin: admin, payments: map[string]map[string]Payment{}}, nil
 }
 
 // Add stores p for p.Client, as if it had been created.

@@ -7,28 +7,41 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/examples/api"
 )
 
-// New returns the API's routes on a chi router.
-func New(a *api.API) http.Handler {
+// New returns the API's routes on a chi router. It fails only if a rate
+// limit cannot be built.
+func New(a *api.API) (http.Handler, error) {
 	g := a.Guard
+	// Each group's limit says what it counts by: /api/v1 by client IP, the
+	// admin group by client.
+	perIP, err := g.RateLimit(a.PerIP, apiguard.KeyByIP)
+	if err != nil {
+		return nil, err
+	}
+	perAdmin, err := g.RateLimit(a.Admin, apiguard.KeyByClient)
+	if err != nil {
+		return nil, err
+	}
+
 	r := chi.NewRouter()
 	r.Get("/healthz", a.Health)
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(g.Authenticate())
+		// The limit first: requests with a wrong key are counted too.
+		r.Use(perIP, g.Authenticate())
 		r.With(g.RequireScope(api.ScopeCreate)).Post("/payments", a.CreatePayment)
 		r.With(g.RequireScope(api.ScopeRead)).Get("/payments/{id}", func(w http.ResponseWriter, r *http.Request) {
 			a.GetPayment(w, r, chi.URLParam(r, "id"))
 		})
 
-		// The admin group: its own scope for every route in it.
+		// The admin group: its own scope and its own limit for every
+		// route in it.
 		r.Route("/admin", func(r chi.Router) {
-			r.Use(g.RequireScope(api.ScopeAdmin))
-			// LIMIT(issue 5): the admin group's own rate limit goes here
-			// (r.Use(...)), once the rate limiter is merged.
+			r.Use(g.RequireScope(api.ScopeAdmin), perAdmin)
 			r.Get("/payments", a.CountPayments)
 		})
 	})
-	return r
+	return r, nil
 }

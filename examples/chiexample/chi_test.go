@@ -8,5 +8,6 @@ import (
 )
 
 // TestRouter proves that through chi every refusal has its documented
-// body and the authenticated client reaches the handlers.
+// body, the authenticated client reaches the handlers, and each route
+// group's rate limit holds to the request.
 func TestRouter(t *testing.T) { routertest.Run(t, chiexample.New) }

@@ -7,17 +7,31 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/examples/api"
 )
 
-// New returns the API's routes on an echo server.
-func New(a *api.API) http.Handler {
+// New returns the API's routes on an echo server. It fails only if a rate
+// limit cannot be built.
+func New(a *api.API) (http.Handler, error) {
 	g := a.Guard
+	// Each group's limit says what it counts by: /api/v1 by client IP, the
+	// admin group by client.
+	perIP, err := g.RateLimit(a.PerIP, apiguard.KeyByIP)
+	if err != nil {
+		return nil, err
+	}
+	perAdmin, err := g.RateLimit(a.Admin, apiguard.KeyByClient)
+	if err != nil {
+		return nil, err
+	}
+
 	e := echo.New()
 	e.HideBanner = true
 	e.GET("/healthz", echo.WrapHandler(http.HandlerFunc(a.Health)))
 
-	v1 := e.Group("/api/v1", echo.WrapMiddleware(g.Authenticate()))
+	// The limit first: requests with a wrong key are counted too.
+	v1 := e.Group("/api/v1", echo.WrapMiddleware(perIP), echo.WrapMiddleware(g.Authenticate()))
 	v1.POST("/payments", echo.WrapHandler(http.HandlerFunc(a.CreatePayment)), echo.WrapMiddleware(g.RequireScope(api.ScopeCreate)))
 	v1.GET("/payments/:id", func(c echo.Context) error {
 		// A native echo handler: the client is in c.Request()'s context,
@@ -26,10 +40,9 @@ func New(a *api.API) http.Handler {
 		return nil
 	}, echo.WrapMiddleware(g.RequireScope(api.ScopeRead)))
 
-	// The admin group: its own scope for every route in it.
-	admin := v1.Group("/admin", echo.WrapMiddleware(g.RequireScope(api.ScopeAdmin)))
-	// LIMIT(issue 5): the admin group's own rate limit goes here
-	// (admin.Use(echo.WrapMiddleware(...))), once the rate limiter is merged.
+	// The admin group: its own scope and its own limit for every route in
+	// it.
+	admin := v1.Group("/admin", echo.WrapMiddleware(g.RequireScope(api.ScopeAdmin)), echo.WrapMiddleware(perAdmin))
 	admin.GET("/payments", echo.WrapHandler(http.HandlerFunc(a.CountPayments)))
-	return e
+	return e, nil
 }

@@ -29,13 +29,26 @@ func Wrap(mw apiguard.Middleware) gin.HandlerFunc {
 	}
 }
 
-// New returns the API's routes on a gin engine.
-func New(a *api.API) http.Handler {
+// New returns the API's routes on a gin engine. It fails only if a rate
+// limit cannot be built.
+func New(a *api.API) (http.Handler, error) {
 	g := a.Guard
+	// Each group's limit says what it counts by: /api/v1 by client IP, the
+	// admin group by client.
+	perIP, err := g.RateLimit(a.PerIP, apiguard.KeyByIP)
+	if err != nil {
+		return nil, err
+	}
+	perAdmin, err := g.RateLimit(a.Admin, apiguard.KeyByClient)
+	if err != nil {
+		return nil, err
+	}
+
 	e := gin.New()
 	e.GET("/healthz", gin.WrapF(a.Health))
 
-	v1 := e.Group("/api/v1", Wrap(g.Authenticate()))
+	// The limit first: requests with a wrong key are counted too.
+	v1 := e.Group("/api/v1", Wrap(perIP), Wrap(g.Authenticate()))
 	v1.POST("/payments", Wrap(g.RequireScope(api.ScopeCreate)), gin.WrapF(a.CreatePayment))
 	v1.GET("/payments/:id", Wrap(g.RequireScope(api.ScopeRead)), func(c *gin.Context) {
 		// A native gin handler: the client is in c.Request's context,
@@ -43,10 +56,9 @@ func New(a *api.API) http.Handler {
 		a.GetPayment(c.Writer, c.Request, c.Param("id"))
 	})
 
-	// The admin group: its own scope for every route in it.
-	admin := v1.Group("/admin", Wrap(g.RequireScope(api.ScopeAdmin)))
-	// LIMIT(issue 5): the admin group's own rate limit goes here
-	// (admin.Use(Wrap(...))), once the rate limiter is merged.
+	// The admin group: its own scope and its own limit for every route in
+	// it.
+	admin := v1.Group("/admin", Wrap(g.RequireScope(api.ScopeAdmin)), Wrap(perAdmin))
 	admin.GET("/payments", gin.WrapF(a.CountPayments))
-	return e
+	return e, nil
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // TestRouter proves that through gin every refusal has its documented
-// body and the authenticated client reaches the handlers.
+// body, the authenticated client reaches the handlers, and each route
+// group's rate limit holds to the request.
 func TestRouter(t *testing.T) { routertest.Run(t, ginexample.New) }
 
 func init() { gin.SetMode(gin.TestMode) }

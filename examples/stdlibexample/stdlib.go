@@ -10,28 +10,37 @@ import (
 	"github.com/apiguard/apiguard/examples/api"
 )
 
-// New returns the API's routes on a ServeMux.
-func New(a *api.API) http.Handler {
+// New returns the API's routes on a ServeMux. It fails only if a rate
+// limit cannot be built.
+func New(a *api.API) (http.Handler, error) {
 	g := a.Guard
+	// Each group's limit says what it counts by: /api/v1 by client IP, the
+	// admin group by client.
+	perIP, err := g.RateLimit(a.PerIP, apiguard.KeyByIP)
+	if err != nil {
+		return nil, err
+	}
+	perAdmin, err := g.RateLimit(a.Admin, apiguard.KeyByClient)
+	if err != nil {
+		return nil, err
+	}
 
-	// Everything under /api/ is authenticated once, by the wrapper around
-	// the sub-mux; each route then adds its own scope.
+	// Everything under /api/ is limited and authenticated once, by the
+	// wrappers around the sub-mux; each route then adds its own scope.
 	v1 := http.NewServeMux()
 	v1.Handle("POST /api/v1/payments", g.RequireScope(api.ScopeCreate)(http.HandlerFunc(a.CreatePayment)))
 	v1.Handle("GET /api/v1/payments/{id}", g.RequireScope(api.ScopeRead)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.GetPayment(w, r, r.PathValue("id"))
 	})))
 
-	// The admin group: a stack of its own in front of each of its routes.
-	admin := apiguard.Chain(
-		g.RequireScope(api.ScopeAdmin),
-		// LIMIT(issue 5): the admin group's own rate limit goes here,
-		// once the rate limiter is merged.
-	)
+	// The admin group: a stack of its own, its scope and its limit, in
+	// front of each of its routes.
+	admin := apiguard.Chain(g.RequireScope(api.ScopeAdmin), perAdmin)
 	v1.Handle("GET /api/v1/admin/payments", admin(http.HandlerFunc(a.CountPayments)))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.Health)
-	mux.Handle("/api/", g.Authenticate()(v1))
-	return mux
+	// The limit first: requests with a wrong key are counted too.
+	mux.Handle("/api/", apiguard.Chain(perIP, g.Authenticate())(v1))
+	return mux, nil
 }
