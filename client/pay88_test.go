@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/apiguardtest"
 	"github.com/apiguard/apiguard/client"
 )
 
@@ -21,7 +22,7 @@ import (
 // pointed at it, on one settable clock, whose waits are recorded instead of
 // slept.
 type pay88Env struct {
-	clock  *clock
+	clock  *apiguardtest.Clock
 	s      *server88
 	p      *client.Pay88
 	hc     *http.Client

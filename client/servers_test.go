@@ -22,18 +22,13 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/apiguardtest"
 )
 
-// clock is a settable clock.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).UnixNano())
-	return c
+// newClock returns a settable clock at a fixed start.
+func newClock() *apiguardtest.Clock {
+	return apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 }
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func mustStore(t testing.TB, specs ...apiguard.KeySpec) *apiguard.MemoryKeyStore {
 	t.Helper()
@@ -104,7 +99,7 @@ var echoHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) 
 // retryAfter: an HTTP-date, or none, which the real limiter never writes
 // (it always sends whole seconds, and admits a request that waited them).
 type server88 struct {
-	clock         *clock
+	clock         *apiguardtest.Clock
 	key, merchant string
 	keys          *apiguard.MemoryKeyStore
 	ring          *apiguard.KeyRing
@@ -123,7 +118,7 @@ type server88 struct {
 	authSeen         []string // Authorization headers the API saw
 }
 
-func newServer88(t *testing.T, c *clock, apiLimit ...apiguard.Window) *server88 {
+func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Window) *server88 {
 	t.Helper()
 	s := &server88{clock: c, key: "sk_test_a1b2c3d4e5f6g7h8", merchant: "MCH-COL-29ZTP4"}
 	s.keys = mustStore(t,
