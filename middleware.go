@@ -200,9 +200,10 @@ type state struct {
 
 // bodyState is the request body, read once and kept for the handler.
 type bodyState struct {
-	data   []byte
-	err    error
-	replay io.ReadCloser
+	data     []byte
+	err      error
+	replay   *replayBody   // the Body handed on, rewound for each handler
+	src, dst *http.Request // the request forwarded, and its copy
 }
 
 type memo struct {
@@ -347,16 +348,26 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 
 // forward returns the request to hand to the next handler: r itself, or,
 // once the body has been read, a copy whose Body yields the same bytes.
+// Forwarding the same request again (a hash scheme hands it to a price
+// function, then the wrapper to the handler) rewinds the body of the copy
+// already made.
 func (s *state) forward(r *http.Request) *http.Request {
 	b := s.body
-	if b == nil || b.err != nil || r.Body == b.replay || r.Body == nil || r.Body == http.NoBody {
+	if b == nil || b.err != nil || r.Body == nil || r.Body == http.NoBody {
+		return r
+	}
+	if b.replay != nil && (r.Body == b.replay || r == b.src) {
+		b.replay.Reset(b.data)
+		if r == b.src {
+			return b.dst
+		}
 		return r
 	}
 	r2 := new(http.Request)
 	*r2 = *r
 	rb := new(replayBody)
 	rb.Reset(b.data)
-	b.replay = rb
+	b.replay, b.src, b.dst = rb, r, r2
 	r2.Body = rb
 	r2.ContentLength = int64(len(b.data))
 	data := b.data
