@@ -135,6 +135,7 @@ type MemoryKeyStore struct {
 	mu       sync.RWMutex
 	byDigest map[[sha256.Size]byte]*keyEntry
 	byID     map[string]*keyEntry
+	secrets  map[string][]string // client id -> key ids of its KeepSecret keys
 	max      int
 	now      func() time.Time
 }
@@ -168,6 +169,7 @@ func NewMemoryKeyStore(opts ...MemoryKeyStoreOption) (*MemoryKeyStore, error) {
 	s := &MemoryKeyStore{
 		byDigest: make(map[[sha256.Size]byte]*keyEntry),
 		byID:     make(map[string]*keyEntry),
+		secrets:  make(map[string][]string),
 		max:      100_000,
 		now:      time.Now,
 	}
@@ -216,6 +218,9 @@ func (s *MemoryKeyStore) Add(spec KeySpec) error {
 	}
 	s.byDigest[e.digest] = e
 	s.byID[c.KeyID] = e
+	if e.secret != "" {
+		s.secrets[c.ID] = append(s.secrets[c.ID], c.KeyID)
+	}
 	return nil
 }
 
@@ -248,6 +253,14 @@ func (s *MemoryKeyStore) Revoke(keyID string) bool {
 	}
 	delete(s.byID, keyID)
 	delete(s.byDigest, e.digest)
+	if e.secret != "" {
+		ids := slices.DeleteFunc(s.secrets[e.client.ID], func(id string) bool { return id == keyID })
+		if len(ids) == 0 {
+			delete(s.secrets, e.client.ID)
+		} else {
+			s.secrets[e.client.ID] = ids
+		}
+	}
 	return true
 }
 
@@ -289,18 +302,19 @@ func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Client, error) 
 	return e.client, nil
 }
 
-// Secrets implements KeyStore.
+// Secrets implements KeyStore. It looks at the client's own keys only.
 func (s *MemoryKeyStore) Secrets(_ context.Context, clientID string) ([]Secret, error) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []Secret
-	for _, e := range s.byID {
-		if e.secret != "" && e.client.ID == clientID && (e.notAfter.IsZero() || now.Before(e.notAfter)) {
+	ids := s.secrets[clientID]
+	out := make([]Secret, 0, len(ids))
+	for _, id := range ids {
+		if e := s.byID[id]; e.notAfter.IsZero() || now.Before(e.notAfter) {
 			out = append(out, Secret{Key: e.secret, Client: e.client})
 		}
 	}
-	// Map order is random; give callers a stable order.
+	// Give callers a stable order.
 	slices.SortFunc(out, func(a, b Secret) int { return strings.Compare(a.Client.KeyID, b.Client.KeyID) })
 	return out, nil
 }

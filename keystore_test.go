@@ -233,3 +233,43 @@ func TestKeyStoresConcurrent(t *testing.T) {
 		t.Errorf("Len = %d, want 400", s.Len())
 	}
 }
+
+// TestSecretsIndex: Secrets returns exactly a client's live kept keys among
+// many clients', through additions, expiry and revocation.
+func TestSecretsIndex(t *testing.T) {
+	clock := newTestClock()
+	s, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
+	ctx := context.Background()
+	for c := 0; c < 300; c++ {
+		for k := 0; k < 3; k++ {
+			id := fmt.Sprintf("c%d-k%d", c, k)
+			if err := s.Add(KeySpec{Key: "secret-" + id, Client: Client{ID: fmt.Sprintf("c%d", c), KeyID: id}, KeepSecret: k != 2}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.Revoke("c7-k0")
+	s.Expire("c8-k1", clock.Now().Add(time.Minute))
+	clock.Advance(2 * time.Minute)
+	for client, want := range map[string][]string{
+		"c0":     {"secret-c0-k0", "secret-c0-k1"},
+		"c7":     {"secret-c7-k1"},
+		"c8":     {"secret-c8-k0"},
+		"nobody": {},
+	} {
+		got, err := s.Secrets(ctx, client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, sec := range got {
+			keys = append(keys, sec.Key)
+			if sec.Client.ID != client {
+				t.Errorf("%s: secret of %s", client, sec.Client.ID)
+			}
+		}
+		if strings.Join(keys, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: %v, want %v", client, keys, want)
+		}
+	}
+}
