@@ -310,7 +310,7 @@ func (s *MemoryKeyStore) Secrets(_ context.Context, clientID string) ([]Secret, 
 	ids := s.secrets[clientID]
 	out := make([]Secret, 0, len(ids))
 	for _, id := range ids {
-		if e := s.byID[id]; e.notAfter.IsZero() || now.Before(e.notAfter) {
+		if e := s.byID[id]; e != nil && (e.notAfter.IsZero() || now.Before(e.notAfter)) {
 			out = append(out, Secret{Key: e.secret, Client: e.client})
 		}
 	}
