@@ -386,7 +386,6 @@ func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s, r := begin(r)
 			if err := check(s, r); err != nil {
-				s.release()
 				g.deny(w, r, s, err)
 				return
 			}
@@ -431,10 +430,20 @@ func (g *Guard) RequireScope(scopes ...string) Middleware {
 // envelope.
 func (g *Guard) Deny(w http.ResponseWriter, r *http.Request, err error) {
 	s, r := begin(r)
-	g.deny(w, r, s, err)
+	g.render(w, r, s, err)
 }
 
+// deny refuses a request a wrapper stopped: the request ids it recorded are
+// given back (a refused request uses none up, whatever the order of the
+// stack), then err is rendered. A handler's own Deny keeps them: the
+// request was handled.
 func (g *Guard) deny(w http.ResponseWriter, r *http.Request, s *state, err error) {
+	s.release()
+	g.render(w, r, s, err)
+}
+
+// render writes err in g's dialect, after the denial hook and the logger.
+func (g *Guard) render(w http.ResponseWriter, r *http.Request, s *state, err error) {
 	e := NewError(err)
 	var client *Client
 	if s.authed {

@@ -500,3 +500,46 @@ func BenchmarkRequestID(b *testing.B) {
 		})
 	}
 }
+
+// TestRequestIDReleasedByRateLimit: a request the rate limiter refuses uses
+// no request id up, whether the limiter stands inside or outside RequestID
+// (regression: the limiter's refusal did not give the id back).
+func TestRequestIDReleasedByRateLimit(t *testing.T) {
+	for _, idFirst := range []bool{true, false} {
+		clock := newTestClock()
+		keys := mustStore(t, KeySpec{Key: "app-key", Client: Client{ID: "app", Kind: PublishableKey}})
+		g := MustNew(AppKey(keys), WithClock(clock.Now))
+		store, _ := NewMemoryReplayStore(100, clock.Now)
+		l, _ := NewMemoryLimiter([]Window{PerMinute(1)}, LimiterClock(clock.Now))
+		limit, err := g.RateLimit(l, KeyByClient)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stack := []Middleware{g.RequestID(store, 0), limit}
+		if !idFirst {
+			stack[0], stack[1] = stack[1], stack[0]
+		}
+		h := Chain(stack...)(okHandler)
+		send := func(id string) int {
+			r := httptest.NewRequest("POST", "/", nil)
+			r.Header.Set("x-app-key", "app-key")
+			r.Header.Set("x-request-id", id)
+			return serve(h, r).Code
+		}
+		for i, step := range []struct {
+			id      string
+			advance time.Duration
+			want    int
+		}{
+			{"a", 0, 200},
+			{"b", 0, 429},           // limited: b is not used up
+			{"b", time.Minute, 200}, // so it goes through once the limit allows
+			{"b", time.Minute, 409}, // and only once
+		} {
+			clock.Advance(step.advance)
+			if got := send(step.id); got != step.want {
+				t.Errorf("idFirst=%v step %d (%s): %d, want %d", idFirst, i, step.id, got, step.want)
+			}
+		}
+	}
+}

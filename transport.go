@@ -17,7 +17,6 @@ func (g *Guard) gate(check func(w http.ResponseWriter, r *http.Request) error) M
 				if s == nil {
 					s, r = begin(r)
 				}
-				s.release()
 				g.deny(w, r, s, err)
 				return
 			}
