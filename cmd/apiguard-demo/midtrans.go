@@ -64,10 +64,10 @@ func mountMidtrans(mux *http.ServeMux, cfg config) error {
 			return
 		}
 		token := uuid4()
-		writeJSON(w, 201, map[string]string{
-			"token":        token,
-			"redirect_url": "https://app.sandbox.midtrans.com/snap/v4/redirection/" + token,
-		})
+		writeJSON(w, 201, struct {
+			Token       string `json:"token"`
+			RedirectURL string `json:"redirect_url"`
+		}{token, "https://app.sandbox.midtrans.com/snap/v4/redirection/" + token})
 	}
 	cardToken := func(w http.ResponseWriter, r *http.Request) {
 		card := r.URL.Query().Get("card_number")
