@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -435,6 +436,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 				strs[i] = v.s
 			}
 		}
+		rewind(fr)
 		id, err := h.src.owner(fr, strs)
 		if err != nil {
 			return nil, err
@@ -601,6 +603,7 @@ func (h *hashScheme) hmacDigest(r *http.Request, c Secret, vals []fieldValue) ([
 }
 
 func computeField(r *http.Request, f Field, c *Client) (string, error) {
+	rewind(r)
 	v, err := f.compute(r, c)
 	if err != nil {
 		return "", err
@@ -673,3 +676,12 @@ func validFieldValue[T string | []byte](v T) bool {
 }
 
 var _ Scheme = (*hashScheme)(nil)
+
+// rewind puts the kept body of r back at its start, so that every function
+// handed the request (the owner, each computed field, for each key tried)
+// reads the whole body.
+func rewind(r *http.Request) {
+	if rb, ok := r.Body.(*replayBody); ok {
+		rb.Seek(0, io.SeekStart)
+	}
+}

@@ -734,3 +734,44 @@ func TestNonHexDigestNeverMatches(t *testing.T) {
 		return
 	}
 }
+
+// TestFunctionsReadWholeBody: the owner function and the computed field, for
+// every key of a client in its rotation overlap, each read the whole body
+// (regression: they shared one reader, and the second reader got nothing).
+func TestFunctionsReadWholeBody(t *testing.T) {
+	keys := mustStore(t,
+		KeySpec{Key: "key-old", Client: Client{ID: "u1", KeyID: "a-old"}, KeepSecret: true},
+		KeySpec{Key: "key-new", Client: Client{ID: "u1", KeyID: "b-new"}, KeepSecret: true},
+	)
+	body := `{"ref_id":"R1","amount":"5"}`
+	var seen []string
+	owner := func(r *http.Request, _ []string) (string, error) {
+		b, _ := io.ReadAll(r.Body)
+		seen = append(seen, "owner:"+string(b))
+		return "u1", nil
+	}
+	amount := func(r *http.Request, _ *Client) (string, error) {
+		b, _ := io.ReadAll(r.Body)
+		seen = append(seen, "compute:"+string(b))
+		if string(b) != body {
+			return "", ErrInvalidBody
+		}
+		return "5", nil
+	}
+	g := MustNew(HashSignature(KeyOwner(keys, owner), []Field{BodyField("ref_id", nil), ComputedField(amount)}))
+	var got []byte
+	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got, _ = io.ReadAll(r.Body) }))
+	// Signed with the second key tried, so both keys' digests are computed.
+	r := newReq(body, "Authorization", "Bearer "+seedHash("key-new", "R1", "5"))
+	if w := serve(h, r); w.Code != 200 || string(got) != body {
+		t.Fatalf("status %d, handler got %q", w.Code, got)
+	}
+	for _, s := range seen {
+		if !strings.HasSuffix(s, body) {
+			t.Errorf("a function read %q", s)
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("functions called %d times: %v", len(seen), seen)
+	}
+}
