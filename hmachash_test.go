@@ -775,3 +775,20 @@ func TestFunctionsReadWholeBody(t *testing.T) {
 		t.Errorf("functions called %d times: %v", len(seen), seen)
 	}
 }
+
+// TestIdentifyKeepsBody: a handler that checks a hash signature by hand
+// with Identify still reads the whole body (regression: Identify drained
+// it).
+func TestIdentifyKeepsBody(t *testing.T) {
+	keys := mustStore(t, KeySpec{Key: "k1", Client: Client{ID: "c1"}})
+	g := MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)}))
+	body := `{"ref_id":"R1","amount":5}`
+	r := newReq(body, "X-API-Key", "k1", "Authorization", "Bearer "+seedHash("k1", "R1"))
+	c, err := g.Identify(r)
+	if err != nil || c.ID != "c1" {
+		t.Fatalf("Identify: %v %v", c, err)
+	}
+	if got, _ := io.ReadAll(r.Body); string(got) != body || r.ContentLength != int64(len(body)) {
+		t.Errorf("handler reads %q (length %d)", got, r.ContentLength)
+	}
+}

@@ -283,10 +283,18 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 
 // Identify returns the client g's Scheme finds in r, using and filling the
 // request's state when an apiguard wrapper has set one up. It is the
-// decision behind Authenticate, for handlers that check by hand.
+// decision behind Authenticate, for handlers that check by hand. When the
+// Scheme reads the body (a hash signature), Identify puts the same bytes
+// back on r.Body, so the handler can still read them.
 func (g *Guard) Identify(r *http.Request) (*Client, error) {
-	s, r := begin(r)
-	return g.identify(s, r)
+	s, r2 := begin(r)
+	c, err := g.identify(s, r2)
+	if b := s.body; b != nil && b.err == nil && r.Body != nil && r.Body != http.NoBody && r.Body != b.replay {
+		rb := new(replayBody)
+		rb.Reset(b.data)
+		r.Body, r.ContentLength = rb, int64(len(b.data))
+	}
+	return c, err
 }
 
 // readBody reads the request body once, at most limit bytes, and keeps it
