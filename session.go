@@ -779,9 +779,17 @@ func (s *Sessions) rotate(h http.Header, kind TokenKind) (*grant, string, error)
 	case kind == RefreshToken && !equalStrings(f.refresh, c.ID):
 		s.families.Remove(c.SessionID)
 		s.famMu.Unlock()
-		// Best effort: should the list be full, the session can mint no
-		// more tokens anyway, and its access tokens are short-lived.
-		s.revs.add(c.SessionID, "", now, f.end.Add(s.leeway), s.maxRevs)
+		// The session is forgotten, so nothing of it can mint tokens any
+		// more; only its access tokens still verify, so the revocation is
+		// held as long as they live, not as long as the user token. That
+		// keeps reuse (which any user can provoke) from filling the list
+		// that operators' revocations need. Best effort: should the list be
+		// full, the access tokens die within their lifetime anyway.
+		until := now.Add(s.lifetimes[AccessToken])
+		if f.end.Before(until) {
+			until = f.end
+		}
+		s.revs.add(c.SessionID, "", now, until.Add(s.leeway), s.maxRevs)
 		return nil, "", fmt.Errorf("%w: %w", ErrInvalidToken, ErrRefreshTokenReused)
 	}
 	f.refresh = next

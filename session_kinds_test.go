@@ -337,3 +337,32 @@ func TestConcurrentRotation(t *testing.T) {
 	}()
 	wg.Wait()
 }
+
+// TestReuseDoesNotCrowdOutRevocations: revocations made by reuse detection
+// live as long as the session's access tokens, so a user provoking reuse
+// again and again cannot keep an operator from revoking (regression: they
+// lived as long as the user token, 7 days, and filled the list).
+func TestReuseDoesNotCrowdOutRevocations(t *testing.T) {
+	f := newSessFixture(t, MaxRevocations(5))
+	for i := 0; i < 5; i++ {
+		set := login(t, f, "mallory")
+		f.s.ExchangeRefreshToken(bearer(set.RefreshToken))
+		if _, err := f.s.ExchangeRefreshToken(bearer(set.RefreshToken)); !errors.Is(err, ErrRefreshTokenReused) {
+			t.Fatalf("reuse %d: %v", i, err)
+		}
+	}
+	victim := login(t, f, "victim")
+	if err := f.s.RevokeSession(victim.SessionID); !errors.Is(err, ErrRevocationsFull) {
+		t.Fatalf("list not full after 5 reuses: %v", err)
+	}
+	// Once the reused sessions' access tokens have expired, their entries
+	// go, and the operator's revocation is taken.
+	f.clock.Advance(61*time.Second + time.Second)
+	if err := f.s.RevokeSession(victim.SessionID); err != nil {
+		t.Fatalf("revocation after the reuse entries expired: %v", err)
+	}
+	access := MustNew(f.s.AccessScheme()).Authenticate()(okHandler)
+	if w := serve(access, bearer(victim.AccessToken)); w.Code != 401 {
+		t.Errorf("revoked session's access token: %d", w.Code)
+	}
+}
