@@ -182,7 +182,12 @@ func decide(ws []gcra, tats []int64, now, n int64) (LimitResult, bool) {
 // the front. When none of the keys it looks at can go, the new key is
 // refused, with RetryAfter the time until the first of them is full: under
 // a flood of new keys (an attacker cycling through addresses) new keys
-// wait, and keys already counted keep their debt.
+// wait, and keys already counted keep their debt. So count by what a
+// caller cannot vary at will: the authenticated client (KeyByClient), or
+// the IP behind an IPAllow whitelist. Keys taken from headers, or IPv6
+// addresses without a whitelist, let one caller fill the limiter and make
+// every new caller wait; give such a limiter a capacity above its honest
+// callers' number, or put a per-IP limit in front of it.
 //
 // The clock (LimiterClock) may step backwards: the limiter's time then
 // stands still until the clock catches up, so no tokens are minted. With
@@ -552,6 +557,13 @@ type rateLimiter struct {
 // RateLimit returns a wrapper that takes a token from l for each request,
 // in the bucket key names, and refuses the request with 429 (ErrRateLimited)
 // when l has none for it.
+//
+// A limit counts every request that reaches it, and a token taken is not
+// given back when a later check refuses the request. This is the one
+// deliberate exception to "stack in any order": where the limit stands
+// decides what it counts. Outside Authenticate it counts failed attempts
+// too (what slows a caller guessing keys); inside, only authenticated
+// requests. KeyByClient always counts authenticated requests only.
 //
 // Every response it lets through or refuses carries the rate-limit headers
 // of the IETF draft (draft-ietf-httpapi-ratelimit-headers), for the window

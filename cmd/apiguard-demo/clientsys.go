@@ -59,8 +59,18 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	// Every route: the app key, then a fresh request id (kept per app).
-	general := apiguard.Chain(app.Authenticate(), app.RequestID(replay, 0))
+	// Every route: 120 requests a minute per IP (so that no one address
+	// fills the shared store of request ids or tries passwords at will),
+	// the app key, then a fresh request id (kept per app).
+	perIPLimiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(120)}, apiguard.LimiterClock(cfg.now))
+	if err != nil {
+		return err
+	}
+	perIP, err := app.RateLimit(perIPLimiter, apiguard.KeyByIP)
+	if err != nil {
+		return err
+	}
+	general := apiguard.Chain(perIP, app.Authenticate(), app.RequestID(replay, 0))
 
 	login := func(w http.ResponseWriter, r *http.Request) {
 		var body struct {

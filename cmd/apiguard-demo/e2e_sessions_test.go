@@ -236,3 +236,24 @@ func TestPay88IssuanceLimits(t *testing.T) {
 		t.Errorf("issued %d tokens, want 118", issued)
 	}
 }
+
+// TestClientPerIPLimit: 120 requests a minute per IP on the client-system
+// API, counted before the app key is checked.
+func TestClientPerIPLimit(t *testing.T) {
+	clock := newFakeClock()
+	d := startDemo(t, config{now: clock.Now})
+	for i := 0; i < 120; i++ {
+		r := d.call(t, "POST", d.base+"/client/auth/login", "{}", "X-Forwarded-For", "203.0.113.80")
+		if r.status != 401 {
+			t.Fatalf("request %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	r := d.call(t, "POST", d.base+"/client/auth/login", "{}", "X-Forwarded-For", "203.0.113.80", "x-language", "en")
+	r.want(t, 429, `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Too many requests","code":"rate_limited"}`)
+	if r.header.Get("Retry-After") == "" {
+		t.Error("no Retry-After")
+	}
+	if r := d.call(t, "POST", d.base+"/client/auth/login", "{}", "X-Forwarded-For", "203.0.113.81"); r.status != 401 {
+		t.Errorf("another IP: %d", r.status)
+	}
+}
