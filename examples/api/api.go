@@ -55,11 +55,12 @@ type Payment struct {
 type API struct {
 	Guard *apiguard.Guard
 
-	// PerIP counts the requests to /api/v1 by client IP, PerIPPerMinute a
-	// minute; Admin counts the admin group's by client, AdminPerMinute a
-	// minute. The routers put them in front of the groups with
-	// Guard.RateLimit, which says what each counts by.
-	PerIP, Admin apiguard.Limiter
+	// PerIP limits the requests to /api/v1 by client IP, PerIPPerMinute a
+	// minute; PerAdmin limits the admin group's by client, AdminPerMinute a
+	// minute. The routers place them: PerIP before Authenticate (so that
+	// requests with a wrong key are counted too), PerAdmin after the
+	// group's scope check.
+	PerIP, PerAdmin apiguard.Middleware
 
 	mu       sync.Mutex
 	payments map[string]map[string]Payment // client id -> order id -> payment
@@ -80,15 +81,25 @@ func New(keys apiguard.KeyStore, now func() time.Time, opts ...apiguard.Option) 
 	if err != nil {
 		return nil, err
 	}
-	perIP, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(PerIPPerMinute)}, apiguard.LimiterClock(now))
+	perIP, err := limit(g, now, PerIPPerMinute, apiguard.KeyByIP)
 	if err != nil {
 		return nil, err
 	}
-	admin, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(AdminPerMinute)}, apiguard.LimiterClock(now))
+	perAdmin, err := limit(g, now, AdminPerMinute, apiguard.KeyByClient)
 	if err != nil {
 		return nil, err
 	}
-	return &API{Guard: g, PerIP: perIP, Admin: admin, payments: map[string]map[string]Payment{}}, nil
+	return &API{Guard: g, PerIP: perIP, PerAdmin: perAdmin, payments: map[string]map[string]Payment{}}, nil
+}
+
+// limit returns g's wrapper allowing perMinute requests a minute for each
+// key that key names.
+func limit(g *apiguard.Guard, now func() time.Time, perMinute int, key apiguard.KeyFunc) (apiguard.Middleware, error) {
+	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.LimiterClock(now))
+	if err != nil {
+		return nil, err
+	}
+	return g.RateLimit(l, key)
 }
 
 // Add stores p for p.Client, as if it had been created.

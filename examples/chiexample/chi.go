@@ -7,24 +7,15 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/examples/api"
 )
 
-// New returns the API's routes on a chi router. It fails only if a rate
-// limit cannot be built.
-func New(a *api.API) (http.Handler, error) {
+// New returns the API's routes on a chi router.
+func New(a *api.API) http.Handler {
 	g := a.Guard
-	// Each group's limit says what it counts by: /api/v1 by client IP, the
-	// admin group by client.
-	perIP, err := g.RateLimit(a.PerIP, apiguard.KeyByIP)
-	if err != nil {
-		return nil, err
-	}
-	perAdmin, err := g.RateLimit(a.Admin, apiguard.KeyByClient)
-	if err != nil {
-		return nil, err
-	}
+	// Each group's limit counts by what api.New says: /api/v1 by client
+	// IP, the admin group by client.
+	perIP, perAdmin := a.PerIP, a.PerAdmin
 
 	r := chi.NewRouter()
 	r.Get("/healthz", a.Health)
@@ -43,5 +34,5 @@ func New(a *api.API) (http.Handler, error) {
 			r.Get("/payments", a.CountPayments)
 		})
 	})
-	return r, nil
+	return r
 }

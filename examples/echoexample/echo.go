@@ -7,24 +7,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/examples/api"
 )
 
-// New returns the API's routes on an echo server. It fails only if a rate
-// limit cannot be built.
-func New(a *api.API) (http.Handler, error) {
+// New returns the API's routes on an echo server.
+func New(a *api.API) http.Handler {
 	g := a.Guard
-	// Each group's limit says what it counts by: /api/v1 by client IP, the
-	// admin group by client.
-	perIP, err := g.RateLimit(a.PerIP, apiguard.KeyByIP)
-	if err != nil {
-		return nil, err
-	}
-	perAdmin, err := g.RateLimit(a.Admin, apiguard.KeyByClient)
-	if err != nil {
-		return nil, err
-	}
+	// Each group's limit counts by what api.New says: /api/v1 by client
+	// IP, the admin group by client.
+	perIP, perAdmin := a.PerIP, a.PerAdmin
 
 	e := echo.New()
 	e.HideBanner = true
@@ -44,5 +35,5 @@ func New(a *api.API) (http.Handler, error) {
 	// it.
 	admin := v1.Group("/admin", echo.WrapMiddleware(g.RequireScope(api.ScopeAdmin)), echo.WrapMiddleware(perAdmin))
 	admin.GET("/payments", echo.WrapHandler(http.HandlerFunc(a.CountPayments)))
-	return e, nil
+	return e
 }

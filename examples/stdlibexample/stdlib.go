@@ -10,20 +10,12 @@ import (
 	"github.com/apiguard/apiguard/examples/api"
 )
 
-// New returns the API's routes on a ServeMux. It fails only if a rate
-// limit cannot be built.
-func New(a *api.API) (http.Handler, error) {
+// New returns the API's routes on a ServeMux.
+func New(a *api.API) http.Handler {
 	g := a.Guard
-	// Each group's limit says what it counts by: /api/v1 by client IP, the
-	// admin group by client.
-	perIP, err := g.RateLimit(a.PerIP, apiguard.KeyByIP)
-	if err != nil {
-		return nil, err
-	}
-	perAdmin, err := g.RateLimit(a.Admin, apiguard.KeyByClient)
-	if err != nil {
-		return nil, err
-	}
+	// Each group's limit counts by what api.New says: /api/v1 by client
+	// IP, the admin group by client.
+	perIP, perAdmin := a.PerIP, a.PerAdmin
 
 	// Everything under /api/ is limited and authenticated once, by the
 	// wrappers around the sub-mux; each route then adds its own scope.
@@ -42,5 +34,5 @@ func New(a *api.API) (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", a.Health)
 	// The limit first: requests with a wrong key are counted too.
 	mux.Handle("/api/", apiguard.Chain(perIP, g.Authenticate())(v1))
-	return mux, nil
+	return mux
 }
