@@ -22,14 +22,7 @@ import (
 //     and the Client;
 //   - guard: g.Authenticate() around a handler, the whole request path.
 func BenchmarkSessionVerify(b *testing.B) {
-	f := newSessFixture(b)
-	set, err := f.s.Issue(&Client{ID: payMerchant, Env: Sandbox, Scopes: []string{"charges:create"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub := f.key.pub
-	keyfunc := func(*jwt.Token) (any, error) { return pub, nil }
-	r := call(set.AccessToken, set.SessionID)
+	f, set, keyfunc, r := verifyBench(b)
 
 	b.Run("bare", func(b *testing.B) {
 		b.ReportAllocs()
@@ -112,14 +105,7 @@ func BenchmarkSessionIssue(b *testing.B) {
 // (medians shrug off the preemptions of a shared machine) and their ratio
 // (scheme/bare).
 func BenchmarkSessionVerifyPaired(b *testing.B) {
-	f := newSessFixture(b)
-	set, err := f.s.Issue(&Client{ID: payMerchant, Env: Sandbox, Scopes: []string{"charges:create"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	pub := f.key.pub
-	keyfunc := func(*jwt.Token) (any, error) { return pub, nil }
-	r := call(set.AccessToken, set.SessionID)
+	f, set, keyfunc, r := verifyBench(b)
 	scheme := f.s.SessionScheme()
 	bare := func() {
 		if _, err := jwt.ParseWithClaims(set.AccessToken, &jwt.RegisteredClaims{}, keyfunc,
@@ -155,4 +141,18 @@ func BenchmarkSessionVerifyPaired(b *testing.B) {
 	b.ReportMetric(mb, "bare-ns/op")
 	b.ReportMetric(mo, "scheme-ns/op")
 	b.ReportMetric(mo/mb, "scheme/bare")
+}
+
+// verifyBench issues a token and returns what both verification benchmarks
+// use: the fixture, the token, a Keyfunc giving the bare parse the same
+// public key, and a request presenting the token.
+func verifyBench(b *testing.B) (*sessFixture, *TokenSet, jwt.Keyfunc, *http.Request) {
+	f := newSessFixture(b)
+	set, err := f.s.Issue(&Client{ID: payMerchant, Env: Sandbox, Scopes: []string{"charges:create"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pub := f.key.pub
+	keyfunc := func(*jwt.Token) (any, error) { return pub, nil }
+	return f, set, keyfunc, call(set.AccessToken, set.SessionID)
 }

@@ -87,6 +87,12 @@ func (f *sessFixture) issue(t testing.TB, key, merchant string) (token, sid stri
 	if w.Code != 200 {
 		t.Fatalf("issue: %d %s", w.Code, w.Body)
 	}
+	return issued(t, w)
+}
+
+// issued returns the access token and session id of the issuer's answer.
+func issued(t testing.TB, w *httptest.ResponseRecorder) (token, sid string) {
+	t.Helper()
 	var resp struct {
 		Data struct {
 			AccessToken string `json:"access_token"`
@@ -94,7 +100,7 @@ func (f *sessFixture) issue(t testing.TB, key, merchant string) (token, sid stri
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
-		t.Fatal(err)
+		t.Fatalf("issuer answer %q: %v", w.Body, err)
 	}
 	return resp.Data.AccessToken, resp.Data.SessionID
 }
@@ -188,16 +194,7 @@ func TestIssuer(t *testing.T) {
 				wantBody(t, w, tc.status, tc.body)
 				return
 			}
-			var resp struct {
-				Data struct {
-					AccessToken string `json:"access_token"`
-					SessionID   string `json:"session_id"`
-				} `json:"data"`
-			}
-			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil {
-				t.Fatal(err)
-			}
-			tok, sid := resp.Data.AccessToken, resp.Data.SessionID
+			tok, sid := issued(t, w)
 			// The seed's body to the letter, around the values that vary.
 			wantBody(t, w, 200, `{"status":"Success","code":200,"message":"Token generated successfully","data":{"access_token":"`+tok+`","expires_in":60,"session_id":"`+sid+`"}}`)
 			if !sessionIDPattern.MatchString(sid) {
