@@ -3,6 +3,7 @@ package apiguard
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -529,5 +530,48 @@ func TestAppBesideUser(t *testing.T) {
 	r.Header.Set("X-App-Key", "app-key")
 	if w := serve(Chain(app.Authenticate(), app2.Authenticate())(okHandler), r); w.Code != 401 {
 		t.Errorf("two apps: %d", w.Code)
+	}
+}
+
+func TestRequireHTTPS(t *testing.T) {
+	const refused = `{"status":"Error","code":403,"message":"HTTPS required"}`
+	g := MustNew(nil, WithDialect(Pay88()), WithTrustedProxies(proxies...))
+	plain := MustNew(nil, WithDialect(Pay88()))
+	cases := []struct {
+		name   string
+		g      *Guard
+		r      *http.Request
+		accept bool
+	}{
+		{"http", g, ipRequest("203.0.113.9:1"), false},
+		{"tls", g, httptest.NewRequest("GET", "https://api.example/x", nil), true},
+		{"untrusted peer says https", g, ipRequest("203.0.113.9:1", "X-Forwarded-Proto", "https"), false},
+		{"no proxies, proxy range says https", plain, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https"), false},
+		{"trusted proxy says https", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https"), true},
+		{"trusted proxy says HTTPS", g, ipRequest("[fd00::1]:1", "X-Forwarded-Proto", " HTTPS "), true},
+		{"trusted proxy says http", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "http"), false},
+		{"trusted proxy, forged https left of http", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https, http"), false},
+		{"trusted proxy, two headers, last http", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "https", "X-Forwarded-Proto", "http"), false},
+		{"trusted proxy, http then https", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "http, https"), true},
+		{"trusted proxy, no header", g, ipRequest("10.0.0.2:1"), false},
+		{"trusted proxy, garbage", g, ipRequest("10.0.0.2:1", "X-Forwarded-Proto", "httpsx"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := serve(tc.g.RequireHTTPS()(okHandler), tc.r)
+			if tc.accept {
+				if w.Code != 200 {
+					t.Errorf("status %d, want 200", w.Code)
+				}
+				return
+			}
+			wantBody(t, w, 403, refused)
+		})
+	}
+	// A TLS connection that the test builds by hand.
+	r := ipRequest("203.0.113.9:1")
+	r.TLS = &tls.ConnectionState{}
+	if w := serve(plain.RequireHTTPS()(okHandler), r); w.Code != 200 {
+		t.Errorf("r.TLS set: %d", w.Code)
 	}
 }

@@ -5,66 +5,6 @@ import (
 	"strings"
 )
 
-// gate makes a Middleware from a check that needs no identity. Unlike wrap
-// it sets up no per-request state on the way through, so a request it lets
-// pass costs no allocation; a refused one gets the state deny needs. check
-// may set headers of the refusal on w when it returns an error.
-func (g *Guard) gate(check func(w http.ResponseWriter, r *http.Request) error) Middleware {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s := stateFrom(r.Context())
-			if err := check(w, r); err != nil {
-				if s == nil {
-					s, r = begin(r)
-				}
-				g.deny(w, r, s, err)
-				return
-			}
-			if s != nil {
-				r = s.forward(r)
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-// RequireHTTPS returns a wrapper that refuses requests that did not arrive
-// over HTTPS with 403 (ErrHTTPSRequired; "HTTPS required" in the Pay88
-// dialect). A request arrived over HTTPS when r.TLS is set, or when its
-// peer is a trusted proxy (WithTrustedProxies) whose X-Forwarded-Proto, the
-// rightmost value, is "https". X-Forwarded-Proto from any other peer is
-// ignored. Plain HTTP is refused, never redirected: a redirect would have
-// sent the credentials in the clear already, and clients do not replay a
-// POST body across one.
-func (g *Guard) RequireHTTPS() Middleware {
-	return g.gate(func(_ http.ResponseWriter, r *http.Request) error {
-		if r.TLS != nil || g.ip.viaHTTPS(r.RemoteAddr, r.Header) {
-			return nil
-		}
-		return ErrHTTPSRequired
-	})
-}
-
-// RequireJSON returns a wrapper for JSON APIs (seed 002). A request with a
-// body must say "Content-Type: application/json" (parameters allowed; a
-// charset, if given, must be UTF-8), or it is refused with 415
-// (ErrUnsupportedMediaType). Every request must accept a JSON answer: no
-// Accept header (or an empty one), or one whose most specific range that
-// matches application/json (application/json, application/*, */*) has a
-// q-value above 0; otherwise it is refused with 406 (ErrNotAcceptable).
-// Ranges that do not parse are ignored. When both fail, 415 is the answer.
-func (g *Guard) RequireJSON() Middleware {
-	return g.gate(func(_ http.ResponseWriter, r *http.Request) error {
-		if hasBody(r) && !isJSONContentType(r.Header["Content-Type"]) {
-			return ErrUnsupportedMediaType
-		}
-		if !acceptsJSON(r.Header["Accept"]) {
-			return ErrNotAcceptable
-		}
-		return nil
-	})
-}
-
 // hasBody reports whether r carries a body: a positive or unknown length.
 func hasBody(r *http.Request) bool {
 	return r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody
