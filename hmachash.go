@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -676,12 +675,3 @@ func validFieldValue[T string | []byte](v T) bool {
 }
 
 var _ Scheme = (*hashScheme)(nil)
-
-// rewind puts the kept body of r back at its start, so that every function
-// handed the request (the owner, each computed field, for each key tried)
-// reads the whole body.
-func rewind(r *http.Request) {
-	if rb, ok := r.Body.(*replayBody); ok {
-		rb.Seek(0, io.SeekStart)
-	}
-}
