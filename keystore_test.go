@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -87,18 +86,6 @@ func TestMemoryKeyStoreKeepsNoPlaintext(t *testing.T) {
 	}
 }
 
-func TestEnvironmentOf(t *testing.T) {
-	for key, want := range map[string]Environment{
-		"sandbox_sk_test_x": Sandbox, "sk_test_a1": Sandbox, "SB-Mid-server-1": Sandbox, "pk_test_1": Sandbox,
-		"live_sk_x": Live, "sk_live_1": Live, "pk_live_1": Live, "x_live_y": Live,
-		"topup_demo_key_gold": AnyEnvironment, "": AnyEnvironment,
-	} {
-		if got := EnvironmentOf(key); got != want {
-			t.Errorf("%q: %v, want %v", key, got, want)
-		}
-	}
-}
-
 func TestGenerateKey(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 100; i++ {
@@ -114,80 +101,6 @@ func TestGenerateKey(t *testing.T) {
 	for _, p := range []string{"a b", "x:", "é", "a/b"} {
 		if _, err := GenerateKey(p); err == nil {
 			t.Errorf("prefix %q accepted", p)
-		}
-	}
-}
-
-// slowStore counts lookups and can fail.
-type slowStore struct {
-	KeyStore
-	n    atomic.Int64
-	fail atomic.Bool
-}
-
-func (s *slowStore) Lookup(ctx context.Context, key string) (*Client, error) {
-	s.n.Add(1)
-	if s.fail.Load() {
-		return nil, errors.New("backend down")
-	}
-	return s.KeyStore.Lookup(ctx, key)
-}
-
-func TestCachedKeyStore(t *testing.T) {
-	clock := newTestClock()
-	back := &slowStore{KeyStore: mustStore(t, KeySpec{Key: "k1", Client: Client{ID: "a"}}, KeySpec{Key: "k2", Client: Client{ID: "b"}})}
-	c, err := NewCachedKeyStore(back, 2, CacheTTL(time.Minute, 10*time.Second), CacheClock(clock.Now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	for i := 0; i < 3; i++ {
-		if cl, err := c.Lookup(ctx, "k1"); err != nil || cl.ID != "a" {
-			t.Fatal(cl, err)
-		}
-	}
-	if back.n.Load() != 1 {
-		t.Errorf("%d backend lookups for one key, want 1", back.n.Load())
-	}
-	// Negative results are cached for the shorter TTL.
-	c.Lookup(ctx, "nope")
-	c.Lookup(ctx, "nope")
-	if back.n.Load() != 2 {
-		t.Errorf("negative result not cached: %d", back.n.Load())
-	}
-	clock.Advance(11 * time.Second)
-	if _, err := c.Lookup(ctx, "nope"); !errors.Is(err, ErrInvalidKey) || back.n.Load() != 3 {
-		t.Errorf("negative entry did not expire: %d", back.n.Load())
-	}
-	// Failures are not cached.
-	back.fail.Store(true)
-	if _, err := c.Lookup(ctx, "k2"); err == nil || errors.Is(err, ErrInvalidKey) {
-		t.Errorf("failure: %v", err)
-	}
-	back.fail.Store(false)
-	if cl, err := c.Lookup(ctx, "k2"); err != nil || cl.ID != "b" {
-		t.Errorf("after failure: %v", err)
-	}
-	// Bounded.
-	if c.Len() > 2 {
-		t.Errorf("%d entries, capacity 2", c.Len())
-	}
-	// Forget makes a revocation take effect at once.
-	back.KeyStore.(*MemoryKeyStore).Revoke(mustClient(t, back, "k2").KeyID)
-	if _, err := c.Lookup(ctx, "k2"); err != nil {
-		t.Errorf("cached entry gone early: %v", err)
-	}
-	c.Forget("k2")
-	if _, err := c.Lookup(ctx, "k2"); !errors.Is(err, ErrInvalidKey) {
-		t.Errorf("after Forget: %v", err)
-	}
-	for _, bad := range []func() (*CachedKeyStore, error){
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(nil, 1) },
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 0) },
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 1, CacheTTL(0, 0)) },
-	} {
-		if _, err := bad(); err == nil {
-			t.Error("bad config accepted")
 		}
 	}
 }
