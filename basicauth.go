@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -60,38 +59,4 @@ func basicKey(h http.Header) (string, error) {
 		return "", ErrInvalidKey
 	}
 	return user, nil
-}
-
-// ClientKey returns the Scheme of publishable client keys sent in the URL
-// query parameter client_key, for front-end routes such as Midtrans' GET
-// /v2/token. The key is looked up in keys and must be a PublishableKey: a
-// server key is refused here, as a client key is refused by Bearer and Basic.
-//
-// No client_key is ErrMissingKey; a client_key given twice, a query that
-// does not parse, or a key that is not a live publishable key is
-// ErrInvalidKey.
-func ClientKey(keys KeyStore) Scheme { return &clientKeyScheme{keys} }
-
-type clientKeyScheme struct{ keys KeyStore }
-
-func (c *clientKeyScheme) validate() error {
-	if c.keys == nil {
-		return errors.New("apiguard: ClientKey needs a KeyStore")
-	}
-	return nil
-}
-
-func (c *clientKeyScheme) Authenticate(r *http.Request) (*Client, error) {
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, ErrInvalidKey
-	}
-	vs := q["client_key"]
-	switch {
-	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
-		return nil, ErrMissingKey
-	case len(vs) > 1 || !tokenOK(vs[0]):
-		return nil, ErrInvalidKey
-	}
-	return lookupKey(r, c.keys, vs[0], PublishableKey)
 }
