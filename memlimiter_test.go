@@ -1,0 +1,292 @@
+package apiguard
+
+import (
+	"context"
+	"fmt"
+	"hash/maphash"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// state returns the tats of key in l, to show what a Take changed.
+func (l *MemoryLimiter) state(key string) ([]int64, bool) {
+	h := maphash.String(l.seed, key)
+	switch s := l.store.(type) {
+	case *shards[[1]int64]:
+		return peekShards(s, h)
+	case *shards[[2]int64]:
+		return peekShards(s, h)
+	case *shards[[4]int64]:
+		return peekShards(s, h)
+	case *shards[[8]int64]:
+		return peekShards(s, h)
+	}
+	panic("unknown store")
+}
+
+func peekShards[V tats](s *shards[V], h uint64) ([]int64, bool) {
+	sh := &s.shards[h>>s.shift]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	v, ok := sh.lru.Peek(h)
+	if !ok {
+		return nil, false
+	}
+	out := make([]int64, len(s.ws))
+	for i := range out {
+		out[i] = v[i]
+	}
+	return out, true
+}
+
+// TestClockBackwardsMintsNoTokens steps the clock back and forth around a
+// drained bucket (x/time/rate's Limiter would hand out a second bucketful).
+func TestClockBackwardsMintsNoTokens(t *testing.T) {
+	clock := newTestClock()
+	l := mustLimiter(t, clock, []Window{PerMinute(10), PerHour(100)})
+	for range 10 {
+		take(t, l, "k", 1)
+	}
+	for _, step := range []time.Duration{-time.Hour, 30 * time.Minute, 30 * time.Minute, 6*time.Second - 1} {
+		clock.Advance(step)
+		if res := take(t, l, "k", 1); res.Allowed {
+			t.Fatalf("after a step of %v: a token was minted", step)
+		}
+	}
+	clock.Advance(1) // 6 s after the bucket was drained
+	if res := take(t, l, "k", 1); !res.Allowed {
+		t.Fatal("the token due 6 s after draining was refused")
+	}
+	if res := take(t, l, "k", 1); res.Allowed {
+		t.Fatal("two tokens in 6 s")
+	}
+}
+
+// TestStaleClockReadNotRefused pins a bug the parallel benchmark found: a
+// goroutine that read the clock, then waited for the lock while another
+// took a token at a later time, was refused as if its request came before
+// the other's. Both tokens were there at the later time.
+func TestStaleClockReadNotRefused(t *testing.T) {
+	l := mustLimiter(t, newTestClock(), []Window{{Limit: 2, Period: 2 * time.Second}})
+	h := maphash.String(l.seed, "k")
+	s := int64(time.Second)
+	for i, step := range []struct {
+		now     int64
+		allowed bool
+	}{
+		{10 * s, true},
+		{12 * s, true},      // the bucket is full again: one token of two taken
+		{10*s + s/2, true},  // read before the previous take: the second token
+		{12 * s, false},     // none left
+		{11*s + s/2, false}, // a stale read mints nothing
+		{13 * s, true},
+	} {
+		if res := l.store.take(h, step.now, 1); res.Allowed != step.allowed {
+			t.Errorf("take %d at %v: %+v, want allowed %v", i, time.Duration(step.now), res, step.allowed)
+		}
+	}
+}
+
+// TestEvictionKeepsDebts fills a small limiter and shows that a drained
+// bucket is never evicted for a fresh one, and that new keys wait while no
+// bucket can go.
+func TestEvictionKeepsDebts(t *testing.T) {
+	clock := newTestClock()
+	l := mustLimiter(t, clock, []Window{PerMinute(2)}, LimiterCapacity(4))
+	take(t, l, "drained", 2)
+	for _, k := range []string{"b", "c", "d"} {
+		take(t, l, k, 1) // each full again in 30 s
+	}
+	res := take(t, l, "new", 1)
+	if res.Allowed || res.RetryAfter != 30*time.Second {
+		t.Fatalf("a new key in a full limiter: %+v, want refused for 30s", res)
+	}
+	if res := take(t, l, "drained", 1); res.Allowed {
+		t.Fatal("the drained key got a fresh start")
+	}
+	clock.Advance(30 * time.Second)
+	for _, k := range []string{"new", "e", "f"} {
+		if res := take(t, l, k, 1); !res.Allowed {
+			t.Fatalf("%s once b, c, d are full: %+v", k, res)
+		}
+	}
+	if res := take(t, l, "g", 1); res.Allowed {
+		t.Fatal("a fifth key in a limiter of 4")
+	}
+	if res := take(t, l, "drained", 2); res.Allowed {
+		t.Fatal("the drained key has two tokens 30 s after draining")
+	}
+	if res := take(t, l, "drained", 1); !res.Allowed {
+		t.Fatal("the drained key's refilled token was refused")
+	}
+	if n := l.len(); n != 4 {
+		t.Errorf("%d keys held, want 4", n)
+	}
+}
+
+func heapAlloc() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestMemoryBounded feeds 1,000,000 distinct client IPs through the
+// wrapper's key into a limiter of 100,000 keys: it holds no more than its
+// capacity, and its heap is about capacity × 100 bytes.
+func TestMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("feeds a million keys")
+	}
+	capacity, feed := 100_000, 1_000_000
+	if rateLimitRace {
+		capacity, feed = 10_000, 100_000 // the race detector is slow; the bound is the same
+	}
+	for _, flood := range []struct {
+		name string
+		step time.Duration
+	}{{"clock running", time.Millisecond}, {"clock stopped", 0}} {
+		t.Run(flood.name, func(t *testing.T) {
+			clock := newTestClock()
+			base := heapAlloc()
+			l := mustLimiter(t, clock, []Window{PerMinute(20)}, LimiterCapacity(capacity))
+			g := MustNew(nil)
+			r := ipRequest("")
+			admitted := 0
+			for i := range feed {
+				r.RemoteAddr = "10." + strconv.Itoa(i>>16) + "." + strconv.Itoa(i>>8&0xff) + "." + strconv.Itoa(i&0xff) + ":1"
+				key, _ := KeyByIP(g, r)
+				if take(t, l, key, 1).Allowed {
+					admitted++
+				}
+				clock.Advance(flood.step)
+			}
+			grown := heapAlloc() - base
+			held := l.len()
+			t.Logf("%d IPs fed, %d admitted, %d keys held, heap +%d bytes (%.1f per key held)",
+				feed, admitted, held, grown, float64(grown)/float64(held))
+			if held > capacity {
+				t.Errorf("%d keys held, capacity %d", held, capacity)
+			}
+			if grown > uint64(capacity)*140 {
+				t.Errorf("heap grew %d bytes, more than capacity × 140", grown)
+			}
+			runtime.KeepAlive(l)
+		})
+	}
+}
+
+// TestBytesPerKey measures the heap of a limiter holding 1,000,000 keys.
+func TestBytesPerKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds a million keys")
+	}
+	keys := 1_000_000
+	if rateLimitRace {
+		keys = 100_000
+	}
+	for _, ws := range [][]Window{{PerMinute(20)}, {PerMinute(10), PerHour(100)}, {PerSecond(5), PerMinute(10), PerHour(100), PerHour(24 * 100)}} {
+		clock := newTestClock()
+		base := heapAlloc()
+		// Room to spare: keys spread over shards unevenly.
+		l := mustLimiter(t, clock, ws, LimiterCapacity(keys*11/10))
+		var buf []byte
+		for i := range keys {
+			buf = strconv.AppendInt(append(buf[:0], "ip:"...), int64(i), 10)
+			l.Take(context.Background(), string(buf), 1)
+		}
+		grown := heapAlloc() - base
+		if n := l.len(); n != keys {
+			t.Fatalf("%d keys held, want %d", n, keys)
+		}
+		perKey := float64(grown) / float64(keys)
+		t.Logf("%d windows: %.1f bytes per key after %d keys", len(ws), perKey, keys)
+		if len(ws) <= 2 && perKey >= 140 {
+			t.Errorf("%d windows: %.1f bytes per key, want under 140", len(ws), perKey)
+		}
+		runtime.KeepAlive(l)
+	}
+}
+
+// TestMatchesTokenBucket compares the limiter with x/time/rate's token
+// bucket on random requests under a clock running forward.
+func TestMatchesTokenBucket(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, w := range []Window{PerSecond(5), PerMinute(20), PerMinute(7), PerHour(100)} {
+		clock := newTestClock()
+		l := mustLimiter(t, clock, []Window{w})
+		ref := rate.NewLimiter(rate.Every(w.Period/time.Duration(w.Limit)), w.Limit)
+		interval := w.Period / time.Duration(w.Limit)
+		for i := range 5000 {
+			// Steps of whole milliseconds plus a little, away from the
+			// instants at which float and integer arithmetic could differ.
+			clock.Advance(time.Duration(rng.Int64N(int64(interval)*2/int64(time.Millisecond)))*time.Millisecond + 1)
+			n := 1 + rng.IntN(2)
+			got := take(t, l, "k", n).Allowed
+			if want := ref.AllowN(clock.Now(), n); got != want {
+				t.Fatalf("%v request %d (n=%d): allowed %v, x/time/rate %v", w, i, n, got, want)
+			}
+		}
+	}
+}
+
+// FuzzMemoryLimiter runs a sequence of takes under a clock that may step
+// either way and checks that no tokens are minted: since its first grant,
+// at time f, no window has granted more than its Limit plus what refills
+// from f to the latest time seen (GCRA's tat is at least f plus the tokens
+// granted, and at most the latest time plus the window). It also checks
+// that a refusal changes nothing and that results are consistent.
+func FuzzMemoryLimiter(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 1, 0, 1, 0, 1, 200, 1, 0, 1})
+	f.Add([]byte{10, 3, 0x80, 1, 0x7f, 2, 0, 9, 0, 1})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		clock := newTestClock()
+		latest := clock.Now()
+		var first time.Time // of the first grant
+		ws := []Window{{Limit: 3, Period: 3 * time.Second}, {Limit: 5, Period: 20 * time.Second}}
+		l := mustLimiter(t, clock, ws)
+		granted := 0
+		for i := 0; i+1 < len(ops); i += 2 {
+			clock.Advance(time.Duration(int8(ops[i])) * 100 * time.Millisecond)
+			if clock.Now().After(latest) {
+				latest = clock.Now()
+			}
+			n := int(ops[i+1] % 7)
+			before, _ := l.state("k")
+			res := take(t, l, "k", n)
+			after, _ := l.state("k")
+			if !res.Allowed {
+				if fmt.Sprint(before) != fmt.Sprint(after) {
+					t.Fatalf("op %d: a refusal changed %v to %v", i/2, before, after)
+				}
+				if res.RetryAfter <= 0 || res.Remaining >= n {
+					t.Fatalf("op %d: refused n=%d with %+v", i/2, n, res)
+				}
+				continue
+			}
+			if res.Remaining < 0 || res.Remaining > res.Limit || res.Reset < 0 || res.RetryAfter != 0 {
+				t.Fatalf("op %d: %+v", i/2, res)
+			}
+			if n == 0 {
+				continue
+			}
+			if granted == 0 {
+				first = clock.Now()
+			}
+			granted += n
+			for _, w := range ws {
+				elapsed := latest.Sub(first)
+				most := w.Limit + int(elapsed/(w.Period/time.Duration(w.Limit)))
+				if granted > most {
+					t.Fatalf("op %d: %d granted by %v, at most %d in %v", i/2, granted, w, most, elapsed)
+				}
+			}
+		}
+	})
+}
