@@ -253,23 +253,6 @@ func TestSessionFamiliesBounded(t *testing.T) {
 	}
 }
 
-func TestRevokeLoginSession(t *testing.T) {
-	f := newSessFixture(t)
-	set := login(t, f, "demo")
-	if err := f.s.RevokeSession(set.SessionID); err != nil {
-		t.Fatal(err)
-	}
-	if f.s.families.Contains(set.SessionID) {
-		t.Error("revoked session still tracked")
-	}
-	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(set.AccessToken)); w.Code != 401 {
-		t.Errorf("access token of a revoked session: %d", w.Code)
-	}
-	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
-		t.Errorf("user token of a revoked session: %v", err)
-	}
-}
-
 // TestConcurrentRefresh: of many concurrent exchanges of one refresh
 // token, exactly one succeeds; the others revoke the session.
 func TestConcurrentRefresh(t *testing.T) {
