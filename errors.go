@@ -27,6 +27,13 @@ var (
 	ErrHashMismatch error = &reason{"apiguard: hash mismatch", http.StatusUnauthorized, CodeHashMismatch, Message{"Kombinasi hash tidak valid", "Invalid hash combination"}}
 	// ErrMissingHeaders: a header the scheme requires is absent (401).
 	ErrMissingHeaders error = &reason{"apiguard: missing required headers", http.StatusUnauthorized, CodeMissingHeaders, Message{"Header wajib tidak ada", "Missing required headers"}}
+	// ErrInvalidAuthorization: the Authorization header of a hash signature
+	// is sent more than once or is not of the form `Bearer <digest>` (401).
+	ErrInvalidAuthorization error = &reason{"apiguard: invalid Authorization header", http.StatusUnauthorized, CodeInvalidAuthorization, Message{"Header Authorization tidak valid", "Invalid Authorization header"}}
+	// ErrInvalidField: a field a signature covers is absent or empty (when
+	// its Field names no error of its own), given more than once, or holds
+	// control characters or invalid UTF-8 (400).
+	ErrInvalidField error = &reason{"apiguard: missing or invalid signed field", http.StatusBadRequest, CodeInvalidField, Message{"Field wajib tidak ada atau tidak valid", "Missing or invalid field"}}
 	// ErrIPNotWhitelisted: the client IP is not on the whitelist (403).
 	ErrIPNotWhitelisted error = &reason{"apiguard: IP not whitelisted", http.StatusForbidden, CodeIPNotWhitelisted, Message{"IP belum di whitelist", "IP address not whitelisted"}}
 	// ErrIPNotRegistered: the client IP is not one registered for the key (403).
@@ -58,33 +65,81 @@ var (
 	ErrRateLimited error = &reason{"apiguard: rate limited", http.StatusTooManyRequests, CodeRateLimited, Message{"Terlalu banyak permintaan", "Too many requests"}}
 	// ErrUnavailable: a backing store failed and the guard fails closed (503).
 	ErrUnavailable error = &reason{"apiguard: backend unavailable", http.StatusServiceUnavailable, CodeUnavailable, Message{"Layanan sedang tidak tersedia", "Service unavailable"}}
+
+	// Reasons of the client-system headers of seed 003 (x-app-key and
+	// x-request-id). The missing and invalid app key also match ErrMissingKey
+	// and ErrInvalidKey, as a Scheme's errors must.
+
+	// ErrMissingAppKey: the request carries no x-app-key (401).
+	ErrMissingAppKey error = &reason{"apiguard: missing app key", http.StatusUnauthorized, CodeMissingAppKey, Message{"Header wajib tidak ada: x-app-key", "Missing required header: x-app-key"}}
+	// ErrInvalidAppKey: the x-app-key is unknown, revoked, not a
+	// publishable key, malformed or sent twice (401).
+	ErrInvalidAppKey error = &reason{"apiguard: invalid app key", http.StatusUnauthorized, CodeInvalidAppKey, Message{"x-app-key tidak valid", "Invalid x-app-key"}}
+	// ErrInvalidRequestID: the x-request-id is malformed or sent twice (400).
+	ErrInvalidRequestID error = &reason{"apiguard: invalid request id", http.StatusBadRequest, CodeInvalidRequestID, Message{"x-request-id tidak valid", "Invalid x-request-id"}}
 )
 
 // Stable machine codes of the built-in reasons. A Dialect looks messages up by
 // code, and the problem+json dialect publishes the code as a member.
 const (
-	CodeMissingKey         = "missing_key"
-	CodeInvalidKey         = "invalid_key"
-	CodeForbidden          = "forbidden"
-	CodeIdentityConflict   = "identity_conflict"
-	CodeHashMismatch       = "hash_mismatch"
-	CodeMissingHeaders     = "missing_headers"
-	CodeIPNotWhitelisted   = "ip_not_whitelisted"
-	CodeIPNotRegistered    = "ip_not_registered"
-	CodeHTTPSRequired      = "https_required"
-	CodeUnsupportedMedia   = "unsupported_media_type"
-	CodeNotAcceptable      = "not_acceptable"
-	CodeRequestExpired     = "request_expired"
-	CodeRequestTimeFormat  = "invalid_request_time"
-	CodeMissingRequestID   = "missing_request_id"
-	CodeDuplicateRequestID = "duplicate_request_id"
-	CodeMissingSessionID   = "missing_session_id"
-	CodeInvalidToken       = "invalid_token"
-	CodeBodyTooLarge       = "body_too_large"
-	CodeInvalidBody        = "invalid_body"
-	CodeRateLimited        = "rate_limited"
-	CodeUnavailable        = "unavailable"
-	CodeInternal           = "internal_error"
+	CodeMissingKey           = "missing_key"
+	CodeInvalidKey           = "invalid_key"
+	CodeForbidden            = "forbidden"
+	CodeIdentityConflict     = "identity_conflict"
+	CodeHashMismatch         = "hash_mismatch"
+	CodeMissingHeaders       = "missing_headers"
+	CodeInvalidAuthorization = "invalid_authorization"
+	CodeInvalidField         = "invalid_field"
+	CodeIPNotWhitelisted     = "ip_not_whitelisted"
+	CodeIPNotRegistered      = "ip_not_registered"
+	CodeHTTPSRequired        = "https_required"
+	CodeUnsupportedMedia     = "unsupported_media_type"
+	CodeNotAcceptable        = "not_acceptable"
+	CodeRequestExpired       = "request_expired"
+	CodeRequestTimeFormat    = "invalid_request_time"
+	CodeMissingRequestID     = "missing_request_id"
+	CodeDuplicateRequestID   = "duplicate_request_id"
+	CodeMissingSessionID     = "missing_session_id"
+	CodeInvalidToken         = "invalid_token"
+	CodeBodyTooLarge         = "body_too_large"
+	CodeInvalidBody          = "invalid_body"
+	CodeRateLimited          = "rate_limited"
+	CodeUnavailable          = "unavailable"
+	CodeMissingAppKey        = "missing_app_key"
+	CodeInvalidAppKey        = "invalid_app_key"
+	CodeInvalidRequestID     = "invalid_request_id"
+	CodeInternal             = "internal_error"
+)
+
+// Store and configuration errors. They are not reasons a request is
+// refused: they say why a store or a method of Sessions failed. errors.Is
+// still finds one inside the reason that carries it to a client (RequestID
+// answers ErrReplayStoreFull with ErrUnavailable, ExchangeRefreshToken
+// ErrRefreshTokenReused with ErrInvalidToken).
+var (
+	// ErrStoreFull is returned by MemoryKeyStore.Add when the store holds its
+	// capacity of keys.
+	ErrStoreFull = errors.New("apiguard: key store full")
+
+	// ErrReplayStoreFull is returned by MemoryReplayStore.Seen when the store
+	// holds its capacity of ids still inside their retention. RequestID answers
+	// it, as any store failure, with 503 (ErrUnavailable).
+	ErrReplayStoreFull = errors.New("apiguard: replay store full")
+
+	// ErrRefreshTokenReused is the cause, wrapped with ErrInvalidToken, of
+	// the refusal of a refresh token that is not its session's latest: it
+	// was used already, or replaced. The session is revoked. Clients see a
+	// plain invalid token; a denial hook can match this to raise an alarm.
+	ErrRefreshTokenReused = errors.New("apiguard: refresh token reused; session revoked")
+
+	// ErrRevocationsFull is returned by Sessions.RevokeSession and
+	// Sessions.RevokeSubject when the revocation list holds its capacity of
+	// revocations still in force; the revocation did not take effect.
+	ErrRevocationsFull = errors.New("apiguard: revocation list full")
+
+	// ErrNoSigningKey is returned when tokens are to be issued with a key
+	// ring that only verifies.
+	ErrNoSigningKey = errors.New("apiguard: key ring has no signing key")
 )
 
 // reason is the type of the package's sentinels: it carries the status, the

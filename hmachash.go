@@ -13,22 +13,6 @@ import (
 	"unicode/utf8"
 )
 
-var (
-	// ErrInvalidAuthorization: the Authorization header of a hash signature
-	// is sent more than once or is not of the form `Bearer <digest>` (401).
-	ErrInvalidAuthorization error = &reason{"apiguard: invalid Authorization header", http.StatusUnauthorized, CodeInvalidAuthorization, Message{"Header Authorization tidak valid", "Invalid Authorization header"}}
-	// ErrInvalidField: a field a signature covers is absent or empty (when
-	// its Field names no error of its own), given more than once, or holds
-	// control characters or invalid UTF-8 (400).
-	ErrInvalidField error = &reason{"apiguard: missing or invalid signed field", http.StatusBadRequest, CodeInvalidField, Message{"Field wajib tidak ada atau tidak valid", "Missing or invalid field"}}
-)
-
-// Codes of the reasons above.
-const (
-	CodeInvalidAuthorization = "invalid_authorization"
-	CodeInvalidField         = "invalid_field"
-)
-
 // DefaultHashBodyLimit is the most a hash signature reads of a request
 // body unless HashBodyLimit says otherwise: 1 MiB.
 const DefaultHashBodyLimit = 1 << 20

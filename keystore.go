@@ -74,10 +74,6 @@ type keyEntry struct {
 	secret   string // "" unless KeepSecret
 }
 
-// ErrStoreFull is returned by MemoryKeyStore.Add when the store holds its
-// capacity of keys.
-var ErrStoreFull = errors.New("apiguard: key store full")
-
 // MemoryKeyStoreOption configures a MemoryKeyStore.
 type MemoryKeyStoreOption func(*MemoryKeyStore)
 

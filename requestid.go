@@ -2,37 +2,11 @@ package apiguard
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
 	"time"
 )
-
-// Reasons of the client-system headers of seed 003 (x-app-key and
-// x-request-id). The missing and invalid app key also match ErrMissingKey
-// and ErrInvalidKey, as a Scheme's errors must.
-var (
-	// ErrMissingAppKey: the request carries no x-app-key (401).
-	ErrMissingAppKey error = &reason{"apiguard: missing app key", http.StatusUnauthorized, CodeMissingAppKey, Message{"Header wajib tidak ada: x-app-key", "Missing required header: x-app-key"}}
-	// ErrInvalidAppKey: the x-app-key is unknown, revoked, not a
-	// publishable key, malformed or sent twice (401).
-	ErrInvalidAppKey error = &reason{"apiguard: invalid app key", http.StatusUnauthorized, CodeInvalidAppKey, Message{"x-app-key tidak valid", "Invalid x-app-key"}}
-	// ErrInvalidRequestID: the x-request-id is malformed or sent twice (400).
-	ErrInvalidRequestID error = &reason{"apiguard: invalid request id", http.StatusBadRequest, CodeInvalidRequestID, Message{"x-request-id tidak valid", "Invalid x-request-id"}}
-)
-
-// Stable machine codes of the reasons above.
-const (
-	CodeMissingAppKey    = "missing_app_key"
-	CodeInvalidAppKey    = "invalid_app_key"
-	CodeInvalidRequestID = "invalid_request_id"
-)
-
-// ErrReplayStoreFull is returned by MemoryReplayStore.Seen when the store
-// holds its capacity of ids still inside their retention. RequestID answers
-// it, as any store failure, with 503 (ErrUnavailable).
-var ErrReplayStoreFull = errors.New("apiguard: replay store full")
 
 // A ReplayStore remembers request ids for a while, so that RequestID can
 // refuse one seen before. MemoryReplayStore is the in-process store; a

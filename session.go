@@ -58,21 +58,6 @@ const (
 const maxTokenLen = 4096
 
 var (
-	// ErrRefreshTokenReused is the cause, wrapped with ErrInvalidToken, of
-	// the refusal of a refresh token that is not its session's latest: it
-	// was used already, or replaced. The session is revoked. Clients see a
-	// plain invalid token; a denial hook can match this to raise an alarm.
-	ErrRefreshTokenReused = errors.New("apiguard: refresh token reused; session revoked")
-
-	// ErrRevocationsFull is returned by Sessions.RevokeSession and
-	// Sessions.RevokeSubject when the revocation list holds its capacity of
-	// revocations still in force; the revocation did not take effect.
-	ErrRevocationsFull = errors.New("apiguard: revocation list full")
-
-	// ErrNoSigningKey is returned when tokens are to be issued with a key
-	// ring that only verifies.
-	ErrNoSigningKey = errors.New("apiguard: key ring has no signing key")
-
 	// Causes wrapped with ErrInvalidToken, for logs.
 	errNoToken        = errors.New("no bearer token")
 	errWrongKind      = errors.New("token of another kind")
