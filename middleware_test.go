@@ -16,8 +16,16 @@ import (
 	"testing"
 )
 
+// tagHandler records that it ran. It is a pointer, so that a test can ask
+// whether a handler is this one.
+type tagHandler struct{ got *[]string }
+
+func (h *tagHandler) ServeHTTP(http.ResponseWriter, *http.Request) { *h.got = append(*h.got, "h") }
+
+// TestChainOrder: Chain(a, b, c)(h) is a(b(c(h))), and Chain()(h) is h.
 func TestChainOrder(t *testing.T) {
 	var got []string
+	h := &tagHandler{&got}
 	tag := func(s string) Middleware {
 		return func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -26,12 +34,18 @@ func TestChainOrder(t *testing.T) {
 			})
 		}
 	}
-	serve(Chain(tag("a"), tag("b"), tag("c"))(okHandler), httptest.NewRequest("GET", "/", nil))
-	if strings.Join(got, "") != "abc" {
-		t.Errorf("order %v, want a b c", got)
+	serve(Chain(tag("a"), tag("b"), tag("c"))(h), httptest.NewRequest("GET", "/", nil))
+	if strings.Join(got, " ") != "a b c h" {
+		t.Errorf("order %v, want a b c h", got)
 	}
-	if Chain()(okHandler) == nil {
-		t.Error("empty chain")
+	if c := Chain()(h); c != http.Handler(h) {
+		t.Errorf("Chain()(h) = %T %p, want h itself", c, c)
+	}
+	// One wrapper: Chain(a)(h) is a(h), which then calls h once.
+	got = nil
+	serve(Chain(tag("a"))(h), httptest.NewRequest("GET", "/", nil))
+	if strings.Join(got, " ") != "a h" {
+		t.Errorf("one wrapper: %v, want a h", got)
 	}
 }
 
