@@ -1,13 +1,18 @@
 package apiguard
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TestSeedErrorRows renders every row of the error table of DESIGN.md in
@@ -156,9 +161,88 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 	}
 }
 
+// TestErrorStringHasNoSecret refuses requests that carry a credential, for
+// reasons whose causes involve it (an unknown key, a backend failing on the
+// key's lookup, a key of another merchant, a hash made with the key, a
+// forged or expired session token), and checks that the credential shows in
+// none of what the refusal leaves behind: the *Error's Error(), the log line
+// of WithLogger, the response headers and body.
 func TestErrorStringHasNoSecret(t *testing.T) {
-	e := NewError(ErrInvalidKey)
-	if s := e.Error(); !strings.Contains(s, "invalid_key") {
+	if s := NewError(ErrInvalidKey).Error(); !strings.Contains(s, "invalid_key") {
 		t.Errorf("Error() = %q", s)
+	}
+
+	const (
+		secret  = "sk_test_S3cr3tK3y_9f8e7d6c5b4a"
+		unknown = "sk_test_Unkn0wnK3y_0a1b2c3d4e"
+	)
+	store := mustStore(t, KeySpec{Key: secret, Client: Client{ID: "merchant-1", KeyID: "kid-1"}, KeepSecret: true})
+	f := newSessFixture(t)
+	expired, expiredSID := f.issue(t, payKey, payMerchant)
+	f.clock.Advance(2 * time.Minute)
+	other, err := GenerateTokenKey(f.key.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := sign(t, jwt.SigningMethodES256, other.priv, map[string]any{"kid": f.key.ID()}, f.claims(payMerchant, "sess_forged"))
+	signature := func(tok string) string { return tok[strings.LastIndexByte(tok, '.')+1:] }
+
+	withHeaders := func(r *http.Request, kv ...string) *http.Request {
+		for i := 0; i < len(kv); i += 2 {
+			r.Header.Set(kv[i], kv[i+1])
+		}
+		return r
+	}
+	get := func(kv ...string) *http.Request {
+		return withHeaders(httptest.NewRequest("GET", "/charges", nil), kv...)
+	}
+	cases := []struct {
+		name    string
+		scheme  Scheme
+		r       *http.Request
+		secrets []string // what must not leak
+		reason  error
+		cause   string // text of a cause Error() must show; "" for none
+	}{
+		{"unknown bearer key", Bearer(store), get("Authorization", "Bearer "+unknown), []string{unknown}, ErrInvalidKey, ""},
+		{"bearer lookup fails", Bearer(failingStore{}), get("Authorization", "Bearer "+secret), []string{secret}, ErrUnavailable, "connection refused"},
+		{"basic lookup fails", Basic(failingStore{}),
+			get("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(secret+":"))), []string{secret}, ErrUnavailable, "connection refused"},
+		{"merchant lookup fails", MerchantKey(failingStore{}), get("X-Api-Key", secret, "X-Merchant-Id", "merchant-1"), []string{secret}, ErrUnavailable, "connection refused"},
+		{"key of another merchant", MerchantKey(store), get("X-Api-Key", secret, "X-Merchant-Id", "merchant-2"), []string{secret}, ErrInvalidKey, ""},
+		{"hash made with the key", HashSignature(KeyHeader(store, "X-Api-Key"), []Field{BodyField("ref_id", nil)}),
+			withHeaders(newReq(`{"ref_id":"R1"}`), "X-Api-Key", secret, "Authorization", "Bearer "+seedHash(secret, "R2")), []string{secret}, ErrHashMismatch, ""},
+		{"forged token", f.s.SessionScheme(), call(forged, "sess_forged"), []string{forged, signature(forged)}, ErrInvalidToken, "signature"},
+		{"expired token", f.s.SessionScheme(), call(expired, expiredSID), []string{expired, signature(expired)}, ErrInvalidToken, "expired"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			var denial Denial
+			g := MustNew(tc.scheme, WithDenyHook(func(d Denial) { denial = d }),
+				WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithClock(f.clock.Now))
+			w := serve(g.Authenticate()(okHandler), tc.r)
+			if denial.Err == nil || !errors.Is(denial.Err, tc.reason) {
+				t.Fatalf("status %d, denial %v: want a refusal for %v", w.Code, denial.Err, tc.reason)
+			}
+			msg := denial.Err.Error()
+			if !strings.Contains(msg, tc.cause) {
+				t.Errorf("Error() = %q, want its cause %q", msg, tc.cause)
+			}
+			if !strings.Contains(logs.String(), "request denied") {
+				t.Fatalf("no log line: %q", logs.String())
+			}
+			var headers strings.Builder
+			for k, vs := range w.Header() {
+				headers.WriteString(k + ": " + strings.Join(vs, ", ") + "\n")
+			}
+			for _, s := range tc.secrets {
+				for where, text := range map[string]string{"Error()": msg, "log": logs.String(), "headers": headers.String(), "body": w.Body.String()} {
+					if strings.Contains(text, s) {
+						t.Errorf("the credential %q is in the %s: %q", s, where, text)
+					}
+				}
+			}
+		})
 	}
 }
