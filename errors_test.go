@@ -62,6 +62,9 @@ func TestSeedErrorRows(t *testing.T) {
 			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type = %q", ct)
 			}
+			if v := w.Result().Header.Get("X-Content-Type-Options"); v != "nosniff" {
+				t.Errorf("X-Content-Type-Options = %q, want nosniff", v)
+			}
 		})
 	}
 }
@@ -85,6 +88,51 @@ func TestProblemLocalized(t *testing.T) {
 		if ct := w.Header().Get("Content-Type"); ct != "application/problem+json" {
 			t.Errorf("Content-Type = %q", ct)
 		}
+		if v := w.Result().Header.Get("X-Content-Type-Options"); v != "nosniff" {
+			t.Errorf("X-Content-Type-Options = %q, want nosniff", v)
+		}
+	}
+}
+
+// TestRejectionsAreNosniff: every rejection, in every built-in dialect,
+// carries X-Content-Type-Options: nosniff, so that no browser reads an
+// error body as anything but the JSON it is: every reason and a handler's
+// own errors through Deny, and the refusals of wrappers that take
+// different paths to the renderer (a check with state, a gate, the rate
+// limit).
+func TestRejectionsAreNosniff(t *testing.T) {
+	dialects := map[string]Dialect{"problem": Problem(), "mockpay": MockPay(), "reseller": Reseller(), "pay88": Pay88(), "midtrans": Midtrans()}
+	denied := []error{
+		ErrMissingKey, ErrInvalidKey, ErrForbidden, ErrIdentityConflict, ErrHashMismatch, ErrMissingHeaders,
+		ErrInvalidAuthorization, ErrInvalidField, ErrIPNotWhitelisted, ErrIPNotRegistered, ErrHTTPSRequired,
+		ErrUnsupportedMediaType, ErrNotAcceptable, ErrRequestExpired, ErrRequestTimeFormat, ErrMissingRequestID,
+		ErrDuplicateRequestID, ErrMissingSessionID, ErrInvalidToken, ErrBodyTooLarge, ErrInvalidBody,
+		ErrRateLimited, ErrUnavailable, ErrMissingAppKey, ErrInvalidAppKey, ErrInvalidRequestID,
+		fmt.Errorf("%w: key store: %w", ErrUnavailable, errors.New("down")),
+		errors.New("db down"), // a 500
+		&Error{Status: 404, Code: "not_found", Message: "Payment not found"},
+		&Error{Status: 429, Code: CodeRateLimited, RetryAfter: time.Second, Err: ErrRateLimited},
+	}
+	for name, d := range dialects {
+		g := MustNew(Bearer(mockPayStore(t)), WithDialect(d))
+		limit := mustRateLimit(t, g, mustLimiter(t, newTestClock(), []Window{PerMinute(1)}), KeyByRoute)
+		check := func(what string, w *httptest.ResponseRecorder) {
+			t.Helper()
+			if w.Code < 400 {
+				t.Fatalf("%s/%s: status %d, want a rejection", name, what, w.Code)
+			}
+			if v := w.Result().Header.Get("X-Content-Type-Options"); v != "nosniff" {
+				t.Errorf("%s/%s (%d): X-Content-Type-Options = %q, want nosniff", name, what, w.Code, v)
+			}
+		}
+		for _, err := range denied {
+			check(err.Error(), serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.Deny(w, r, err) }),
+				httptest.NewRequest("GET", "/", nil)))
+		}
+		check("Authenticate", serve(g.Authenticate()(okHandler), httptest.NewRequest("GET", "/", nil)))
+		check("RequireJSON", serve(g.RequireJSON()(okHandler), httptest.NewRequest("POST", "/", strings.NewReader("x=1"))))
+		serve(limit(okHandler), httptest.NewRequest("GET", "/", nil))
+		check("RateLimit", serve(limit(okHandler), httptest.NewRequest("GET", "/", nil)))
 	}
 }
 
