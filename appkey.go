@@ -22,12 +22,12 @@ var (
 // key, a malformed one (control characters, spaces, over 1024 bytes), or
 // several x-app-key headers is ErrInvalidAppKey; both are 401, and match
 // ErrMissingKey and ErrInvalidKey too. A KeyStore failure is ErrUnavailable.
-// AppKey has no WWW-Authenticate challenge; set one with WithChallenge.
+// AppKey has no WWW-Authenticate challenge.
 func AppKey(keys KeyStore) Scheme { return &appKeyScheme{keys} }
 
 type appKeyScheme struct{ keys KeyStore }
 
-func (a *appKeyScheme) validate() error {
+func (a *appKeyScheme) Validate() error {
 	if a.keys == nil {
 		return errors.New("apiguard: AppKey needs a KeyStore")
 	}

@@ -19,7 +19,7 @@ func Basic(keys KeyStore) Scheme { return &basicScheme{keys} }
 
 type basicScheme struct{ keys KeyStore }
 
-func (b *basicScheme) validate() error {
+func (b *basicScheme) Validate() error {
 	if b.keys == nil {
 		return errors.New("apiguard: Basic needs a KeyStore")
 	}

@@ -39,7 +39,7 @@ type bearerScheme struct {
 	headers []string
 }
 
-func (b *bearerScheme) validate() error {
+func (b *bearerScheme) Validate() error {
 	if b.keys == nil {
 		return errors.New("apiguard: Bearer needs a KeyStore")
 	}

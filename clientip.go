@@ -1,7 +1,6 @@
 package apiguard
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -12,50 +11,6 @@ import (
 type ipResolver struct {
 	trusted ipSet  // proxies whose forwarding headers are believed; empty: none
 	header  string // canonical name of the single trusted header; "": X-Forwarded-For
-}
-
-var defaultIPResolver = ipResolver{}
-
-// WithTrustedProxies makes the Guard believe the forwarding headers of
-// peers whose address lies in one of prefixes (a load balancer, a CDN's
-// ranges): for a request from such a peer the client IP is the rightmost
-// address of X-Forwarded-For that is not itself a trusted proxy (or the
-// header set by WithClientIPHeader), and X-Forwarded-Proto may vouch for
-// HTTPS (see RequireHTTPS). IPv4-mapped IPv6 prefixes (::ffff:10.0.0.0/104)
-// stand for their IPv4 prefixes. A later call replaces the set.
-//
-// The default is no trusted proxy: the client IP is the peer address of
-// r.RemoteAddr and forwarding headers are ignored, since anyone can send
-// them. New fails if a prefix is invalid.
-func WithTrustedProxies(prefixes ...netip.Prefix) Option {
-	return func(g *Guard) error {
-		for _, p := range prefixes {
-			if !p.IsValid() {
-				return fmt.Errorf("apiguard: WithTrustedProxies: invalid prefix %v", p)
-			}
-		}
-		g.ip.trusted = newIPSet(prefixes)
-		return nil
-	}
-}
-
-// WithClientIPHeader makes trusted proxies name the client in the single
-// header name, such as "X-Real-IP", instead of X-Forwarded-For. The header
-// must then hold exactly one address (an optional port is ignored); several
-// headers of that name, or a value that does not parse, leave the request
-// without a client IP. It has no effect on requests from peers that are not
-// trusted proxies (see WithTrustedProxies). The default is X-Forwarded-For.
-func WithClientIPHeader(name string) Option {
-	return func(g *Guard) error {
-		if name == "" || strings.ContainsFunc(name, func(r rune) bool { return !isTokenChar(r) }) {
-			return fmt.Errorf("apiguard: WithClientIPHeader: bad header name %q", name)
-		}
-		g.ip.header = http.CanonicalHeaderKey(name)
-		if g.ip.header == "X-Forwarded-For" {
-			g.ip.header = ""
-		}
-		return nil
-	}
 }
 
 // ClientIP returns the IP of the client that sent r.

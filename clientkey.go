@@ -18,7 +18,7 @@ func ClientKey(keys KeyStore) Scheme { return &clientKeyScheme{keys} }
 
 type clientKeyScheme struct{ keys KeyStore }
 
-func (c *clientKeyScheme) validate() error {
+func (c *clientKeyScheme) Validate() error {
 	if c.keys == nil {
 		return errors.New("apiguard: ClientKey needs a KeyStore")
 	}

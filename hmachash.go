@@ -318,9 +318,9 @@ func validHeaderName(h string) bool {
 	return h != "" && !strings.ContainsAny(h, " :\t\r\n")
 }
 
-func (h *hashScheme) validate() error { return h.err }
+func (h *hashScheme) Validate() error { return h.err }
 
-// Challenge implements Challenger.
+// Challenge gives the WWW-Authenticate value of 401 responses.
 func (h *hashScheme) Challenge() string { return "Bearer" }
 
 // maxFields is how many field values a request keeps on the stack.

@@ -110,7 +110,7 @@ func MerchantKey(keys KeyStore) Scheme { return &merchantScheme{keys: keys} }
 
 type merchantScheme struct{ keys KeyStore }
 
-func (m *merchantScheme) validate() error {
+func (m *merchantScheme) Validate() error {
 	if m.keys == nil {
 		return errors.New("apiguard: MerchantKey needs a KeyStore")
 	}

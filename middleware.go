@@ -2,6 +2,7 @@ package apiguard
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -29,17 +30,23 @@ func Chain(mw ...Middleware) Middleware {
 // request carries no credentials at all, ErrInvalidKey when they do not
 // check out, ErrUnavailable when a backend fails).
 //
-// A Scheme must be safe for concurrent use and must not keep the request. A
-// Scheme that also implements Challenger gives the WWW-Authenticate header
-// of its 401 responses.
+// A Scheme must be safe for concurrent use and must not keep the request.
+// A Scheme that reads the request body reads it with ReadBody, so that
+// other Schemes, wrappers and the handler see the same bytes.
+//
+// Two methods are optional. A Scheme with a method
+//
+//	Challenge() string
+//
+// gives the WWW-Authenticate value of its 401 responses, such as
+// `Bearer realm="api"`. A Scheme with a method
+//
+//	Validate() error
+//
+// has it called by New, which fails with its error: a Scheme checks its
+// configuration there, once, rather than on every request.
 type Scheme interface {
 	Authenticate(r *http.Request) (*Client, error)
-}
-
-// A Challenger gives the WWW-Authenticate value sent with a 401, such as
-// `Bearer realm="api"`.
-type Challenger interface {
-	Challenge() string
 }
 
 // Guard holds what the wrappers of one API share: the Scheme that
@@ -80,18 +87,25 @@ type Guard struct {
 // makes a Guard for checks that need no identity (an IP whitelist, HTTPS
 // only); its identity wrappers refuse every request with 401.
 func New(scheme Scheme, opts ...Option) (*Guard, error) {
-	g := &Guard{scheme: scheme, dialect: Problem(), now: time.Now, ip: defaultIPResolver}
-	if c, ok := scheme.(Challenger); ok {
-		g.challenge = c.Challenge()
+	c, err := configure(toGuard, opts)
+	if err != nil {
+		return nil, err
 	}
-	if v, ok := scheme.(interface{ validate() error }); ok {
-		if err := v.validate(); err != nil {
-			return nil, err
+	g := &Guard{scheme: scheme, dialect: Problem(), now: c.clock(), env: c.env, ip: c.ip, onDeny: c.onDeny, logger: c.logger}
+	if c.dialect != nil {
+		g.dialect = c.dialect
+	}
+	if scheme != nil {
+		if isNil(scheme) {
+			return nil, fmt.Errorf("apiguard: New: a nil %T as the Scheme", scheme)
 		}
-	}
-	for _, o := range opts {
-		if err := o(g); err != nil {
-			return nil, err
+		if v, ok := scheme.(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		if ch, ok := scheme.(interface{ Challenge() string }); ok {
+			g.challenge = ch.Challenge()
 		}
 	}
 	return g, nil

@@ -6,52 +6,168 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/textproto"
+	"reflect"
 	"time"
 )
 
-// An Option configures a Guard.
-type Option func(*Guard) error
-
-// WithDialect sets how rejections are rendered. The default is Problem().
-func WithDialect(d Dialect) Option {
-	return func(g *Guard) error {
-		if d == nil {
-			return errors.New("apiguard: WithDialect needs a Dialect")
-		}
-		g.dialect = d
-		return nil
-	}
+// An Option configures one of the package's constructors: New, the stores
+// (NewMemoryKeyStore, NewCachedKeyStore, NewMemoryLimiter,
+// NewMemoryReplayStore), NewSessions, the hash schemes (HashSignature,
+// HMACSignature) and Guard.RateLimit. Each option says where it applies;
+// given anywhere else, or with a value out of range, it makes the
+// constructor fail with an error that names it.
+type Option struct {
+	name  string
+	to    target
+	apply func(*config) error
 }
 
-// WithClock sets the clock used for request times, expiry and rate limits.
-// The default is time.Now.
+// target is the set of constructors an Option applies to.
+type target uint16
+
+const (
+	toGuard target = 1 << iota
+	toKeyStore
+	toKeyCache
+	toLimiter
+	toReplayStore
+	toSessions
+	toHash
+	toRateLimit
+)
+
+var targetNames = [...]string{"New", "NewMemoryKeyStore", "NewCachedKeyStore", "NewMemoryLimiter", "NewMemoryReplayStore", "NewSessions", "a hash scheme", "RateLimit"}
+
+func (t target) String() string {
+	for i, n := range targetNames {
+		if t == 1<<i {
+			return n
+		}
+	}
+	return "?"
+}
+
+// config is what options set. Each constructor reads the fields that
+// concern it; zero values mean the constructor's defaults.
+type config struct {
+	now      func() time.Time
+	capacity int
+
+	// Guard
+	dialect Dialect
+	env     Environment
+	envSet  bool
+	onDeny  func(Denial)
+	logger  *slog.Logger
+	ip      ipResolver
+
+	// CachedKeyStore
+	ttl, negTTL time.Duration
+	ttlSet      bool
+
+	// Sessions
+	leeway    time.Duration
+	leewaySet bool
+	lifetimes [UserToken + 1]time.Duration
+
+	// hash schemes
+	bodyLimit int64
+	required  []string
+
+	// RateLimit
+	failOpen bool
+	minRetry time.Duration
+}
+
+// configure applies opts for the constructor t.
+func configure(t target, opts []Option) (config, error) {
+	var c config
+	for _, o := range opts {
+		if o.apply == nil {
+			return c, fmt.Errorf("apiguard: %v: a zero Option", t)
+		}
+		if o.to&t == 0 {
+			return c, fmt.Errorf("apiguard: %s does not apply to %v", o.name, t)
+		}
+		if err := o.apply(&c); err != nil {
+			return c, fmt.Errorf("apiguard: %s: %w", o.name, err)
+		}
+	}
+	return c, nil
+}
+
+// clock returns c's clock, time.Now by default.
+func (c *config) clock() func() time.Time {
+	if c.now == nil {
+		return time.Now
+	}
+	return c.now
+}
+
+// capacityOr returns c's capacity, def by default.
+func (c *config) capacityOr(def int) int {
+	if c.capacity == 0 {
+		return def
+	}
+	return c.capacity
+}
+
+// WithClock sets the clock. It applies to New (request times, the
+// environment of keys), the stores (expiry, rate buckets) and NewSessions:
+// give them all the same clock. The default is time.Now.
 func WithClock(now func() time.Time) Option {
-	return func(g *Guard) error {
+	return Option{"WithClock", toGuard | toKeyStore | toKeyCache | toLimiter | toReplayStore | toSessions, func(c *config) error {
 		if now == nil {
-			return errors.New("apiguard: WithClock needs a clock")
+			return errors.New("nil clock")
 		}
-		g.now = now
+		c.now = now
 		return nil
-	}
+	}}
 }
 
-// WithEnvironment makes the Guard accept only clients of env: a sandbox
-// Guard refuses live keys, and keys of no known environment, with
-// ErrInvalidKey, and the reverse. The default, AnyEnvironment, accepts all.
+// WithCapacity sets how many entries a bounded store holds, at least 1:
+// keys for NewMemoryKeyStore (default 100,000), cached lookups for
+// NewCachedKeyStore (default 10,000), keys for NewMemoryLimiter (default
+// 100,000), request ids for NewMemoryReplayStore (default 100,000), and
+// session families for NewSessions (default 100,000; Sessions then hold a
+// tenth as many revocations). Each store's documentation says what happens
+// when it is full.
+func WithCapacity(n int) Option {
+	return Option{"WithCapacity", toKeyStore | toKeyCache | toLimiter | toReplayStore | toSessions, func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("capacity %d, want at least 1", n)
+		}
+		c.capacity = n
+		return nil
+	}}
+}
+
+// WithEnvironment makes a Guard (New) accept only clients of env, and
+// Sessions (NewSessions) issue tokens only to clients of env and accept
+// only tokens issued in env. A sandbox Guard refuses live keys, and keys of
+// no known environment, with ErrInvalidKey, and the reverse. The default,
+// AnyEnvironment, accepts all.
 func WithEnvironment(env Environment) Option {
-	return func(g *Guard) error {
+	return Option{"WithEnvironment", toGuard | toSessions, func(c *config) error {
 		if env > Live {
-			return fmt.Errorf("apiguard: unknown environment %d", env)
+			return fmt.Errorf("unknown environment %d", env)
 		}
-		g.env = env
+		c.env, c.envSet = env, true
 		return nil
-	}
+	}}
 }
 
-// WithChallenge sets the WWW-Authenticate value sent with every 401. The
-// default is the Scheme's Challenge, if it has one.
-func WithChallenge(challenge string) Option {
-	return func(g *Guard) error { g.challenge = challenge; return nil }
+// WithDialect sets how a Guard (New) renders rejections. The default is
+// Problem().
+func WithDialect(d Dialect) Option {
+	return Option{"WithDialect", toGuard, func(c *config) error {
+		if isNil(d) {
+			return errors.New("nil Dialect")
+		}
+		c.dialect = d
+		return nil
+	}}
 }
 
 // Denial describes one refused request, for WithDenyHook.
@@ -62,16 +178,183 @@ type Denial struct {
 	Request *http.Request // the refused request; do not keep it
 }
 
-// WithDenyHook calls f for every request the Guard refuses, before the
-// response is written. f must be quick and safe for concurrent use. The
-// default is no hook.
+// WithDenyHook makes a Guard (New) call f for every request it refuses,
+// before the response is written. f must be quick and safe for concurrent
+// use. The default is no hook.
 func WithDenyHook(f func(Denial)) Option {
-	return func(g *Guard) error { g.onDeny = f; return nil }
+	return Option{"WithDenyHook", toGuard, func(c *config) error {
+		if f == nil {
+			return errors.New("nil hook")
+		}
+		c.onDeny = f
+		return nil
+	}}
 }
 
-// WithLogger logs every refusal to l at level Info with the code, status,
-// client id, key id, client IP, method and path (never a credential, the
-// query or the body). The default is no logging.
+// WithLogger makes a Guard (New) log every refusal to l at level Info with
+// the code, status, client id, key id, client IP, method and path (never a
+// credential, the query or the body). The default is no logging.
 func WithLogger(l *slog.Logger) Option {
-	return func(g *Guard) error { g.logger = l; return nil }
+	return Option{"WithLogger", toGuard, func(c *config) error {
+		if l == nil {
+			return errors.New("nil logger")
+		}
+		c.logger = l
+		return nil
+	}}
+}
+
+// WithTrustedProxies makes a Guard (New) believe the forwarding headers of
+// peers whose address lies in one of prefixes (a load balancer, a CDN's
+// ranges): for a request from such a peer the client IP is the rightmost
+// address of X-Forwarded-For that is not itself a trusted proxy (or the
+// header set by WithClientIPHeader), and X-Forwarded-Proto may vouch for
+// HTTPS (see RequireHTTPS). IPv4-mapped IPv6 prefixes (::ffff:10.0.0.0/104)
+// stand for their IPv4 prefixes. A later one replaces the set.
+//
+// The default is no trusted proxy: the client IP is the peer address of
+// r.RemoteAddr and forwarding headers are ignored, since anyone can send
+// them. An invalid prefix is an error.
+func WithTrustedProxies(prefixes ...netip.Prefix) Option {
+	return Option{"WithTrustedProxies", toGuard, func(c *config) error {
+		for _, p := range prefixes {
+			if !p.IsValid() {
+				return fmt.Errorf("invalid prefix %v", p)
+			}
+		}
+		c.ip.trusted = newIPSet(prefixes)
+		return nil
+	}}
+}
+
+// WithClientIPHeader makes a Guard's (New) trusted proxies name the client
+// in the single header name, such as "X-Real-IP", instead of
+// X-Forwarded-For. The header must then hold exactly one address (an
+// optional port is ignored); several headers of that name, or a value that
+// does not parse, leave the request without a client IP. It has no effect
+// on requests from peers that are not trusted proxies (see
+// WithTrustedProxies). The default is X-Forwarded-For.
+func WithClientIPHeader(name string) Option {
+	return Option{"WithClientIPHeader", toGuard, func(c *config) error {
+		if !validHeaderName(name) {
+			return fmt.Errorf("bad header name %q", name)
+		}
+		c.ip.header = http.CanonicalHeaderKey(name)
+		if c.ip.header == "X-Forwarded-For" {
+			c.ip.header = ""
+		}
+		return nil
+	}}
+}
+
+// isNil reports whether v is nil or holds a nil pointer, map, func or
+// slice: a typed nil that would fail on its first use.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Slice, reflect.Chan, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}
+
+// WithCacheTTL sets how long a CachedKeyStore (NewCachedKeyStore) keeps
+// found clients (positive, more than 0) and unknown keys (negative; 0
+// disables negative caching). The defaults are 30 seconds and 5 seconds.
+func WithCacheTTL(positive, negative time.Duration) Option {
+	return Option{"WithCacheTTL", toKeyCache, func(c *config) error {
+		if positive <= 0 || negative < 0 {
+			return fmt.Errorf("TTLs %v and %v, want a positive and a non-negative one", positive, negative)
+		}
+		c.ttl, c.negTTL, c.ttlSet = positive, negative, true
+		return nil
+	}}
+}
+
+// WithLeeway sets the clock skew Sessions (NewSessions) tolerate between
+// issuer and verifier, from 0 to one minute: a token is accepted until its
+// exp plus the leeway, and from its iat and nbf minus the leeway. Since
+// iat is counted in whole seconds, a 60-second token issued at t is
+// accepted until at most t+61s with the default of 1 second.
+func WithLeeway(d time.Duration) Option {
+	return Option{"WithLeeway", toSessions, func(c *config) error {
+		if d < 0 || d > time.Minute {
+			return fmt.Errorf("leeway %v is not between 0 and 1m", d)
+		}
+		c.leeway, c.leewaySet = d, true
+		return nil
+	}}
+}
+
+// WithTokenLifetime sets how long Sessions' (NewSessions) tokens of kind
+// live, in whole seconds from one second to a year. Verification refuses a
+// token of that kind whose exp is further from its iat. The defaults are
+// 60 seconds for access tokens (88Pay's), 24 hours for refresh tokens and
+// 7 days for user tokens; refresh and access tokens never outlive their
+// session's user token.
+func WithTokenLifetime(kind TokenKind, d time.Duration) Option {
+	return Option{"WithTokenLifetime", toSessions, func(c *config) error {
+		switch {
+		case kind < AccessToken || kind > UserToken:
+			return fmt.Errorf("unknown token kind %d", kind)
+		case d < time.Second || d > 366*24*time.Hour || d%time.Second != 0:
+			return fmt.Errorf("%v token lifetime %v: want whole seconds from 1s to a year", kind, d)
+		}
+		c.lifetimes[kind] = d
+		return nil
+	}}
+}
+
+// WithBodyLimit sets the most a hash scheme (HashSignature,
+// HMACSignature) reads of a request body, at least 1 byte; a longer body is
+// refused with 413 (ErrBodyTooLarge) before any key is looked up. The
+// default is 1 MiB.
+func WithBodyLimit(n int64) Option {
+	return Option{"WithBodyLimit", toHash, func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("body limit %d, want at least 1", n)
+		}
+		c.bodyLimit = n
+		return nil
+	}}
+}
+
+// WithRequiredHeaders makes a hash scheme (HashSignature, HMACSignature)
+// refuse, as a missing credential, a request without any of names (such as
+// X-Request-Time, which RequestTime then checks). The default is none
+// beyond Authorization and the signer's header.
+func WithRequiredHeaders(names ...string) Option {
+	return Option{"WithRequiredHeaders", toHash, func(c *config) error {
+		for _, n := range names {
+			if !validHeaderName(n) {
+				return fmt.Errorf("invalid header name %q", n)
+			}
+			c.required = append(c.required, textproto.CanonicalMIMEHeaderKey(n))
+		}
+		return nil
+	}}
+}
+
+// WithFailOpen makes a rate limit (Guard.RateLimit) admit requests, without
+// rate-limit headers, when its Limiter fails (a Redis down); the Guard's
+// logger, if any, notes each one. The default is to fail closed: 503 with
+// ErrUnavailable.
+func WithFailOpen() Option {
+	return Option{"WithFailOpen", toRateLimit, func(c *config) error { c.failOpen = true; return nil }}
+}
+
+// WithMinRetryAfter makes a rate limit's (Guard.RateLimit) refusals ask
+// clients to wait at least d (88Pay's documentation says "retry after 60
+// seconds"). The default is 0: Retry-After is the wait the Limiter
+// reports.
+func WithMinRetryAfter(d time.Duration) Option {
+	return Option{"WithMinRetryAfter", toRateLimit, func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("negative duration %v", d)
+		}
+		c.minRetry = d
+		return nil
+	}}
 }

@@ -402,14 +402,14 @@ type tokenScheme struct {
 	user    bool // x-user-token required
 }
 
-func (t *tokenScheme) validate() error {
+func (t *tokenScheme) Validate() error {
 	if t.s == nil || t.s.parser == nil {
 		return errors.New("apiguard: session scheme needs Sessions from NewSessions")
 	}
 	return nil
 }
 
-// Challenge implements Challenger.
+// Challenge gives the WWW-Authenticate value of 401 responses.
 func (t *tokenScheme) Challenge() string { return "Bearer" }
 
 // Authenticate implements Scheme.
@@ -560,6 +560,5 @@ func newTokenID() string {
 
 var (
 	_ Scheme     = (*tokenScheme)(nil)
-	_ Challenger = (*tokenScheme)(nil)
 	_ jwt.Claims = (*tokenClaims)(nil)
 )
