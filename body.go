@@ -8,16 +8,20 @@ import (
 	"net/http"
 )
 
-// bodyState is the request body, read once and kept for the handler.
-type bodyState struct {
+// keptBody is the request body once something has read it (a hash
+// scheme, a user's Scheme through ReadBody): read once, at most a limit,
+// and handed on whole to every reader after that. It is the one owner of
+// the body: nothing else in the package reads or replaces r.Body.
+type keptBody struct {
 	data     []byte
 	err      error
-	replay   *replayBody   // the Body handed on, rewound for each handler
-	src, dst *http.Request // the request forwarded, and its copy
+	rd       replayBody                    // the Body handed on, rewound at each hand-on
+	getBody  func() (io.ReadCloser, error) // the GetBody handed on
+	src, dst *http.Request                 // a request not the state's own that was handed on, and its copy
 }
 
 // readBody reads the request body once, at most limit bytes, and keeps it
-// for the handler (see forward). A body over the limit, by its
+// for the handler (see handOn). A body over the limit, by its
 // Content-Length or by what arrives, or refused by an http.MaxBytesReader
 // further out, is ErrBodyTooLarge; a failed read is ErrInvalidBody. The
 // first call decides: later calls get its result whatever their limit.
@@ -25,7 +29,7 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	if b := s.body; b != nil {
 		return b.data, b.err
 	}
-	b := &bodyState{}
+	b := &keptBody{}
 	s.body = b
 	switch {
 	case r.Body == nil || r.Body == http.NoBody:
@@ -73,36 +77,76 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b.data, nil
 }
 
-// forward returns the request to hand to the next handler: r itself, or,
-// once the body has been read, a copy whose Body yields the same bytes.
-// Forwarding the same request again (a hash scheme hands it to a price
-// function, then the wrapper to the handler) rewinds the body of the copy
-// already made.
-func (s *state) forward(r *http.Request) *http.Request {
+// handOn returns the request to hand to the next reader (the next
+// handler, a function a Scheme calls): r itself until the body has been
+// read, then a request whose Body yields the kept bytes from the start.
+// The request begin made is the package's own copy and gets the kept body
+// in place; any other request (one a middleware in between made) is
+// copied, once: handing the same request on again rewinds that copy.
+func (s *state) handOn(r *http.Request) *http.Request {
 	b := s.body
 	if b == nil || b.err != nil || r.Body == nil || r.Body == http.NoBody {
 		return r
 	}
-	if b.replay != nil && (r.Body == b.replay || r == b.src) {
-		b.replay.Reset(b.data)
-		if r == b.src {
-			return b.dst
-		}
+	b.rd.Reset(b.data)
+	switch {
+	case r.Body == &b.rd:
 		return r
+	case r == b.src:
+		return b.dst
+	case r != s.own:
+		r2 := new(http.Request)
+		*r2 = *r
+		b.src, b.dst = r, r2
+		r = r2
 	}
-	r2 := new(http.Request)
-	*r2 = *r
-	rb := new(replayBody)
-	rb.Reset(b.data)
-	b.replay, b.src, b.dst = rb, r, r2
-	r2.Body = rb
-	r2.ContentLength = int64(len(b.data))
-	data := b.data
-	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
-	return r2
+	r.Body = &b.rd
+	r.ContentLength = int64(len(b.data))
+	if b.getBody == nil {
+		data := b.data
+		b.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	}
+	r.GetBody = b.getBody
+	return r
 }
 
-// replayBody is the Body forward hands on: the kept bytes, read once more.
+// restore gives r, a request the caller holds (Identify's, ReadBody's),
+// the kept bytes in place of the body that was read from it.
+func (s *state) restore(r *http.Request) {
+	b := s.body
+	switch {
+	case b == nil || b.err != nil || r.Body == nil || r.Body == http.NoBody:
+	case r == s.own || r.Body == &b.rd:
+		s.handOn(r)
+	default:
+		rb := new(replayBody)
+		rb.Reset(b.data)
+		r.Body, r.ContentLength = rb, int64(len(b.data))
+	}
+}
+
+// ReadBody returns the body of r, read once and kept: every Scheme,
+// wrapper and handler that asks again gets the same bytes, and the next
+// handler gets them as its r.Body. It reads at most limit bytes: a longer
+// body, by its Content-Length or by what arrives, is ErrBodyTooLarge
+// (413), one that fails to arrive ErrInvalidBody (400). The first read
+// decides: later calls get its result, whatever their limit.
+//
+// A Scheme that needs the body (to check a signature over it) reads it
+// with ReadBody, as the package's hash schemes do. Called on a request
+// that no apiguard wrapper has seen, ReadBody reads r.Body and puts the
+// same bytes back as r.Body.
+func ReadBody(r *http.Request, limit int64) ([]byte, error) {
+	s := stateFrom(r.Context())
+	if s == nil {
+		s = new(state)
+	}
+	data, err := s.readBody(r, limit)
+	s.restore(r)
+	return data, err
+}
+
+// replayBody is the Body handOn hands on: the kept bytes, read once more.
 type replayBody struct{ bytes.Reader }
 
 func (*replayBody) Close() error { return nil }

@@ -115,7 +115,7 @@ func TestRejectionsAreNosniff(t *testing.T) {
 	}
 	for name, d := range dialects {
 		g := MustNew(Bearer(mockPayStore(t)), WithDialect(d))
-		limit := mustRateLimit(t, g, mustLimiter(t, newTestClock(), []Window{PerMinute(1)}), KeyByRoute)
+		limit := mustRateLimit(t, g, mustLimiter(t, newTestClock(), []Window{PerMinute(1)}), ByRoute())
 		check := func(what string, w *httptest.ResponseRecorder) {
 			t.Helper()
 			if w.Code < 400 {

@@ -225,7 +225,6 @@ type hashScheme struct {
 	bodyNames []string // distinct names of body fields
 	bodyIdx   []int    // per field, its index in bodyNames, or -1
 	readBody  bool     // the body is read (for fields or functions)
-	funcs     bool     // an owner or compute function gets the request
 	query     bool     // some field is a query parameter
 
 	err error // the configuration error, if any
@@ -279,7 +278,6 @@ func (h *hashScheme) check() error {
 		}
 	}
 	h.readBody = h.src.owner != nil
-	h.funcs = h.readBody
 	h.bodyIdx = make([]int, len(h.fields))
 	for i, f := range h.fields {
 		h.bodyIdx[i] = -1
@@ -290,7 +288,7 @@ func (h *hashScheme) check() error {
 			if f.compute == nil {
 				return fmt.Errorf("apiguard: %s: field %d: ComputedField needs a function", name, i)
 			}
-			h.readBody, h.funcs = true, true
+			h.readBody = true
 			continue
 		case headerField:
 			if !validHeaderName(f.name) {
@@ -389,21 +387,13 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 		vals = make([]fieldValue, 0, len(h.fields))
 	}
 	vals = vals[:len(h.fields)]
-	fr := r // the request handed to functions
 	if h.readBody {
-		s := stateFrom(r.Context())
-		if s == nil {
-			return nil, errors.New("apiguard: a hash signature reading the body needs a Guard")
-		}
-		body, err := s.readBody(r, h.limit)
+		body, err := ReadBody(r, h.limit) // r.Body now yields the kept bytes, for functions
 		if err != nil {
 			return nil, err
 		}
 		if err := h.bodyValues(body, vals); err != nil {
 			return nil, err
-		}
-		if h.funcs {
-			fr = s.forward(r)
 		}
 	}
 	if err := h.requestValues(r, vals); err != nil {
@@ -419,8 +409,8 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 				strs[i] = v.s
 			}
 		}
-		rewind(fr)
-		id, err := h.src.owner(fr, strs)
+		rewind(r)
+		id, err := h.src.owner(r, strs)
 		if err != nil {
 			return nil, err
 		}
@@ -446,7 +436,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 	}
 	match, idx := 0, 0
 	for i, c := range cands {
-		d, err := h.digest(fr, c, vals)
+		d, err := h.digest(r, c, vals)
 		if err != nil {
 			return nil, err
 		}

@@ -42,7 +42,7 @@ func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 // The handler applies no rate limit: wrap it, as every call site should,
 // with the issuance limits (88Pay: 10 per minute and 100 per hour per
 // merchant), whose refusals are 429 "Rate limit exceeded" with Retry-After.
-// Key them by the identity g establishes (KeyByClient), not by the
+// Key them by the identity g establishes (ByClient()), not by the
 // x-merchant-id header: a key taken from an unauthenticated header lets
 // anyone use up a merchant's tokens, and fill the limiter with junk keys. Mount it on POST
 // only. Issuer fails if g is nil or has no Scheme.

@@ -33,7 +33,7 @@ import (
 // refused, with RetryAfter the time until the first of them is full: under
 // a flood of new keys (an attacker cycling through addresses) new keys
 // wait, and keys already counted keep their debt. So count by what a
-// caller cannot vary at will: the authenticated client (KeyByClient), or
+// caller cannot vary at will: the authenticated client (ByClient()), or
 // the IP behind an IPAllow whitelist. Keys taken from headers, or IPv6
 // addresses without a whitelist, let one caller fill the limiter and make
 // every new caller wait; give such a limiter a capacity above its honest
@@ -98,7 +98,7 @@ func LimiterClock(now func() time.Time) LimiterOption {
 }
 
 // NewMemoryLimiter returns a MemoryLimiter that admits a key's requests
-// while every one of windows (at most MaxWindows) has a token for them.
+// while every one of windows (at most 8) has a token for them.
 func NewMemoryLimiter(windows []Window, opts ...LimiterOption) (*MemoryLimiter, error) {
 	if err := checkWindows(windows); err != nil {
 		return nil, err
@@ -164,7 +164,7 @@ func compile(ws []Window) []gcra {
 // tat below now is a full bucket), updating tats only when every window
 // grants them. It reports the result and whether tats changed.
 func decide(ws []gcra, tats []int64, now, n int64) (LimitResult, bool) {
-	var next [MaxWindows]int64
+	var next [maxWindows]int64
 	var wait int64
 	refuser := -1
 	for i := range ws {
@@ -249,7 +249,7 @@ func newShards[V tats](ws []gcra, capacity int) (*shards[V], error) {
 }
 
 func (s *shards[V]) take(h uint64, now, n int64) LimitResult {
-	var cur [MaxWindows]int64
+	var cur [maxWindows]int64
 	nw := len(s.ws)
 	sh := &s.shards[h>>s.shift]
 	sh.mu.Lock()

@@ -161,7 +161,7 @@ func TestMemoryBounded(t *testing.T) {
 			admitted := 0
 			for i := range feed {
 				r.RemoteAddr = "10." + strconv.Itoa(i>>16) + "." + strconv.Itoa(i>>8&0xff) + "." + strconv.Itoa(i&0xff) + ":1"
-				key, _ := KeyByIP(g, r)
+				key, _ := ByIP().key(g, r, nil)
 				if take(t, l, key, 1).Allowed {
 					admitted++
 				}

@@ -135,7 +135,8 @@ type state struct {
 	memo memo   // the identity as the first Guard to resolve one saw it
 	more []memo // further Guards' views, rare
 
-	body *bodyState // nil until a wrapper reads the body
+	own  *http.Request // the request begin made to carry the state; nil from NewContext
+	body *keptBody     // nil until something reads the body
 
 	held []heldID // request ids this request recorded, released if it is refused
 }
@@ -168,6 +169,7 @@ func begin(r *http.Request) (*state, *http.Request) {
 	// WithContext is inlined and its copy does not escape.
 	c := &carrier{st: state{Context: r.Context()}}
 	c.req = *r.WithContext(&c.st)
+	c.st.own = &c.req
 	return &c.st, &c.req
 }
 
@@ -223,24 +225,42 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 func (g *Guard) Identify(r *http.Request) (*Client, error) {
 	s, r2 := begin(r)
 	c, err := g.identify(s, r2)
-	if b := s.body; b != nil && b.err == nil && r.Body != nil && r.Body != http.NoBody && r.Body != b.replay {
-		rb := new(replayBody)
-		rb.Reset(b.data)
-		r.Body, r.ContentLength = rb, int64(len(b.data))
-	}
+	s.restore(r)
 	return c, err
 }
 
-// wrap makes a Middleware from a check run before the next handler.
-func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {
+// A check is what a wrapper decides for one request: nil lets the request
+// through, an error refuses it (rendered as Deny renders it). s is the
+// request's state, nil unless the wrapper asked for it (see wrap) or an
+// earlier wrapper set it up. A check may set headers on w, for the
+// response it lets through or for its refusal.
+type check func(w http.ResponseWriter, r *http.Request, s *state) error
+
+// wrap makes a Middleware from c: the one way every wrapper of the package
+// is built. A wrapper that needs the request's state (the caller's
+// identity, the kept body, the request ids) says so with needState, and
+// the state is set up before c runs; one that does not (an IP whitelist, a
+// rate limit by IP) costs no allocation for a request it lets through, and
+// sets the state up only to refuse one. Whatever it decides, the request it
+// hands on carries the kept body, if a check read it.
+func (g *Guard) wrap(needState bool, c check) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s, r := begin(r)
-			if err := check(s, r); err != nil {
+			s := stateFrom(r.Context())
+			if needState && s == nil {
+				s, r = begin(r)
+			}
+			if err := c(w, r, s); err != nil {
+				if s == nil {
+					s, r = begin(r)
+				}
 				g.deny(w, r, s, err)
 				return
 			}
-			next.ServeHTTP(w, s.forward(r))
+			if s != nil {
+				r = s.handOn(r)
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -249,7 +269,7 @@ func (g *Guard) wrap(check func(s *state, r *http.Request) error) Middleware {
 // Scheme cannot establish (401 with the dialect's body), and puts the
 // client in the context of the others (see ClientFrom).
 func (g *Guard) Authenticate() Middleware {
-	return g.wrap(func(s *state, r *http.Request) error {
+	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		_, err := g.identify(s, r)
 		return err
 	})
@@ -260,7 +280,7 @@ func (g *Guard) Authenticate() Middleware {
 // cannot establish one it refuses with 401, whether or not Authenticate
 // runs before it.
 func (g *Guard) RequireScope(scopes ...string) Middleware {
-	return g.wrap(func(s *state, r *http.Request) error {
+	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err
@@ -344,43 +364,20 @@ func NewContext(ctx context.Context, c *Client) context.Context {
 // error, rendered as Deny renders it. It is for checks of one's own that
 // need no identity and should share the API's envelope and denial hook.
 func (g *Guard) Check(check func(r *http.Request) error) Middleware {
-	return g.wrap(func(_ *state, r *http.Request) error { return check(r) })
+	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, _ *state) error { return check(r) })
 }
 
 // CheckClient is like Check for checks of the caller (an account that must
 // be active, say). It resolves the identity as RequireScope does: where g
 // cannot establish one it refuses with 401 before check is called.
 func (g *Guard) CheckClient(check func(r *http.Request, c *Client) error) Middleware {
-	return g.wrap(func(s *state, r *http.Request) error {
+	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err
 		}
 		return check(r, c)
 	})
-}
-
-// gate makes a Middleware from a check that needs no identity. Unlike wrap
-// it sets up no per-request state on the way through, so a request it lets
-// pass costs no allocation; a refused one gets the state deny needs. check
-// may set headers of the refusal on w when it returns an error.
-func (g *Guard) gate(check func(w http.ResponseWriter, r *http.Request) error) Middleware {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			s := stateFrom(r.Context())
-			if err := check(w, r); err != nil {
-				if s == nil {
-					s, r = begin(r)
-				}
-				g.deny(w, r, s, err)
-				return
-			}
-			if s != nil {
-				r = s.forward(r)
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 // RequireHTTPS returns a wrapper that refuses requests that did not arrive
@@ -392,7 +389,7 @@ func (g *Guard) gate(check func(w http.ResponseWriter, r *http.Request) error) M
 // sent the credentials in the clear already, and clients do not replay a
 // POST body across one.
 func (g *Guard) RequireHTTPS() Middleware {
-	return g.gate(func(_ http.ResponseWriter, r *http.Request) error {
+	return g.wrap(false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
 		if r.TLS != nil || g.ip.viaHTTPS(r.RemoteAddr, r.Header) {
 			return nil
 		}
@@ -409,7 +406,7 @@ func (g *Guard) RequireHTTPS() Middleware {
 // q-value above 0; otherwise it is refused with 406 (ErrNotAcceptable).
 // Ranges that do not parse are ignored. When both fail, 415 is the answer.
 func (g *Guard) RequireJSON() Middleware {
-	return g.gate(func(_ http.ResponseWriter, r *http.Request) error {
+	return g.wrap(false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
 		if hasBody(r) && !isJSONContentType(r.Header["Content-Type"]) {
 			return ErrUnsupportedMediaType
 		}

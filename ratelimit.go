@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/bounds"
 )
 
 // A Window is one rate of a limit: a token bucket that holds Limit tokens
@@ -23,14 +25,15 @@ import (
 // by one window takes nothing from the others.
 type Window struct {
 	Limit  int           // tokens the bucket holds, and refills per Period; at least 1
-	Period time.Duration // the time in which Limit tokens refill; at most MaxPeriod
+	Period time.Duration // the time in which Limit tokens refill; at most 366 days
 }
 
-// MaxPeriod is the longest Period of a Window.
-const MaxPeriod = 366 * 24 * time.Hour
-
-// MaxWindows is the most windows one Limiter counts.
-const MaxWindows = 8
+// The most windows one Limiter counts (8), and the longest Period of a
+// Window (366 days).
+const (
+	maxWindows = bounds.MaxWindows
+	maxPeriod  = bounds.MaxPeriod
+)
 
 // PerSecond returns the Window of n requests per second.
 func PerSecond(n int) Window { return Window{Limit: n, Period: time.Second} }
@@ -49,15 +52,15 @@ func checkWindows(ws []Window) error {
 	if len(ws) == 0 {
 		return errors.New("apiguard: a limiter needs at least one window")
 	}
-	if len(ws) > MaxWindows {
-		return fmt.Errorf("apiguard: %d windows, at most %d", len(ws), MaxWindows)
+	if len(ws) > maxWindows {
+		return fmt.Errorf("apiguard: %d windows, at most %d", len(ws), maxWindows)
 	}
 	for i, w := range ws {
 		switch {
 		case w.Limit < 1:
 			return fmt.Errorf("apiguard: window %d (%v): limit must be at least 1", i, w)
-		case w.Period <= 0 || w.Period > MaxPeriod:
-			return fmt.Errorf("apiguard: window %d (%v): period must be in (0, %v]", i, w, MaxPeriod)
+		case w.Period <= 0 || w.Period > maxPeriod:
+			return fmt.Errorf("apiguard: window %d (%v): period must be in (0, %v]", i, w, maxPeriod)
 		case w.Period < time.Duration(w.Limit):
 			return fmt.Errorf("apiguard: window %d (%v): more than one token per nanosecond", i, w)
 		}
@@ -96,107 +99,131 @@ type Limiter interface {
 	Take(ctx context.Context, key string, n int) (LimitResult, error)
 }
 
-// A KeyFunc returns the key of the bucket a request draws from: what a rate
-// limit counts by. An error refuses the request, rendered as Guard.Deny
-// renders it. A KeyFunc must be safe for concurrent use and may be called
-// more than once for one request.
+// A Bucket says what a rate limit counts by: which of a Limiter's buckets
+// a request draws from. Make one with ByIP, ByIPPrefix, ByClient, ByRoute,
+// ByHeader, ByAll or BucketFunc; the zero Bucket is not usable.
 //
-// Keys of different KeyFuncs of this package never collide: each begins
-// with the name of what it counts by ("ip:", "client:", ...).
-type KeyFunc func(g *Guard, r *http.Request) (string, error)
+// The keys of different Buckets never collide: each begins with the name
+// of what it counts by ("ip:", "client:", ...).
+type Bucket struct {
+	key    func(g *Guard, r *http.Request, s *state) (string, error)
+	client bool // key needs the caller's identity, and so the request's state
+}
 
-// KeyByIP counts by client IP (Guard.ClientIP): an IPv4 address, or the /64
+// ByIP counts by client IP (Guard.ClientIP): an IPv4 address, or the /64
 // network of an IPv6 address, since one host owns a whole /64. Requests
 // whose IP cannot be told share one bucket.
-func KeyByIP(g *Guard, r *http.Request) (string, error) { return ipKey(g, r, 32, 64) }
+func ByIP() Bucket { return ipBucket(32, 64) }
 
-// KeyByIPPrefix returns a KeyFunc that counts by the network of the client
-// IP: its first v4Bits bits for IPv4 (0 to 32), v6Bits for IPv6 (0 to 128).
-// KeyByIP is KeyByIPPrefix(32, 64).
-func KeyByIPPrefix(v4Bits, v6Bits int) (KeyFunc, error) {
+// ByIPPrefix counts by the network of the client IP: its first v4Bits bits
+// for IPv4 (0 to 32), v6Bits for IPv6 (0 to 128). ByIP is ByIPPrefix(32,
+// 64).
+func ByIPPrefix(v4Bits, v6Bits int) (Bucket, error) {
 	if v4Bits < 0 || v4Bits > 32 || v6Bits < 0 || v6Bits > 128 {
-		return nil, fmt.Errorf("apiguard: IP prefix /%d, /%d out of range", v4Bits, v6Bits)
+		return Bucket{}, fmt.Errorf("apiguard: ByIPPrefix: prefix /%d, /%d out of range", v4Bits, v6Bits)
 	}
-	return func(g *Guard, r *http.Request) (string, error) { return ipKey(g, r, v4Bits, v6Bits) }, nil
+	return ipBucket(v4Bits, v6Bits), nil
 }
 
-func ipKey(g *Guard, r *http.Request, v4, v6 int) (string, error) {
-	ip, ok := g.ClientIP(r)
-	if !ok {
-		return "ip:unknown", nil
-	}
-	ip = ip.Unmap()
-	var buf [64]byte
-	b := append(buf[:0], "ip:"...)
-	bits := v6
-	if ip.Is4() {
-		bits = v4
-	}
-	if bits < ip.BitLen() {
-		b = netip.PrefixFrom(ip, bits).Masked().AppendTo(b)
-	} else {
-		b = ip.WithZone("").AppendTo(b)
-	}
-	return string(b), nil
+func ipBucket(v4, v6 int) Bucket {
+	return Bucket{key: func(g *Guard, r *http.Request, _ *state) (string, error) {
+		ip, ok := g.ClientIP(r)
+		if !ok {
+			return "ip:unknown", nil
+		}
+		ip = ip.Unmap()
+		var buf [64]byte
+		b := append(buf[:0], "ip:"...)
+		bits := v6
+		if ip.Is4() {
+			bits = v4
+		}
+		if bits < ip.BitLen() {
+			b = netip.PrefixFrom(ip, bits).Masked().AppendTo(b)
+		} else {
+			b = ip.WithZone("").AppendTo(b)
+		}
+		return string(b), nil
+	}}
 }
 
-// errNeedState tells the rate-limit wrapper that a KeyFunc needs the
-// request's state (the caller's identity) and must be called again once
-// the wrapper has set it up.
-var errNeedState = errors.New("apiguard: KeyByClient outside a Guard wrapper")
-
-// KeyByClient counts by authenticated client (Client.ID): an account, a
+// ByClient counts by authenticated client (Client.ID): an account, a
 // merchant, a user. It resolves the caller as RequireScope does, so the
-// rate-limit wrapper works outside or inside Authenticate, and refuses with
-// 401 where g cannot establish an identity.
-func KeyByClient(g *Guard, r *http.Request) (string, error) {
-	s := stateFrom(r.Context())
-	if s == nil {
-		return "", errNeedState
-	}
-	c, err := g.identify(s, r)
-	if err != nil {
-		return "", err
-	}
-	return "client:" + c.ID, nil
+// limit works outside or inside Authenticate, and refuses with 401 where
+// the Guard cannot establish an identity.
+func ByClient() Bucket {
+	return Bucket{client: true, key: func(g *Guard, r *http.Request, s *state) (string, error) {
+		c, err := g.identify(s, r)
+		if err != nil {
+			return "", err
+		}
+		return "client:" + c.ID, nil
+	}}
 }
 
-// KeyByRoute counts by route: the ServeMux pattern that matched the request
-// (Request.Pattern), such as "GET /product". Outside a ServeMux route, where
-// the pattern is empty, it counts by method and path, which a caller varies
-// at will: place the wrapper on the route.
-func KeyByRoute(_ *Guard, r *http.Request) (string, error) {
-	if r.Pattern != "" {
-		return "route:" + r.Pattern, nil
-	}
-	return "route:" + r.Method + " " + r.URL.Path, nil
+// ByRoute counts by route: the ServeMux pattern that matched the request
+// (Request.Pattern), such as "GET /product". Outside a ServeMux route,
+// where the pattern is empty, it counts by method and path, which a caller
+// varies at will: place the limit on the route.
+func ByRoute() Bucket {
+	return Bucket{key: func(_ *Guard, r *http.Request, _ *state) (string, error) {
+		if r.Pattern != "" {
+			return "route:" + r.Pattern, nil
+		}
+		return "route:" + r.Method + " " + r.URL.Path, nil
+	}}
 }
 
-// KeyByHeader returns a KeyFunc that counts by the first value of the
-// request header name (such as "X-Merchant-Id"). Requests without it share
-// one bucket. A caller chooses its headers: count by a header only where a
-// later check proves it, or together with the IP (KeyBy).
-func KeyByHeader(name string) KeyFunc {
+// ByHeader counts by the first value of the request header name (such as
+// "X-Merchant-Id"). Requests without it share one bucket. A caller chooses
+// its headers: count by a header only where a later check proves it, or
+// together with the IP (ByAll).
+func ByHeader(name string) Bucket {
 	name = http.CanonicalHeaderKey(name)
 	prefix := "header:" + name + ":"
-	return func(_ *Guard, r *http.Request) (string, error) {
+	return Bucket{key: func(_ *Guard, r *http.Request, _ *state) (string, error) {
 		if v := r.Header[name]; len(v) > 0 {
 			return prefix + v[0], nil
 		}
 		return prefix, nil
-	}
+	}}
 }
 
-// KeyBy returns a KeyFunc that counts by all of keys together: KeyBy(KeyByIP,
-// KeyByRoute) gives each client IP its own bucket on each route. The parts
-// are length-prefixed, so no two lists of parts make one key. KeyBy() counts
+// BucketFunc counts by what key returns for a request; an error refuses
+// the request, rendered as Guard.Deny renders it. key must be safe for
+// concurrent use. Its keys share a namespace of their own ("func:"), so
+// two BucketFuncs on one Limiter that return the same string count in one
+// bucket.
+func BucketFunc(key func(r *http.Request) (string, error)) Bucket {
+	if key == nil {
+		return Bucket{}
+	}
+	return Bucket{key: func(_ *Guard, r *http.Request, _ *state) (string, error) {
+		k, err := key(r)
+		if err != nil {
+			return "", err
+		}
+		return "func:" + k, nil
+	}}
+}
+
+// ByAll counts by all of parts together: ByAll(ByIP(), ByRoute()) gives
+// each client IP its own bucket on each route. The parts are
+// length-prefixed, so no two lists of parts make one key. ByAll() counts
 // every request in one bucket.
-func KeyBy(keys ...KeyFunc) KeyFunc {
-	keys = append([]KeyFunc(nil), keys...)
-	return func(g *Guard, r *http.Request) (string, error) {
+func ByAll(parts ...Bucket) Bucket {
+	parts = append([]Bucket(nil), parts...)
+	all := Bucket{}
+	for _, p := range parts {
+		all.client = all.client || p.client
+	}
+	all.key = func(g *Guard, r *http.Request, s *state) (string, error) {
 		var b []byte
-		for _, k := range keys {
-			part, err := k(g, r)
+		for _, p := range parts {
+			if p.key == nil {
+				return "", errors.New("apiguard: ByAll of a zero Bucket")
+			}
+			part, err := p.key(g, r, s)
 			if err != nil {
 				return "", err
 			}
@@ -207,49 +234,19 @@ func KeyBy(keys ...KeyFunc) KeyFunc {
 		}
 		return string(b), nil
 	}
-}
-
-// A RateLimitOption configures the wrapper Guard.RateLimit returns.
-type RateLimitOption func(*rateLimiter) error
-
-// RateLimitFailOpen makes the wrapper admit requests, without rate-limit
-// headers, when its Limiter fails (a Redis down); the Guard's logger, if any,
-// notes each one. The default is to fail closed: 503 with ErrUnavailable.
-func RateLimitFailOpen() RateLimitOption {
-	return func(rl *rateLimiter) error { rl.failOpen = true; return nil }
-}
-
-// RateLimitMinRetryAfter makes refusals ask clients to wait at least d
-// (88Pay's documentation says "retry after 60 seconds"). The default is 0:
-// Retry-After is the wait the Limiter reports.
-func RateLimitMinRetryAfter(d time.Duration) RateLimitOption {
-	return func(rl *rateLimiter) error {
-		if d < 0 {
-			return fmt.Errorf("apiguard: negative minimum Retry-After %v", d)
-		}
-		rl.minRetry = d
-		return nil
-	}
-}
-
-type rateLimiter struct {
-	g        *Guard
-	l        Limiter
-	key      KeyFunc
-	failOpen bool
-	minRetry time.Duration
+	return all
 }
 
 // RateLimit returns a wrapper that takes a token from l for each request,
-// in the bucket key names, and refuses the request with 429 (ErrRateLimited)
-// when l has none for it.
+// in the bucket by names, and refuses the request with 429 (ErrRateLimited)
+// when l has none for it. Options: WithFailOpen, WithMinRetryAfter.
 //
 // A limit counts every request that reaches it, and a token taken is not
 // given back when a later check refuses the request. This is the one
 // deliberate exception to "stack in any order": where the limit stands
 // decides what it counts. Outside Authenticate it counts failed attempts
 // too (what slows a caller guessing keys); inside, only authenticated
-// requests. KeyByClient always counts authenticated requests only.
+// requests. ByClient always counts authenticated requests only.
 //
 // Every response it lets through or refuses carries the rate-limit headers
 // of the IETF draft (draft-ietf-httpapi-ratelimit-headers), for the window
@@ -263,28 +260,54 @@ type rateLimiter struct {
 // wait among the windows that refuse. The denial hook sees every refusal.
 //
 // When l fails, the wrapper refuses with 503 (ErrUnavailable), or admits
-// the request if RateLimitFailOpen is set. An error of key refuses the
-// request as Deny renders it: KeyByClient refuses with 401 a caller g
-// cannot identify.
-func (g *Guard) RateLimit(l Limiter, key KeyFunc, opts ...RateLimitOption) (Middleware, error) {
-	if l == nil {
-		return nil, errors.New("apiguard: RateLimit needs a Limiter")
+// the request with WithFailOpen. An error of by refuses the request as
+// Deny renders it: ByClient refuses with 401 a caller the Guard cannot
+// identify.
+//
+// A nil l, a zero by, or an option that does not apply is a mistake of
+// program start: RateLimit panics with an error that names it, as
+// http.Handle does for a nil handler.
+func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
+	c, err := configure(toRateLimit, opts)
+	switch {
+	case err != nil:
+	case isNil(l):
+		err = errors.New("apiguard: RateLimit needs a Limiter")
+	case by.key == nil:
+		err = errors.New("apiguard: RateLimit needs a Bucket (ByIP, ByClient, ...)")
 	}
-	if key == nil {
-		return nil, errors.New("apiguard: RateLimit needs a KeyFunc")
+	if err != nil {
+		panic(err)
 	}
-	rl := &rateLimiter{g: g, l: l, key: key}
-	for _, o := range opts {
-		if err := o(rl); err != nil {
-			return nil, err
+	return g.wrap(by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
+		key, err := by.key(g, r, s)
+		if err != nil {
+			return err
 		}
-	}
-	return func(next http.Handler) http.Handler { return &rateLimitHandler{rl, next} }, nil
-}
-
-type rateLimitHandler struct {
-	*rateLimiter
-	next http.Handler
+		res, err := l.Take(r.Context(), key, 1)
+		if err != nil {
+			if !c.failOpen {
+				return fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err)
+			}
+			if g.logger != nil {
+				g.logger.LogAttrs(r.Context(), slog.LevelWarn, "apiguard: rate limiter failed; request admitted",
+					slog.String("method", r.Method), slog.String("path", r.URL.Path))
+			}
+			return nil
+		}
+		vs := make([]string, 3)
+		vs[0] = strconv.Itoa(res.Limit)
+		vs[1] = strconv.Itoa(res.Remaining)
+		vs[2] = strconv.FormatInt(ceilSeconds(res.Reset), 10)
+		hd := w.Header()
+		hd[hdrLimit], hd[hdrRemaining], hd[hdrReset] = vs[0:1:1], vs[1:2:2], vs[2:3:3]
+		if !res.Allowed {
+			e := NewError(ErrRateLimited)
+			e.RetryAfter = max(res.RetryAfter, c.minRetry, 1)
+			return e
+		}
+		return nil
+	})
 }
 
 // Canonical forms of the rate-limit headers' names.
@@ -293,59 +316,6 @@ const (
 	hdrRemaining = "Ratelimit-Remaining"
 	hdrReset     = "Ratelimit-Reset"
 )
-
-func (h *rateLimitHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// The state is set up only when a KeyFunc needs the caller's identity,
-	// or to refuse: counting by IP costs no allocation for it.
-	s := stateFrom(r.Context())
-	key, err := h.key(h.g, r)
-	if err == errNeedState && s == nil {
-		s, r = begin(r)
-		key, err = h.key(h.g, r)
-	}
-	if err != nil {
-		h.deny(w, r, s, err)
-		return
-	}
-	res, err := h.l.Take(r.Context(), key, 1)
-	if err != nil {
-		if !h.failOpen {
-			h.deny(w, r, s, fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err))
-			return
-		}
-		if h.g.logger != nil {
-			h.g.logger.LogAttrs(r.Context(), slog.LevelWarn, "apiguard: rate limiter failed; request admitted",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path))
-		}
-	} else {
-		vs := make([]string, 3)
-		vs[0] = strconv.Itoa(res.Limit)
-		vs[1] = strconv.Itoa(res.Remaining)
-		vs[2] = strconv.FormatInt(ceilSeconds(res.Reset), 10)
-		hd := w.Header()
-		hd[hdrLimit], hd[hdrRemaining], hd[hdrReset] = vs[0:1:1], vs[1:2:2], vs[2:3:3]
-		if !res.Allowed {
-			h.deny(w, r, s, &Error{
-				Status:     http.StatusTooManyRequests,
-				Code:       CodeRateLimited,
-				RetryAfter: max(res.RetryAfter, h.minRetry, 1),
-				Err:        ErrRateLimited,
-			})
-			return
-		}
-	}
-	if s != nil {
-		r = s.forward(r)
-	}
-	h.next.ServeHTTP(w, r)
-}
-
-func (h *rateLimitHandler) deny(w http.ResponseWriter, r *http.Request, s *state, err error) {
-	if s == nil {
-		s, r = begin(r)
-	}
-	h.g.deny(w, r, s, err)
-}
 
 // ceilSeconds returns d in whole seconds, rounded up, and 0 for d <= 0.
 func ceilSeconds(d time.Duration) int64 {

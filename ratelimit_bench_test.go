@@ -74,7 +74,7 @@ func floorMap(next http.Handler) http.Handler {
 	})
 }
 
-// BenchmarkRateLimit compares the rate-limit wrapper (KeyByIP, a
+// BenchmarkRateLimit compares the rate-limit wrapper (ByIP(), a
 // MemoryLimiter, RateLimit-* headers on) with a bare handler and the two
 // floors, on one key and on 100,000 keys, from one goroutine and from
 // GOMAXPROCS goroutines, in two harnesses. "lean" reuses one ResponseWriter
@@ -93,10 +93,7 @@ func BenchmarkRateLimit(b *testing.B) {
 			b.Fatal(err)
 		}
 		g := MustNew(nil)
-		rl, err := g.RateLimit(mem, KeyByIP)
-		if err != nil {
-			b.Fatal(err)
-		}
+		rl := g.RateLimit(mem, ByIP())
 		type handler struct {
 			name string
 			h    http.Handler
@@ -205,7 +202,7 @@ func BenchmarkMemoryLimiterTake(b *testing.B) {
 // BenchmarkRateLimitParts measures the parts of the wrapper's work on one
 // key, to show where its time goes.
 func BenchmarkRateLimitParts(b *testing.B) {
-	g := MustNew(nil)
+	g, byIP := MustNew(nil), ByIP()
 	r := httptest.NewRequest("GET", "/product", nil)
 	r.RemoteAddr = "10.1.2.3:4321"
 	mem, err := NewMemoryLimiter([]Window{benchWindow})
@@ -221,7 +218,7 @@ func BenchmarkRateLimitParts(b *testing.B) {
 		{"time.Now", func() { time.Now() }},
 		{"ClientIP", func() { g.ClientIP(r) }},
 		{"net.SplitHostPort", func() { net.SplitHostPort(r.RemoteAddr) }},
-		{"KeyByIP", func() { KeyByIP(g, r) }},
+		{"ByIP", func() { byIP.key(g, r, nil) }},
 		{"MemoryLimiter.Take", func() { mem.Take(r.Context(), "ip:10.1.2.3", 1) }},
 		{"rate.Limiter.Allow", func() { floor.Allow() }},
 		{"headers", func() {

@@ -20,11 +20,7 @@ func ExampleGuard_RateLimit() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	limit, err := g.RateLimit(perMerchant, apiguard.KeyByClient)
-	if err != nil {
-		log.Fatal(err)
-	}
-	token := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	token := g.RateLimit(perMerchant, apiguard.ByClient())(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"status":"Success"}`)
 	}))
 
@@ -45,11 +41,14 @@ func ExampleGuard_RateLimit() {
 
 // One limiter for several routes, each client IP counted on each route
 // apart. (The reseller's order route adds a second limit, 30 per minute per
-// user, with a second RateLimit keyed by KeyByClient.)
-func ExampleKeyBy() {
+// user, with a second RateLimit counting ByClient.)
+func ExampleByAll() {
 	g := apiguard.MustNew(nil, apiguard.WithDialect(apiguard.Reseller()))
-	perIP, _ := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(100)})
-	perIPAndRoute, _ := g.RateLimit(perIP, apiguard.KeyBy(apiguard.KeyByIP, apiguard.KeyByRoute))
+	perIP, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(100)})
+	if err != nil {
+		log.Fatal(err)
+	}
+	perIPAndRoute := g.RateLimit(perIP, apiguard.ByAll(apiguard.ByIP(), apiguard.ByRoute()))
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /order", perIPAndRoute(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})))

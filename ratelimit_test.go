@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,13 +26,23 @@ func mustLimiter(t testing.TB, clock *testClock, windows []Window, opts ...Limit
 	return l
 }
 
-func mustRateLimit(t testing.TB, g *Guard, l Limiter, key KeyFunc, opts ...RateLimitOption) Middleware {
+func mustRateLimit(t testing.TB, g *Guard, l Limiter, key Bucket, opts ...Option) Middleware {
 	t.Helper()
-	mw, err := g.RateLimit(l, key, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mw
+	return g.RateLimit(l, key, opts...)
+}
+
+// mustPanic calls f and reports whether it panicked with an error whose
+// text holds want.
+func mustPanic(t *testing.T, want string, f func()) {
+	t.Helper()
+	defer func() {
+		t.Helper()
+		err, _ := recover().(error)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("panic %v, want an error naming %q", err, want)
+		}
+	}()
+	f()
 }
 
 func take(t testing.TB, l Limiter, key string, n int) LimitResult {
@@ -49,9 +60,9 @@ func TestLimiterConfig(t *testing.T) {
 		"zero limit":     {{0, time.Minute}},
 		"negative limit": {{-1, time.Minute}},
 		"zero period":    {{1, 0}},
-		"long period":    {{1, MaxPeriod + 1}},
+		"long period":    {{1, maxPeriod + 1}},
 		"sub-ns":         {{10, 5}},
-		"too many":       make([]Window, MaxWindows+1),
+		"too many":       make([]Window, maxWindows+1),
 	}
 	for name, ws := range windows {
 		t.Run(name, func(t *testing.T) {
@@ -60,7 +71,7 @@ func TestLimiterConfig(t *testing.T) {
 			}
 		})
 	}
-	ok := []Window{PerSecond(1), PerMinute(10), PerHour(100), {1, MaxPeriod}, {7, 7}}
+	ok := []Window{PerSecond(1), PerMinute(10), PerHour(100), {1, maxPeriod}, {7, 7}}
 	if _, err := NewMemoryLimiter(ok); err != nil {
 		t.Errorf("valid windows: %v", err)
 	}
@@ -71,21 +82,19 @@ func TestLimiterConfig(t *testing.T) {
 		t.Error("nil clock accepted")
 	}
 	for _, bits := range [][2]int{{-1, 64}, {33, 64}, {32, -1}, {32, 129}} {
-		if _, err := KeyByIPPrefix(bits[0], bits[1]); err == nil {
-			t.Errorf("KeyByIPPrefix%v accepted", bits)
+		if _, err := ByIPPrefix(bits[0], bits[1]); err == nil {
+			t.Errorf("ByIPPrefix%v accepted", bits)
 		}
 	}
 	g := MustNew(nil)
 	l := mustLimiter(t, nil, ok[:1])
-	if _, err := g.RateLimit(nil, KeyByIP); err == nil {
-		t.Error("nil limiter accepted")
-	}
-	if _, err := g.RateLimit(l, nil); err == nil {
-		t.Error("nil key accepted")
-	}
-	if _, err := g.RateLimit(l, KeyByIP, RateLimitMinRetryAfter(-time.Second)); err == nil {
-		t.Error("negative minimum Retry-After accepted")
-	}
+	var nilLimiter *MemoryLimiter
+	mustPanic(t, "Limiter", func() { g.RateLimit(nil, ByIP()) })
+	mustPanic(t, "Limiter", func() { g.RateLimit(nilLimiter, ByIP()) })
+	mustPanic(t, "Bucket", func() { g.RateLimit(l, Bucket{}) })
+	mustPanic(t, "Bucket", func() { g.RateLimit(l, BucketFunc(nil)) })
+	mustPanic(t, "WithMinRetryAfter", func() { g.RateLimit(l, ByIP(), WithMinRetryAfter(-time.Second)) })
+	mustPanic(t, "WithClock", func() { g.RateLimit(l, ByIP(), WithClock(time.Now)) })
 }
 
 // TestRateLimitSeeds replays the seeds' limits, refusals and bodies.
@@ -94,7 +103,7 @@ func TestRateLimitSeeds(t *testing.T) {
 		name       string
 		dialect    Dialect
 		windows    []Window
-		opts       []RateLimitOption
+		opts       []Option
 		admitted   int
 		retryAfter string
 		headers    [3]string // of the refusal
@@ -119,7 +128,7 @@ func TestRateLimitSeeds(t *testing.T) {
 		},
 		{
 			name: "88pay tokens: retry after 60 seconds", dialect: Pay88(),
-			windows: []Window{PerMinute(10), PerHour(100)}, opts: []RateLimitOption{RateLimitMinRetryAfter(time.Minute)},
+			windows: []Window{PerMinute(10), PerHour(100)}, opts: []Option{WithMinRetryAfter(time.Minute)},
 			admitted: 10, retryAfter: "60", headers: [3]string{"10", "0", "60"},
 			body: `{"status":"Error","code":429,"message":"Rate limit exceeded"}`,
 		},
@@ -138,7 +147,7 @@ func TestRateLimitSeeds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newTestClock()
 			g := MustNew(nil, WithDialect(tt.dialect), WithClock(clock.Now))
-			h := mustRateLimit(t, g, mustLimiter(t, clock, tt.windows), KeyByIP, tt.opts...)(okHandler)
+			h := mustRateLimit(t, g, mustLimiter(t, clock, tt.windows), ByIP(), tt.opts...)(okHandler)
 			for i := range tt.admitted {
 				w := serve(h, ipRequest("203.0.113.7:1234"))
 				if w.Code != 200 {
@@ -167,7 +176,7 @@ func TestRateLimitSeeds(t *testing.T) {
 func TestRateLimitHeaders(t *testing.T) {
 	clock := newTestClock()
 	g := MustNew(nil, WithClock(clock.Now))
-	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(3)}), KeyByIP)(okHandler)
+	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(3)}), ByIP())(okHandler)
 	steps := []struct {
 		advance time.Duration
 		status  int
@@ -196,7 +205,7 @@ func TestRateLimitRetryAfterRoundsUp(t *testing.T) {
 	clock := newTestClock()
 	l := mustLimiter(t, clock, []Window{PerMinute(7)}) // a token every 8.571428572 s
 	g := MustNew(nil, WithClock(clock.Now))
-	h := mustRateLimit(t, g, l, KeyByIP)(okHandler)
+	h := mustRateLimit(t, g, l, ByIP())(okHandler)
 	for range 7 {
 		serve(h, ipRequest("192.0.2.1:1"))
 	}
@@ -307,35 +316,35 @@ func TestSeveralWindows(t *testing.T) {
 	})
 }
 
-func TestKeyByIP(t *testing.T) {
+func TestByIP(t *testing.T) {
 	g := MustNew(nil)
-	p24, _ := KeyByIPPrefix(24, 48)
+	p24, _ := ByIPPrefix(24, 48)
 	tests := []struct {
 		remote string
-		key    KeyFunc
+		key    Bucket
 		want   string
 	}{
-		{"203.0.113.7:1234", KeyByIP, "ip:203.0.113.7"},
-		{"[::ffff:203.0.113.7]:1234", KeyByIP, "ip:203.0.113.7"},
-		{"[2001:db8:1:2:3:4:5:6]:443", KeyByIP, "ip:2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff::1]:443", KeyByIP, "ip:2001:db8:1:2::/64"},
-		{"[2001:db8:1:3::1]:443", KeyByIP, "ip:2001:db8:1:3::/64"},
-		{"[fe80::1%eth0]:443", KeyByIP, "ip:fe80::/64"},
-		{"garbage", KeyByIP, "ip:unknown"},
-		{"", KeyByIP, "ip:unknown"},
+		{"203.0.113.7:1234", ByIP(), "ip:203.0.113.7"},
+		{"[::ffff:203.0.113.7]:1234", ByIP(), "ip:203.0.113.7"},
+		{"[2001:db8:1:2:3:4:5:6]:443", ByIP(), "ip:2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:443", ByIP(), "ip:2001:db8:1:2::/64"},
+		{"[2001:db8:1:3::1]:443", ByIP(), "ip:2001:db8:1:3::/64"},
+		{"[fe80::1%eth0]:443", ByIP(), "ip:fe80::/64"},
+		{"garbage", ByIP(), "ip:unknown"},
+		{"", ByIP(), "ip:unknown"},
 		{"203.0.113.7:1234", p24, "ip:203.0.113.0/24"},
 		{"[2001:db8:1:2:3:4:5:6]:443", p24, "ip:2001:db8:1::/48"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.remote, func(t *testing.T) {
-			got, err := tt.key(g, ipRequest(tt.remote))
+			got, err := tt.key.key(g, ipRequest(tt.remote), nil)
 			if err != nil || got != tt.want {
 				t.Errorf("%q, %v; want %q", got, err, tt.want)
 			}
 		})
 	}
-	full, _ := KeyByIPPrefix(32, 128)
-	if got, _ := full(g, ipRequest("[2001:db8::1]:1")); got != "ip:2001:db8::1" {
+	full, _ := ByIPPrefix(32, 128)
+	if got, _ := full.key(g, ipRequest("[2001:db8::1]:1"), nil); got != "ip:2001:db8::1" {
 		t.Errorf("/128: %q", got)
 	}
 }
@@ -344,7 +353,7 @@ func TestKeyByIP(t *testing.T) {
 func TestIPv6SharesSlash64(t *testing.T) {
 	clock := newTestClock()
 	g := MustNew(nil, WithClock(clock.Now))
-	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), KeyByIP)(okHandler)
+	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), ByIP())(okHandler)
 	for i, tt := range []struct {
 		remote string
 		status int
@@ -360,37 +369,46 @@ func TestIPv6SharesSlash64(t *testing.T) {
 	}
 }
 
-func TestKeyFuncs(t *testing.T) {
+func TestBuckets(t *testing.T) {
 	g := MustNew(nil)
 	var got string
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) { got, _ = KeyByRoute(g, r) })
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) { got, _ = ByRoute().key(g, r, nil) })
 	serve(mux, httptest.NewRequest("GET", "/items/42", nil))
 	if got != "route:GET /items/{id}" {
-		t.Errorf("KeyByRoute in a mux: %q", got)
+		t.Errorf("ByRoute() in a mux: %q", got)
 	}
-	if got, _ := KeyByRoute(g, httptest.NewRequest("POST", "/x/y", nil)); got != "route:POST /x/y" {
-		t.Errorf("KeyByRoute outside a mux: %q", got)
+	if got, _ := ByRoute().key(g, httptest.NewRequest("POST", "/x/y", nil), nil); got != "route:POST /x/y" {
+		t.Errorf("ByRoute() outside a mux: %q", got)
 	}
 
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Add("x-merchant-id", "MCH-1")
 	r.Header.Add("x-merchant-id", "MCH-2")
-	if got, _ := KeyByHeader("X-MERCHANT-ID")(g, r); got != "header:X-Merchant-Id:MCH-1" {
-		t.Errorf("KeyByHeader: %q", got)
+	if got, _ := ByHeader("X-MERCHANT-ID").key(g, r, nil); got != "header:X-Merchant-Id:MCH-1" {
+		t.Errorf("ByHeader: %q", got)
 	}
-	if got, _ := KeyByHeader("x-other")(g, r); got != "header:X-Other:" {
-		t.Errorf("KeyByHeader, absent: %q", got)
+	if got, _ := ByHeader("x-other").key(g, r, nil); got != "header:X-Other:" {
+		t.Errorf("ByHeader, absent: %q", got)
 	}
 
 	r.RemoteAddr = "192.0.2.1:1"
 	r.Pattern = "GET /"
-	if got, _ := KeyBy(KeyByIP, KeyByRoute)(g, r); got != "12:ip:192.0.2.1|11:route:GET /|" {
-		t.Errorf("KeyBy: %q", got)
+	if got, _ := ByAll(ByIP(), ByRoute()).key(g, r, nil); got != "12:ip:192.0.2.1|11:route:GET /|" {
+		t.Errorf("ByAll: %q", got)
 	}
 	boom := errors.New("boom")
-	if _, err := KeyBy(KeyByIP, func(*Guard, *http.Request) (string, error) { return "", boom })(g, r); err != boom {
-		t.Errorf("KeyBy error: %v", err)
+	if _, err := ByAll(ByIP(), BucketFunc(func(*http.Request) (string, error) { return "", boom })).key(g, r, nil); err != boom {
+		t.Errorf("ByAll error: %v", err)
+	}
+	if got, _ := BucketFunc(func(r *http.Request) (string, error) { return r.URL.Path, nil }).key(g, r, nil); got != "func:/" {
+		t.Errorf("BucketFunc: %q", got)
+	}
+	if _, err := ByAll(ByIP(), Bucket{}).key(g, r, nil); err == nil {
+		t.Error("ByAll of a zero Bucket made a key")
+	}
+	if ByIP().client || !ByClient().client || !ByAll(ByIP(), ByClient()).client || ByAll(ByIP(), ByRoute()).client {
+		t.Error("a Bucket misreports whether it needs the caller's identity")
 	}
 }
 
@@ -421,7 +439,7 @@ func TestRateLimitByClientInAnyOrder(t *testing.T) {
 			g := MustNew(Bearer(store), WithDialect(Reseller()), WithClock(clock.Now))
 			return []namedWrapper{
 				{"auth", g.Authenticate()},
-				{"rate", mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), KeyByClient)},
+				{"rate", mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), ByClient())},
 				{"scope", g.RequireScope("order")},
 			}
 		},
@@ -440,12 +458,12 @@ func TestRateLimitByClientInAnyOrder(t *testing.T) {
 	// Alone, and on a Guard that cannot identify anyone.
 	clock := newTestClock()
 	g := MustNew(Bearer(store), WithDialect(Reseller()), WithClock(clock.Now))
-	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), KeyByClient)(okHandler)
+	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(2)}), ByClient())(okHandler)
 	if w := serve(h, req("topup_key_B")); w.Code != 200 || w.Header().Get("X-Client") != "b" {
 		t.Errorf("alone: %d %q", w.Code, w.Header().Get("X-Client"))
 	}
 	anon := MustNew(nil, WithDialect(Reseller()))
-	h = mustRateLimit(t, anon, mustLimiter(t, clock, []Window{PerMinute(2)}), KeyBy(KeyByIP, KeyByClient))(okHandler)
+	h = mustRateLimit(t, anon, mustLimiter(t, clock, []Window{PerMinute(2)}), ByAll(ByIP(), ByClient()))(okHandler)
 	wantBody(t, serve(h, req("topup_key_A")), 401, missing)
 }
 
@@ -477,7 +495,7 @@ func TestExactness(t *testing.T) {
 	t.Run("wrapper", func(t *testing.T) {
 		clock := newTestClock()
 		g := MustNew(nil, WithClock(clock.Now))
-		h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(30)}), KeyByIP)(okHandler)
+		h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(30)}), ByIP())(okHandler)
 		var admitted, refused atomic.Int64
 		var wg sync.WaitGroup
 		for range goroutines {
@@ -510,7 +528,7 @@ func TestFailureMode(t *testing.T) {
 	hook := WithDenyHook(func(d Denial) { denials = append(denials, d.Err) })
 	g := MustNew(nil, WithDialect(Reseller()), hook)
 
-	closed := mustRateLimit(t, g, failingLimiter{}, KeyByIP)(okHandler)
+	closed := mustRateLimit(t, g, failingLimiter{}, ByIP())(okHandler)
 	w := serve(closed, ipRequest("192.0.2.1:1"))
 	wantBody(t, w, 503, `{"status":"error","message":"Service unavailable","code":503}`)
 	if len(denials) != 1 || !errors.Is(denials[0], ErrUnavailable) {
@@ -520,13 +538,13 @@ func TestFailureMode(t *testing.T) {
 		t.Error("rate-limit headers without a result")
 	}
 
-	open := mustRateLimit(t, g, failingLimiter{}, KeyByIP, RateLimitFailOpen())(okHandler)
+	open := mustRateLimit(t, g, failingLimiter{}, ByIP(), WithFailOpen())(okHandler)
 	if w := serve(open, ipRequest("192.0.2.1:1")); w.Code != 200 || w.Header().Get("RateLimit-Limit") != "" {
 		t.Errorf("fail open: %d %v", w.Code, w.Header())
 	}
 
 	clock := newTestClock()
-	limited := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(1)}), KeyByIP, RateLimitFailOpen())(okHandler)
+	limited := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerMinute(1)}), ByIP(), WithFailOpen())(okHandler)
 	denials = nil
 	for range 3 {
 		serve(limited, ipRequest("192.0.2.1:1"))
@@ -536,19 +554,19 @@ func TestFailureMode(t *testing.T) {
 	}
 }
 
-// FuzzKeyBy checks that KeyBy never makes one key of two lists of parts.
-func FuzzKeyBy(f *testing.F) {
+// FuzzByAll checks that ByAll never makes one key of two lists of parts.
+func FuzzByAll(f *testing.F) {
 	f.Add("a", "b", "a|", "b")
 	f.Add("1:a", "", "1", ":a|0:")
 	f.Fuzz(func(t *testing.T, a1, a2, b1, b2 string) {
-		part := func(s string) KeyFunc { return func(*Guard, *http.Request) (string, error) { return s, nil } }
+		part := func(s string) Bucket { return BucketFunc(func(*http.Request) (string, error) { return s, nil }) }
 		r := httptest.NewRequest("GET", "/", nil)
-		ka, _ := KeyBy(part(a1), part(a2))(nil, r)
-		kb, _ := KeyBy(part(b1), part(b2))(nil, r)
+		ka, _ := ByAll(part(a1), part(a2)).key(nil, r, nil)
+		kb, _ := ByAll(part(b1), part(b2)).key(nil, r, nil)
 		if (ka == kb) != (a1 == b1 && a2 == b2) {
 			t.Fatalf("(%q, %q) -> %q and (%q, %q) -> %q", a1, a2, ka, b1, b2, kb)
 		}
-		k1, _ := KeyBy(part(a1))(nil, r)
+		k1, _ := ByAll(part(a1)).key(nil, r, nil)
 		if k1 == ka {
 			t.Fatalf("one part and two parts make %q", ka)
 		}

@@ -75,7 +75,7 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 	if !reflect.TypeOf(store).Comparable() {
 		same = new(byte)
 	}
-	return g.wrap(func(s *state, r *http.Request) error {
+	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err

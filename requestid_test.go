@@ -361,11 +361,7 @@ func TestRequestIDReleasedByRateLimit(t *testing.T) {
 		g := MustNew(AppKey(keys), WithClock(clock.Now))
 		store, _ := NewMemoryReplayStore(100, clock.Now)
 		l, _ := NewMemoryLimiter([]Window{PerMinute(1)}, LimiterClock(clock.Now))
-		limit, err := g.RateLimit(l, KeyByClient)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stack := []Middleware{g.RequestID(store, 0), limit}
+		stack := []Middleware{g.RequestID(store, 0), g.RateLimit(l, ByClient())}
 		if !idFirst {
 			stack[0], stack[1] = stack[1], stack[0]
 		}

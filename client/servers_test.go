@@ -139,18 +139,14 @@ func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Windo
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := func(g *apiguard.Guard, ws []apiguard.Window, opts ...apiguard.RateLimitOption) apiguard.Middleware {
+	limit := func(g *apiguard.Guard, ws []apiguard.Window, opts ...apiguard.Option) apiguard.Middleware {
 		l, err := apiguard.NewMemoryLimiter(ws, apiguard.LimiterClock(c.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
-		mw, err := g.RateLimit(l, apiguard.KeyByClient, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return mw
+		return g.RateLimit(l, apiguard.ByClient(), opts...)
 	}
-	issuance := limit(credentials, []apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.RateLimitMinRetryAfter(time.Minute))
+	issuance := limit(credentials, []apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.WithMinRetryAfter(time.Minute))
 	api := session.Authenticate()
 	if len(apiLimit) > 0 {
 		api = apiguard.Chain(api, limit(session, apiLimit))

@@ -53,8 +53,8 @@ func TestRedisDown(t *testing.T) {
 	g := apiguard.MustNew(nil, apiguard.WithDialect(apiguard.Reseller()),
 		apiguard.WithDenyHook(func(d apiguard.Denial) { denials = append(denials, d.Err) }))
 	l := mustLimiter(t, rdb, []apiguard.Window{apiguard.PerMinute(5)})
-	closed, _ := g.RateLimit(l, apiguard.KeyByIP)
-	open, _ := g.RateLimit(l, apiguard.KeyByIP, apiguard.RateLimitFailOpen())
+	closed := g.RateLimit(l, apiguard.ByIP())
+	open := g.RateLimit(l, apiguard.ByIP(), apiguard.WithFailOpen())
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
 
 	srv.stop()

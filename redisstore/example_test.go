@@ -24,9 +24,6 @@ func ExampleNewLimiter() {
 		log.Fatal(err)
 	}
 	g := apiguard.MustNew(nil, apiguard.WithDialect(apiguard.Pay88()))
-	limit, err := g.RateLimit(perMerchant, apiguard.KeyByHeader("X-Merchant-Id"))
-	if err != nil {
-		log.Fatal(err)
-	}
+	limit := g.RateLimit(perMerchant, apiguard.ByHeader("X-Merchant-Id"))
 	http.Handle("POST /api/auth/token", limit(http.NotFoundHandler()))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/internal/bounds"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
@@ -49,20 +50,20 @@ type window struct {
 var _ apiguard.Limiter = (*Limiter)(nil)
 
 // NewLimiter returns a Limiter that keeps its buckets in rdb and admits a
-// key's requests while every one of windows (at most apiguard.MaxWindows,
+// key's requests while every one of windows (at most bounds.MaxWindows,
 // each of a whole number of microseconds per token) has a token for them.
 func NewLimiter(rdb redis.UniversalClient, windows []apiguard.Window, opts ...Option) (*Limiter, error) {
 	c, err := newConfig(rdb, opts)
 	if err != nil {
 		return nil, err
 	}
-	if len(windows) == 0 || len(windows) > apiguard.MaxWindows {
-		return nil, fmt.Errorf("redisstore: %d windows, want 1 to %d", len(windows), apiguard.MaxWindows)
+	if len(windows) == 0 || len(windows) > bounds.MaxWindows {
+		return nil, fmt.Errorf("redisstore: %d windows, want 1 to %d", len(windows), bounds.MaxWindows)
 	}
 	l := &Limiter{rdb: rdb, rate: redis_rate.NewLimiter(rdb), prefix: c.prefix, timeout: c.timeout}
 	for i, w := range windows {
-		if w.Limit < 1 || w.Period <= 0 || w.Period > apiguard.MaxPeriod || int64(w.Limit) > int64(w.Period/time.Microsecond) {
-			return nil, fmt.Errorf("redisstore: window %d (%v): want a limit of at least 1 and a period of at least a microsecond per token, at most %v", i, w, apiguard.MaxPeriod)
+		if w.Limit < 1 || w.Period <= 0 || w.Period > bounds.MaxPeriod || int64(w.Limit) > int64(w.Period/time.Microsecond) {
+			return nil, fmt.Errorf("redisstore: window %d (%v): want a limit of at least 1 and a period of at least a microsecond per token, at most %v", i, w, bounds.MaxPeriod)
 		}
 		l.windows = append(l.windows, window{
 			limit:  redis_rate.Limit{Rate: w.Limit, Burst: w.Limit, Period: w.Period},

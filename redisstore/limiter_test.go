@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/internal/bounds"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -53,10 +54,10 @@ func TestNewLimiterConfig(t *testing.T) {
 		{"no client", nil, ok, nil},
 		{"client without ContextTimeoutEnabled", plain, ok, nil},
 		{"no windows", rdb, nil, nil},
-		{"too many windows", rdb, make([]apiguard.Window, apiguard.MaxWindows+1), nil},
+		{"too many windows", rdb, make([]apiguard.Window, bounds.MaxWindows+1), nil},
 		{"zero limit", rdb, []apiguard.Window{{Limit: 0, Period: time.Minute}}, nil},
 		{"zero period", rdb, []apiguard.Window{{Limit: 1}}, nil},
-		{"long period", rdb, []apiguard.Window{{Limit: 1, Period: apiguard.MaxPeriod + 1}}, nil},
+		{"long period", rdb, []apiguard.Window{{Limit: 1, Period: bounds.MaxPeriod + 1}}, nil},
 		{"sub-microsecond tokens", rdb, []apiguard.Window{{Limit: 1001, Period: time.Millisecond}}, nil},
 		{"zero timeout", rdb, ok, []Option{WithTimeout(0)}},
 	}
@@ -242,10 +243,7 @@ func TestLongKeysHashed(t *testing.T) {
 func TestRateLimitWrapper(t *testing.T) {
 	g := apiguard.MustNew(nil, apiguard.WithDialect(apiguard.Pay88()))
 	l := mustLimiter(t, shared.client(t), []apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, prefix(t))
-	mw, err := g.RateLimit(l, apiguard.KeyByIP)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mw := g.RateLimit(l, apiguard.ByIP())
 	h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for i := range 10 {
 		w := httptest.NewRecorder()

@@ -66,10 +66,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	perIP, err := app.RateLimit(perIPLimiter, apiguard.KeyByIP)
-	if err != nil {
-		return err
-	}
+	perIP := app.RateLimit(perIPLimiter, apiguard.ByIP())
 	general := apiguard.Chain(perIP, app.Authenticate(), app.RequestID(replay, 0))
 
 	login := func(w http.ResponseWriter, r *http.Request) {

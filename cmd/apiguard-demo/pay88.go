@@ -112,5 +112,5 @@ func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
 	if err != nil {
 		return nil, err
 	}
-	return g.RateLimit(l, apiguard.KeyByClient, apiguard.RateLimitMinRetryAfter(time.Minute))
+	return g.RateLimit(l, apiguard.ByClient(), apiguard.WithMinRetryAfter(time.Minute)), nil
 }

@@ -117,26 +117,26 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 		return err
 	}
 
-	limit := func(g *apiguard.Guard, key apiguard.KeyFunc, perMinute int) (apiguard.Middleware, error) {
+	limit := func(g *apiguard.Guard, key apiguard.Bucket, perMinute int) (apiguard.Middleware, error) {
 		l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.LimiterClock(cfg.now))
 		if err != nil {
 			return nil, err
 		}
-		return g.RateLimit(l, key)
+		return g.RateLimit(l, key), nil
 	}
-	productPerIP, err := limit(productG, apiguard.KeyByIP, 20)
+	productPerIP, err := limit(productG, apiguard.ByIP(), 20)
 	if err != nil {
 		return err
 	}
-	statusPerUser, err := limit(statusG, apiguard.KeyByClient, 30)
+	statusPerUser, err := limit(statusG, apiguard.ByClient(), 30)
 	if err != nil {
 		return err
 	}
-	orderPerIP, err := limit(orderG, apiguard.KeyByIP, 100)
+	orderPerIP, err := limit(orderG, apiguard.ByIP(), 100)
 	if err != nil {
 		return err
 	}
-	orderPerUser, err := limit(orderG, apiguard.KeyByClient, 30)
+	orderPerUser, err := limit(orderG, apiguard.ByClient(), 30)
 	if err != nil {
 		return err
 	}

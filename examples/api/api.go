@@ -81,11 +81,11 @@ func New(keys apiguard.KeyStore, now func() time.Time, opts ...apiguard.Option) 
 	if err != nil {
 		return nil, err
 	}
-	perIP, err := limit(g, now, PerIPPerMinute, apiguard.KeyByIP)
+	perIP, err := limit(g, now, PerIPPerMinute, apiguard.ByIP())
 	if err != nil {
 		return nil, err
 	}
-	perAdmin, err := limit(g, now, AdminPerMinute, apiguard.KeyByClient)
+	perAdmin, err := limit(g, now, AdminPerMinute, apiguard.ByClient())
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +94,12 @@ func New(keys apiguard.KeyStore, now func() time.Time, opts ...apiguard.Option) 
 
 // limit returns g's wrapper allowing perMinute requests a minute for each
 // key that key names.
-func limit(g *apiguard.Guard, now func() time.Time, perMinute int, key apiguard.KeyFunc) (apiguard.Middleware, error) {
+func limit(g *apiguard.Guard, now func() time.Time, perMinute int, key apiguard.Bucket) (apiguard.Middleware, error) {
 	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.LimiterClock(now))
 	if err != nil {
 		return nil, err
 	}
-	return g.RateLimit(l, key)
+	return g.RateLimit(l, key), nil
 }
 
 // Add stores p for p.Client, as if it had been created.
