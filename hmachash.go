@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 var (
@@ -482,14 +484,14 @@ func (h *hashScheme) bodyValues(body []byte, vals []fieldValue) error {
 	if len(h.bodyNames) == 0 {
 		return nil
 	}
-	var jvArr [maxFields]jsonValue
+	var jvArr [maxFields]wire.JSONValue
 	jv := jvArr[:0]
 	if len(h.bodyNames) > maxFields {
-		jv = make([]jsonValue, 0, len(h.bodyNames))
+		jv = make([]wire.JSONValue, 0, len(h.bodyNames))
 	}
 	jv = jv[:len(h.bodyNames)]
 	if !blank(body) {
-		if err := jsonFields(body, h.bodyNames, jv); err != nil {
+		if err := wire.JSONFields(body, h.bodyNames, jv); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidBody, err)
 		}
 	}
@@ -499,12 +501,12 @@ func (h *hashScheme) bodyValues(body []byte, vals []fieldValue) error {
 		}
 		v := jv[h.bodyIdx[i]]
 		switch {
-		case !v.found || v.null || v.str && len(v.s.raw) == 0:
+		case v.Missing():
 			return f.missingErr()
-		case !v.str:
+		case !v.IsString:
 			return fmt.Errorf("%w: member %q is not a string", ErrInvalidBody, f.name)
 		}
-		b := v.s.decode(nil)
+		b := v.Str.Decode(nil)
 		if !validFieldValue(b) {
 			return ErrInvalidField
 		}
