@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // Basic returns the Scheme of Midtrans' server key: `Authorization: Basic
@@ -47,16 +49,16 @@ func basicKey(h http.Header) (string, error) {
 		return "", ErrInvalidKey
 	}
 	enc, ok := cutScheme(vs[0], "Basic")
-	if !ok || enc == "" || len(enc) > 2*maxKeyLen {
+	if !ok || enc == "" || len(enc) > 2*wire.MaxCredentialLen {
 		return "", ErrInvalidKey
 	}
-	var buf [2 * maxKeyLen]byte
+	var buf [2 * wire.MaxCredentialLen]byte
 	n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
 	if err != nil {
 		return "", ErrInvalidKey
 	}
 	user, pass, ok := strings.Cut(string(buf[:n]), ":")
-	if !ok || pass != "" || !tokenOK(user) {
+	if !ok || pass != "" || !wire.ValidCredential(user) {
 		return "", ErrInvalidKey
 	}
 	return user, nil
@@ -90,7 +92,7 @@ func (c *clientKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	switch {
 	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 		return nil, ErrMissingKey
-	case len(vs) > 1 || !tokenOK(vs[0]):
+	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
 		return nil, ErrInvalidKey
 	}
 	return lookupKey(r, c.keys, vs[0], PublishableKey)

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // ipResolver tells the client IP of a request: the peer address, or, when
@@ -51,7 +53,7 @@ func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 // trusted proxies (see WithTrustedProxies). The default is X-Forwarded-For.
 func WithClientIPHeader(name string) Option {
 	return func(g *Guard) error {
-		if name == "" || strings.ContainsFunc(name, func(r rune) bool { return !isTokenChar(r) }) {
+		if !wire.ValidHeaderName(name) {
 			return fmt.Errorf("apiguard: WithClientIPHeader: bad header name %q", name)
 		}
 		g.ip.header = http.CanonicalHeaderKey(name)

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"sync"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // Reasons of the client-system headers of seed 003 (x-app-key and
@@ -121,7 +123,7 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 		switch {
 		case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 			return ErrMissingRequestID
-		case len(vs) > 1 || len(vs[0]) > maxRequestIDLen || !tokenOK(vs[0]):
+		case len(vs) > 1 || len(vs[0]) > maxRequestIDLen || !wire.ValidCredential(vs[0]):
 			return ErrInvalidRequestID
 		}
 		h := heldID{store, same, c.ID, vs[0]}
@@ -347,7 +349,7 @@ func (a *appKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	switch {
 	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 		return nil, errNoAppKey
-	case len(vs) > 1 || !tokenOK(vs[0]):
+	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
 		return nil, errBadAppKey
 	}
 	c, err := lookupKey(r, a.keys, vs[0], PublishableKey)

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/apiguard/apiguard/internal/wire"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
@@ -370,7 +371,7 @@ func presentedToken(v string, bearer bool) (string, error) {
 			return "", fmt.Errorf("%w: %w", ErrInvalidToken, errNoToken)
 		}
 	}
-	if len(v) > maxTokenLen || !tokenOK(v) {
+	if len(v) > maxTokenLen || !wire.ValidCredential(v) {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, errNoToken)
 	}
 	return v, nil
@@ -665,7 +666,7 @@ func (m *merchantScheme) Authenticate(r *http.Request) (*Client, error) {
 	if len(keys) == 0 && len(ids) == 0 {
 		return nil, ErrMissingKey
 	}
-	if len(keys) != 1 || len(ids) != 1 || !tokenOK(keys[0]) || !tokenOK(ids[0]) {
+	if len(keys) != 1 || len(ids) != 1 || !wire.ValidCredential(keys[0]) || !wire.ValidCredential(ids[0]) {
 		return nil, ErrInvalidKey
 	}
 	c, err := m.keys.Lookup(r.Context(), keys[0])
