@@ -88,8 +88,10 @@ func FieldFunc(f func(r *http.Request, body []byte) (string, error)) Field {
 // check returns what is wrong with the field numbered i, if anything.
 func (f Field) check(i int) error {
 	switch {
-	case f.kind == 0 || f.kind == funcField && f.get == nil:
+	case f.kind == 0:
 		return fmt.Errorf("client: hash field %d is the zero Field", i)
+	case f.kind == funcField && f.get == nil:
+		return fmt.Errorf("client: hash field %d: FieldFunc needs a function", i)
 	case f.kind == headerField && !wire.ValidHeaderName(f.name):
 		return fmt.Errorf("client: hash field %d: bad header name %q", i, f.name)
 	case f.kind != funcField && f.name == "":
@@ -98,17 +100,17 @@ func (f Field) check(i int) error {
 	return nil
 }
 
-// describe names the field in errors.
-func (f Field) describe() string {
+// describe names the field numbered i in errors.
+func (f Field) describe(i int) string {
 	switch f.kind {
 	case jsonField:
-		return fmt.Sprintf("JSON member %q", f.name)
+		return fmt.Sprintf("field %d (JSON member %q)", i, f.name)
 	case headerField:
-		return "header " + f.name
+		return fmt.Sprintf("field %d (header %s)", i, f.name)
 	case queryField:
-		return fmt.Sprintf("query parameter %q", f.name)
+		return fmt.Sprintf("field %d (query parameter %q)", i, f.name)
 	}
-	return "computed field"
+	return fmt.Sprintf("field %d (computed)", i)
 }
 
 type priceKey struct{}
@@ -382,7 +384,7 @@ func (h *hashSigner) values(r *http.Request, body []byte, vals []wire.Value) err
 			switch {
 			case m.Missing():
 			case !m.IsString:
-				return fmt.Errorf("%w: %s is not a string", ErrInvalidBody, f.describe())
+				return fmt.Errorf("%w: %s is not a string", ErrInvalidBody, f.describe(i))
 			default:
 				vals[i].B = m.Str.Decode(nil)
 			}
@@ -399,15 +401,15 @@ func (h *hashSigner) values(r *http.Request, body []byte, vals []wire.Value) err
 		}
 		switch {
 		case len(vs) > 1:
-			return fmt.Errorf("%w: %s is given %d times", ErrFieldValue, f.describe(), len(vs))
+			return fmt.Errorf("%w: %s is given %d times", ErrFieldValue, f.describe(i), len(vs))
 		case len(vs) == 1:
 			vals[i].S = vs[0]
 		}
 		if !wire.ValidFieldValue(vals[i].B) || !wire.ValidFieldValue(vals[i].S) {
-			return fmt.Errorf("%w: %s holds control characters or invalid UTF-8", ErrFieldValue, f.describe())
+			return fmt.Errorf("%w: %s holds control characters or invalid UTF-8", ErrFieldValue, f.describe(i))
 		}
 		if f.kind == headerField && !headerValueOK(vals[i].S) {
-			return fmt.Errorf("%w: %s starts or ends with a space, which the server would not see", ErrFieldValue, f.describe())
+			return fmt.Errorf("%w: %s starts or ends with a space, which the server would not see", ErrFieldValue, f.describe(i))
 		}
 	}
 	return nil
