@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -341,7 +342,8 @@ func (h *hashSigner) Sign(r *http.Request) error {
 			return err
 		}
 	}
-	vals := make([]wire.Value, len(h.fields))
+	var valArr [4]wire.Value // on the stack for the usual few fields
+	vals := slices.Grow(valArr[:0], len(h.fields))[:len(h.fields)]
 	if err := h.values(r, body, vals); err != nil {
 		return err
 	}
@@ -361,9 +363,9 @@ func (h *hashSigner) Sign(r *http.Request) error {
 // values sets vals to the values of the fields of r, whose body is body,
 // and fails on what apiguard's schemes would refuse.
 func (h *hashSigner) values(r *http.Request, body []byte, vals []wire.Value) error {
-	var members []wire.JSONValue
-	if len(h.jsonNames) > 0 {
-		members = make([]wire.JSONValue, len(h.jsonNames))
+	var memberArr [4]wire.JSONValue
+	members := slices.Grow(memberArr[:0], len(h.jsonNames))[:len(h.jsonNames)]
+	if len(members) > 0 {
 		if err := wire.JSONFields(body, h.jsonNames, members); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidBody, err)
 		}
