@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // The app key errors as a Scheme returns them: the reason first, so that
@@ -39,7 +41,7 @@ func (a *appKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	switch {
 	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 		return nil, errNoAppKey
-	case len(vs) > 1 || !tokenOK(vs[0]):
+	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
 		return nil, errBadAppKey
 	}
 	c, err := lookupKey(r, a.keys, vs[0], PublishableKey)

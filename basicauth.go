@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // Basic returns the Scheme of Midtrans' server key: `Authorization: Basic
@@ -46,16 +48,16 @@ func basicKey(h http.Header) (string, error) {
 		return "", ErrInvalidKey
 	}
 	enc, ok := cutScheme(vs[0], "Basic")
-	if !ok || enc == "" || len(enc) > 2*maxKeyLen {
+	if !ok || enc == "" || len(enc) > 2*wire.MaxCredentialLen {
 		return "", ErrInvalidKey
 	}
-	var buf [2 * maxKeyLen]byte
+	var buf [2 * wire.MaxCredentialLen]byte
 	n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
 	if err != nil {
 		return "", ErrInvalidKey
 	}
 	user, pass, ok := strings.Cut(string(buf[:n]), ":")
-	if !ok || pass != "" || !tokenOK(user) {
+	if !ok || pass != "" || !wire.ValidCredential(user) {
 		return "", ErrInvalidKey
 	}
 	return user, nil

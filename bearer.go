@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-)
 
-// maxKeyLen caps the length of a presented key; longer ones are refused
-// before any hashing.
-const maxKeyLen = 1024
+	"github.com/apiguard/apiguard/internal/wire"
+)
 
 // Bearer returns the Scheme of server keys (MockPay, the reseller's product
 // list): the key is looked up in keys and must be a ServerKey.
@@ -22,7 +20,8 @@ const maxKeyLen = 1024
 // No key in any of the places is ErrMissingKey. A key that is unknown,
 // revoked, expired, publishable, over 1024 bytes, sent in several headers of one name, or sent in two
 // places with different values is ErrInvalidKey: ambiguity is refused, never
-// resolved first-wins. A KeyStore failure is ErrUnavailable.
+// resolved first-wins. A KeyStore failure is ErrUnavailable. New fails on a
+// nil KeyStore or a header name that is not an RFC 9110 token.
 func Bearer(keys KeyStore, headers ...string) Scheme {
 	if len(headers) == 0 {
 		headers = []string{"Authorization"}
@@ -44,7 +43,7 @@ func (b *bearerScheme) Validate() error {
 		return errors.New("apiguard: Bearer needs a KeyStore")
 	}
 	for _, h := range b.headers {
-		if h == "" || strings.ContainsAny(h, " :\t") {
+		if !wire.ValidHeaderName(h) {
 			return fmt.Errorf("apiguard: Bearer: bad header name %q", h)
 		}
 	}
@@ -90,7 +89,7 @@ func (b *bearerScheme) presented(h http.Header) (string, error) {
 	if key == "" {
 		return "", ErrMissingKey
 	}
-	if len(key) > maxKeyLen {
+	if len(key) > wire.MaxCredentialLen {
 		return "", ErrInvalidKey
 	}
 	// Keys are not otherwise screened: one with spaces or control
@@ -113,20 +112,6 @@ func cutScheme(v, scheme string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimLeft(rest, " "), true
-}
-
-// tokenOK reports whether s is a plausible credential: 1 to 1024 printable
-// ASCII characters without spaces.
-func tokenOK(s string) bool {
-	if len(s) == 0 || len(s) > maxKeyLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // lookupKey finds the client of key in keys and checks its kind.

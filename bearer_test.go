@@ -191,3 +191,20 @@ func FuzzBearerHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestBearerHeaderNames: Bearer takes the key from headers whose names are
+// RFC 9110 tokens, and New refuses any other name.
+func TestBearerHeaderNames(t *testing.T) {
+	keys := mockPayStore(t)
+	for _, h := range []string{"", "X API Key", "X-API-Key:", "X(Key)", "X-Key\t", "Ünï"} {
+		if _, err := New(Bearer(keys, h)); err == nil {
+			t.Errorf("%q: no error", h)
+		}
+	}
+	if _, err := New(Bearer(keys, "x-api-key", "X_Key.v2")); err != nil {
+		t.Error(err)
+	}
+	if _, err := New(Bearer(nil)); err == nil {
+		t.Error("nil KeyStore: no error")
+	}
+}

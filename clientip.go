@@ -172,8 +172,3 @@ func trimOWS(s string) string {
 	}
 	return s
 }
-
-// isTokenChar reports whether r may appear in an HTTP token (RFC 9110).
-func isTokenChar(r rune) bool {
-	return r < 0x7f && r > ' ' && !strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r)
-}

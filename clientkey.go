@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // ClientKey returns the Scheme of publishable client keys sent in the URL
@@ -34,7 +36,7 @@ func (c *clientKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	switch {
 	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 		return nil, ErrMissingKey
-	case len(vs) > 1 || !tokenOK(vs[0]):
+	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
 		return nil, ErrInvalidKey
 	}
 	return lookupKey(r, c.keys, vs[0], PublishableKey)

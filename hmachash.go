@@ -1,7 +1,6 @@
 package apiguard
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -9,8 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
-	"unicode/utf8"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // DefaultHashBodyLimit is the most a hash signature reads of a request
@@ -194,7 +193,8 @@ func HashRequireHeaders(names ...string) HashOption {
 //
 // The Scheme's configuration is checked by New, which fails on a zero
 // KeySource, a nil KeyStore or function, no fields, a zero Field, an empty
-// name, a body limit that is not positive, or a bad header name.
+// name, a body limit that is not positive, or a header name that is not an
+// RFC 9110 token.
 func HashSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
 	return newHashScheme(false, key, fields, opts)
 }
@@ -273,7 +273,7 @@ func (h *hashScheme) check() error {
 		return fmt.Errorf("apiguard: %s: body limit must be positive, got %d", name, h.limit)
 	}
 	for _, hd := range h.required {
-		if !validHeaderName(hd) {
+		if !wire.ValidHeaderName(hd) {
 			return fmt.Errorf("apiguard: %s: bad header name %q", name, hd)
 		}
 	}
@@ -291,7 +291,7 @@ func (h *hashScheme) check() error {
 			h.readBody = true
 			continue
 		case headerField:
-			if !validHeaderName(f.name) {
+			if !wire.ValidHeaderName(f.name) {
 				return fmt.Errorf("apiguard: %s: field %d: bad header name %q", name, i, f.name)
 			}
 		case queryField:
@@ -312,10 +312,6 @@ func (h *hashScheme) check() error {
 	return nil
 }
 
-func validHeaderName(h string) bool {
-	return h != "" && !strings.ContainsAny(h, " :\t\r\n")
-}
-
 func (h *hashScheme) Validate() error { return h.err }
 
 // Challenge gives the WWW-Authenticate value of 401 responses.
@@ -323,12 +319,6 @@ func (h *hashScheme) Challenge() string { return "Bearer" }
 
 // maxFields is how many field values a request keeps on the stack.
 const maxFields = 4
-
-// fieldValue is a field's value: b (a slice of the body) or s.
-type fieldValue struct {
-	b []byte
-	s string
-}
 
 func (h *hashScheme) missing() error {
 	if len(h.required) > 1 {
@@ -370,7 +360,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 	var cands []Secret
 	var one [1]Secret
 	if h.src.header != "" {
-		if len(keyVals) != 1 || !tokenOK(keyVals[0]) {
+		if len(keyVals) != 1 || !wire.ValidCredential(keyVals[0]) {
 			return nil, ErrInvalidKey
 		}
 		c, err := lookupKey(r, h.src.keys, keyVals[0], ServerKey)
@@ -381,10 +371,10 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 		cands = one[:]
 	}
 
-	var valArr [maxFields]fieldValue
+	var valArr [maxFields]wire.Value
 	vals := valArr[:0]
 	if len(h.fields) > maxFields {
-		vals = make([]fieldValue, 0, len(h.fields))
+		vals = make([]wire.Value, 0, len(h.fields))
 	}
 	vals = vals[:len(h.fields)]
 	if h.readBody {
@@ -403,10 +393,10 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 	if h.src.owner != nil {
 		strs := make([]string, len(vals))
 		for i, v := range vals {
-			if v.b != nil {
-				strs[i] = string(v.b)
+			if v.B != nil {
+				strs[i] = string(v.B)
 			} else {
-				strs[i] = v.s
+				strs[i] = v.S
 			}
 		}
 		rewind(r)
@@ -451,18 +441,18 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 }
 
 // bodyValues parses body and sets the values of the body fields.
-func (h *hashScheme) bodyValues(body []byte, vals []fieldValue) error {
+func (h *hashScheme) bodyValues(body []byte, vals []wire.Value) error {
 	if len(h.bodyNames) == 0 {
 		return nil
 	}
-	var jvArr [maxFields]jsonValue
+	var jvArr [maxFields]wire.JSONValue
 	jv := jvArr[:0]
 	if len(h.bodyNames) > maxFields {
-		jv = make([]jsonValue, 0, len(h.bodyNames))
+		jv = make([]wire.JSONValue, 0, len(h.bodyNames))
 	}
 	jv = jv[:len(h.bodyNames)]
 	if !blank(body) {
-		if err := jsonFields(body, h.bodyNames, jv); err != nil {
+		if err := wire.JSONFields(body, h.bodyNames, jv); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidBody, err)
 		}
 	}
@@ -472,22 +462,22 @@ func (h *hashScheme) bodyValues(body []byte, vals []fieldValue) error {
 		}
 		v := jv[h.bodyIdx[i]]
 		switch {
-		case !v.found || v.null || v.str && len(v.s.raw) == 0:
+		case v.Missing():
 			return f.missingErr()
-		case !v.str:
+		case !v.IsString:
 			return fmt.Errorf("%w: member %q is not a string", ErrInvalidBody, f.name)
 		}
-		b := v.s.decode(nil)
-		if !validFieldValue(b) {
+		b := v.Str.Decode(nil)
+		if !wire.ValidFieldValue(b) {
 			return ErrInvalidField
 		}
-		vals[i].b = b
+		vals[i].B = b
 	}
 	return nil
 }
 
 // requestValues sets the values of the header, query and path fields.
-func (h *hashScheme) requestValues(r *http.Request, vals []fieldValue) error {
+func (h *hashScheme) requestValues(r *http.Request, vals []wire.Value) error {
 	var q url.Values
 	if h.query {
 		var err error
@@ -512,10 +502,10 @@ func (h *hashScheme) requestValues(r *http.Request, vals []fieldValue) error {
 		switch {
 		case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 			return f.missingErr()
-		case len(vs) > 1 || !validFieldValue(vs[0]):
+		case len(vs) > 1 || !wire.ValidFieldValue(vs[0]):
 			return ErrInvalidField
 		}
-		vals[i].s = vs[0]
+		vals[i].S = vs[0]
 	}
 	return nil
 }
@@ -530,49 +520,22 @@ func (f *Field) missingErr() error {
 	return ErrInvalidField
 }
 
-// digest computes the signature of vals (and of the computed fields) with
-// the key of c.
-func (h *hashScheme) digest(r *http.Request, c Secret, vals []fieldValue) ([sha256.Size]byte, error) {
-	if h.hmac {
-		return h.hmacDigest(r, c, vals)
-	}
-	var buf [256]byte
-	msg := append(buf[:0], c.Key...)
+// digest computes the signature of vals with the key of c, setting the
+// values of the computed fields (which depend on the client) first.
+func (h *hashScheme) digest(r *http.Request, c Secret, vals []wire.Value) ([sha256.Size]byte, error) {
 	for i, f := range h.fields {
 		if f.kind == computedField {
 			v, err := computeField(r, f, c.Client)
 			if err != nil {
 				return [sha256.Size]byte{}, err
 			}
-			msg = append(msg, v...)
-			continue
+			vals[i] = wire.Value{S: v}
 		}
-		msg = append(msg, vals[i].b...)
-		msg = append(msg, vals[i].s...)
 	}
-	return sha256.Sum256(msg), nil
-}
-
-func (h *hashScheme) hmacDigest(r *http.Request, c Secret, vals []fieldValue) ([sha256.Size]byte, error) {
-	var d [sha256.Size]byte
-	m := hmac.New(sha256.New, []byte(c.Key))
-	for i, f := range h.fields {
-		if i > 0 {
-			m.Write([]byte{'\n'})
-		}
-		if f.kind == computedField {
-			v, err := computeField(r, f, c.Client)
-			if err != nil {
-				return d, err
-			}
-			m.Write([]byte(v))
-			continue
-		}
-		m.Write(vals[i].b)
-		m.Write([]byte(vals[i].s))
+	if h.hmac {
+		return wire.HMACSum(c.Key, vals), nil
 	}
-	copy(d[:], m.Sum(nil))
-	return d, nil
+	return wire.HashSum(c.Key, vals), nil
 }
 
 func computeField(r *http.Request, f Field, c *Client) (string, error) {
@@ -581,7 +544,7 @@ func computeField(r *http.Request, f Field, c *Client) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !validFieldValue(v) {
+	if !wire.ValidFieldValue(v) {
 		return "", errors.New("apiguard: a ComputedField returned control characters or invalid UTF-8")
 	}
 	return v, nil
@@ -621,29 +584,6 @@ func blank(b []byte) bool {
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
 			return false
 		}
-	}
-	return true
-}
-
-// validFieldValue reports whether v may be a field of a signature: valid
-// UTF-8 without control characters. Refusing them keeps the delimiter of
-// HMACSignature unambiguous and rules out the padding a length-extension
-// attack on HashSignature needs (it holds 0x00 bytes).
-func validFieldValue[T string | []byte](v T) bool {
-	for i := 0; i < len(v); {
-		c := v[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f {
-				return false
-			}
-			i++
-			continue
-		}
-		r, n := utf8.DecodeRune([]byte(v[i:min(i+utf8.UTFMax, len(v))]))
-		if r == utf8.RuneError && n <= 1 || r >= 0x80 && r < 0xa0 {
-			return false
-		}
-		i += n
 	}
 	return true
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -95,28 +94,6 @@ func BenchmarkHashAuth(b *testing.B) {
 			}
 		})
 	}
-}
-
-// BenchmarkJSONFields measures the scanner alone on the 200-byte body,
-// against json.Valid (which only validates) in the same run.
-func BenchmarkJSONFields(b *testing.B) {
-	b.Run("scan", func(b *testing.B) {
-		b.ReportAllocs()
-		vals := make([]jsonValue, 1)
-		for b.Loop() {
-			if err := jsonFields(benchBody, []string{"ref_id"}, vals); err != nil || !vals[0].str {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("json.Valid", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if !json.Valid(benchBody) {
-				b.Fatal("invalid")
-			}
-		}
-	})
 }
 
 // benchHashFloor is the floor of hash auth written by hand: the body copy,

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // Issue returns a new access token for c in a new session (88Pay's token
@@ -126,7 +128,7 @@ func (m *merchantScheme) Authenticate(r *http.Request) (*Client, error) {
 	if len(keys) == 0 && len(ids) == 0 {
 		return nil, ErrMissingKey
 	}
-	if len(keys) != 1 || len(ids) != 1 || !tokenOK(keys[0]) || !tokenOK(ids[0]) {
+	if len(keys) != 1 || len(ids) != 1 || !wire.ValidCredential(keys[0]) || !wire.ValidCredential(ids[0]) {
 		return nil, ErrInvalidKey
 	}
 	c, err := m.keys.Lookup(r.Context(), keys[0])

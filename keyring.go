@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // maxRingKeys caps the keys of a KeyRing: enough for a signing key, the one
@@ -113,7 +115,7 @@ func newTokenKey(id string, priv *ecdsa.PrivateKey, pub *ecdsa.PublicKey) (*Toke
 }
 
 // keyIDOK reports whether id is a usable key id.
-func keyIDOK(id string) bool { return len(id) <= 128 && tokenOK(id) }
+func keyIDOK(id string) bool { return len(id) <= 128 && wire.ValidCredential(id) }
 
 // ID returns the key id, sent as "kid" in the header of the tokens the key
 // signs.

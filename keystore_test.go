@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 func TestMemoryKeyStoreLifecycle(t *testing.T) {
@@ -90,7 +92,7 @@ func TestGenerateKey(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 100; i++ {
 		k, err := GenerateKey("sandbox_sk_test_")
-		if err != nil || !strings.HasPrefix(k, "sandbox_sk_test_") || len(k) != len("sandbox_sk_test_")+43 || !tokenOK(k) {
+		if err != nil || !strings.HasPrefix(k, "sandbox_sk_test_") || len(k) != len("sandbox_sk_test_")+43 || !wire.ValidCredential(k) {
 			t.Fatalf("%q %v", k, err)
 		}
 		if seen[k] {

@@ -3,6 +3,8 @@ package apiguard
 import (
 	"net/http"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // hasBody reports whether r carries a body: a positive or unknown length.
@@ -167,7 +169,7 @@ func parseQ(s string) (int, bool) {
 // scanToken returns the token starting at s[i] and the index after it.
 func scanToken(s string, i int) (string, int) {
 	j := i
-	for j < len(s) && s[j] < 0x80 && isTokenChar(rune(s[j])) {
+	for j < len(s) && wire.IsTokenChar(s[j]) {
 		j++
 	}
 	return s[i:j], j

@@ -9,6 +9,8 @@ import (
 	"net/textproto"
 	"reflect"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // An Option configures one of the package's constructors: New, the stores
@@ -236,7 +238,7 @@ func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 // WithTrustedProxies). The default is X-Forwarded-For.
 func WithClientIPHeader(name string) Option {
 	return Option{"WithClientIPHeader", toGuard, func(c *config) error {
-		if !validHeaderName(name) {
+		if !wire.ValidHeaderName(name) {
 			return fmt.Errorf("bad header name %q", name)
 		}
 		c.ip.header = http.CanonicalHeaderKey(name)
@@ -328,7 +330,7 @@ func WithBodyLimit(n int64) Option {
 func WithRequiredHeaders(names ...string) Option {
 	return Option{"WithRequiredHeaders", toHash, func(c *config) error {
 		for _, n := range names {
-			if !validHeaderName(n) {
+			if !wire.ValidHeaderName(n) {
 				return fmt.Errorf("invalid header name %q", n)
 			}
 			c.required = append(c.required, textproto.CanonicalMIMEHeaderKey(n))

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"reflect"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // A ReplayStore remembers request ids for a while, so that RequestID can
@@ -84,7 +86,7 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 		switch {
 		case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 			return ErrMissingRequestID
-		case len(vs) > 1 || len(vs[0]) > maxRequestIDLen || !tokenOK(vs[0]):
+		case len(vs) > 1 || len(vs[0]) > maxRequestIDLen || !wire.ValidCredential(vs[0]):
 			return ErrInvalidRequestID
 		}
 		h := heldID{store, same, c.ID, vs[0]}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apiguard/apiguard/internal/wire"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
@@ -353,7 +354,7 @@ func presentedToken(v string, bearer bool) (string, error) {
 			return "", fmt.Errorf("%w: %w", ErrInvalidToken, errNoToken)
 		}
 	}
-	if len(v) > maxTokenLen || !tokenOK(v) {
+	if len(v) > maxTokenLen || !wire.ValidCredential(v) {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, errNoToken)
 	}
 	return v, nil

@@ -170,7 +170,8 @@ func BasicRequest(method, target, serverKey string, body io.Reader) *http.Reques
 
 // StatusRequest returns the reseller's status check (seed 001): a POST of
 // {"trx_id":trxID} to target, signed with `Authorization: Bearer
-// hex(SHA256(apiKey + trxID))`.
+// hex(SHA256(apiKey + trxID))`. It panics, as the client refuses to sign
+// it, if trxID holds a control character, which the server refuses.
 func StatusRequest(target, apiKey, trxID string) *http.Request {
 	body, _ := json.Marshal(map[string]string{"trx_id": trxID})
 	return NewRequest("POST", target, bytes.NewReader(body), must(client.StatusHash(apiKey)))
@@ -186,7 +187,9 @@ type Order struct {
 
 // OrderRequest returns the reseller's order (seed 001): a POST of order to
 // target with X-API-Key, X-Request-Time (at, in Unix seconds) and
-// `Authorization: Bearer hex(SHA256(apiKey + order.RefID + price))`.
+// `Authorization: Bearer hex(SHA256(apiKey + order.RefID + price))`. It
+// panics, as the client refuses to sign it, if order.RefID holds a control
+// character, which the server refuses.
 func OrderRequest(target, apiKey string, order Order, price int64, at time.Time) *http.Request {
 	body, _ := json.Marshal(order)
 	s := must(client.OrderHash(apiKey, client.HashClock(func() time.Time { return at })))

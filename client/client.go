@@ -20,7 +20,11 @@
 // origin), so give each API an http.Client of its own. They are safe for
 // concurrent use.
 //
-// The package uses only the standard library.
+// The rules of the wire (valid header names and credentials, what a signed
+// field may hold, the message a signature covers, the strict reading of
+// JSON bodies) are apiguard's own, shared with its schemes: a Signer
+// refuses, with an error, to sign what the server would refuse. Beyond
+// the standard library the package imports only that shared code.
 package client
 
 import (
@@ -31,6 +35,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // A Signer adds credentials to an outgoing request.
@@ -120,7 +126,7 @@ func Bearer(key string) (Signer, error) {
 // (such as "X-API-Key"). It fails if header is not a valid header name or
 // key is not 1 to 1024 printable ASCII characters without spaces.
 func APIKey(header, key string) (Signer, error) {
-	if !validHeaderName(header) {
+	if !wire.ValidHeaderName(header) {
 		return nil, fmt.Errorf("client: bad header name %q", header)
 	}
 	if err := checkCredential("API key", key); err != nil {
@@ -143,46 +149,14 @@ func Basic(serverKey string) (Signer, error) {
 	return &headerSigner{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(serverKey+":"))}, nil
 }
 
-// maxCredentialLen is the longest credential the signers send; apiguard's
-// schemes refuse longer ones.
-const maxCredentialLen = 1024
-
 // checkCredential fails unless s is 1 to 1024 printable ASCII characters
-// without spaces. It never puts s in the error.
+// without spaces, as apiguard's schemes require of every credential. It
+// never puts s in the error.
 func checkCredential(what, s string) error {
-	if !credentialOK(s) {
-		return fmt.Errorf("client: %s must be 1 to %d printable ASCII characters without spaces", what, maxCredentialLen)
+	if !wire.ValidCredential(s) {
+		return fmt.Errorf("client: %s must be 1 to %d printable ASCII characters without spaces", what, wire.MaxCredentialLen)
 	}
 	return nil
-}
-
-func credentialOK(s string) bool {
-	if len(s) == 0 || len(s) > maxCredentialLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// validHeaderName reports whether s is an RFC 9110 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // ErrBodyTooLarge is returned by a Signer that must read a request body

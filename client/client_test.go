@@ -76,10 +76,9 @@ func TestSignerHeaders(t *testing.T) {
 				"X-Api-Key":      {"topup_demo_key_gold"},
 				"X-Request-Time": {"1764000000"},
 			}},
-		{name: "numeric ref_id", s: sig(client.NewHash("topup_demo_key_gold", []client.Field{client.JSONField("ref_id"), client.PriceField()})),
-			ctx: client.WithPrice(context.Background(), 14500), body: `{"ref_id":123456789}`,
-			// sha256("topup_demo_key_gold" + "123456789" + "14500")
-			want: http.Header{"Authorization": {"Bearer " + sha256Hex("topup_demo_key_gold12345678914500")}}, nokey: true},
+		{name: "JSON field twice", s: sig(client.NewHash("k", []client.Field{client.JSONField("ref_id"), client.JSONField("ref_id")})),
+			body: `{"ref_id":"R\u00e9F"}`,
+			want: http.Header{"Authorization": {"Bearer " + sha256Hex("kRéFRéF")}}, nokey: true},
 		{name: "HMAC, time signed, client named", s: sig(client.NewHMAC("whsec_demo",
 			[]client.Field{client.HeaderField("X-Request-Time"), client.QueryField("q"), client.JSONField("ref_id")},
 			client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", "acme"), client.HashClock(clock))),
@@ -183,17 +182,26 @@ func TestSignFailures(t *testing.T) {
 		wantErr error
 	}{
 		{"order without price", sig(client.OrderHash("secret_key_1")), context.Background(), `{"ref_id":"R"}`, nil},
-		{"body not JSON", sig(client.StatusHash("secret_key_1")), context.Background(), `trx_id=1`, nil},
-		{"body a JSON array", sig(client.StatusHash("secret_key_1")), context.Background(), `["trx_id"]`, nil},
-		{"body null", sig(client.StatusHash("secret_key_1")), context.Background(), `null`, nil},
-		{"no body", sig(client.StatusHash("secret_key_1")), context.Background(), ``, nil},
-		{"trx_id an object", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":{"a":1}}`, nil},
-		{"trx_id a boolean", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":true}`, nil},
+		{"body not JSON", sig(client.StatusHash("secret_key_1")), context.Background(), `trx_id=1`, client.ErrInvalidBody},
+		{"body a JSON array", sig(client.StatusHash("secret_key_1")), context.Background(), `["trx_id"]`, client.ErrInvalidBody},
+		{"body null", sig(client.StatusHash("secret_key_1")), context.Background(), `null`, client.ErrInvalidBody},
+		{"no body", sig(client.StatusHash("secret_key_1")), context.Background(), ``, client.ErrInvalidBody},
+		{"trx_id an object", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":{"a":1}}`, client.ErrInvalidBody},
+		{"trx_id a boolean", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":true}`, client.ErrInvalidBody},
 		{"body over the limit", sig(client.StatusHash("secret_key_1", client.MaxBody(10))), context.Background(), `{"trx_id":"12345"}`, client.ErrBodyTooLarge},
 		{"HMAC field with a newline", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\nb"}`, client.ErrFieldValue},
 		{"HMAC field with DEL", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\u007f"}`, client.ErrFieldValue},
 		{"HMAC field with a C1 control", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\u0085"}`, client.ErrFieldValue},
-		{"HMAC body not JSON", hmacOf("ref_id"), context.Background(), `ref_id=1`, nil},
+		{"HMAC body not JSON", hmacOf("ref_id"), context.Background(), `ref_id=1`, client.ErrInvalidBody},
+		{"trx_id a number", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":123456789}`, client.ErrInvalidBody},
+		{"HMAC ref_id a number", hmacOf("ref_id"), context.Background(), `{"ref_id":1}`, client.ErrInvalidBody},
+		{"duplicate trx_id", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":"a","trx_id":"b"}`, client.ErrInvalidBody},
+		{"trx_id in another case", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":"a","TRX_ID":"b"}`, client.ErrInvalidBody},
+		{"duplicate of another member", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":"a","note":"x","Note":"y"}`, client.ErrInvalidBody},
+		{"lone surrogate", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":"\ud800"}`, client.ErrInvalidBody},
+		{"hash field with a newline", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":"a\nb"}`, client.ErrFieldValue},
+		{"computed field with a newline", sig(client.NewHash("secret_key_1", []client.Field{client.FieldFunc(func(*http.Request, []byte) (string, error) { return "a\nb", nil })})),
+			context.Background(), ``, client.ErrFieldValue},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rec := &recorder{}
@@ -271,6 +279,24 @@ func TestSignerConfig(t *testing.T) {
 		{"SendHeader newline", func() (client.Signer, error) {
 			return client.StatusHash("k", client.SendHeader("X-Client-Id", "a\r\nX-Evil: 1"))
 		}},
+		{"SendHeader C1 control", func() (client.Signer, error) {
+			return client.StatusHash("k", client.SendHeader("X-Client-Id", "a\u0085"))
+		}},
+		{"SendHeader invalid UTF-8", func() (client.Signer, error) {
+			return client.StatusHash("k", client.SendHeader("X-Client-Id", "a\xff"))
+		}},
+		{"SendHeader space around", func() (client.Signer, error) {
+			return client.StatusHash("k", client.SendHeader("X-Client-Id", "acme "))
+		}},
+		{"SendKey Authorization", func() (client.Signer, error) { return client.StatusHash("k", client.SendKey("Authorization")) }},
+		{"SendTime not a token", func() (client.Signer, error) { return client.StatusHash("k", client.SendTime("X-Time/UTC")) }},
+		{"HeaderField not a token", func() (client.Signer, error) {
+			return client.NewHash("k", []client.Field{client.HeaderField("X(Ref)")})
+		}},
+		{"HeaderField empty", func() (client.Signer, error) { return client.NewHash("k", []client.Field{client.HeaderField("")}) }},
+		{"JSONField empty", func() (client.Signer, error) { return client.NewHash("k", []client.Field{client.JSONField("")}) }},
+		{"QueryField empty", func() (client.Signer, error) { return client.NewHash("k", []client.Field{client.QueryField("")}) }},
+		{"FieldFunc nil", func() (client.Signer, error) { return client.NewHash("k", []client.Field{client.FieldFunc(nil)}) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s, err := c.make()

@@ -2,6 +2,8 @@ package client
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 var fuzzNow = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
@@ -64,7 +68,7 @@ func FuzzParseToken(f *testing.F) {
 			return
 		}
 		for _, s := range []string{tok.AccessToken, tok.SessionID} {
-			if !tokenOK(s) || strings.ContainsAny(s, "\r\n \t") {
+			if !wire.ValidCredential(s) || strings.ContainsAny(s, "\r\n \t") {
 				t.Fatalf("unsafe value %q accepted", s)
 			}
 		}
@@ -77,11 +81,14 @@ func FuzzParseToken(f *testing.F) {
 	})
 }
 
-// FuzzHashBody: signing a body either fails or sends the same bytes, and
-// the member signed is the one encoding/json finds.
+// FuzzHashBody: signing a body either fails with ErrInvalidBody (or
+// ErrFieldValue) or signs the value that a handler decoding the body with
+// encoding/json finds (into a map, and into a struct, which matches names
+// in any case), and sends the body byte for byte.
 func FuzzHashBody(f *testing.F) {
 	for _, s := range []string{`{"trx_id":"TRX_123456789"}`, `{"trx_id":123}`, `{"trx_id":-1.5e3}`, `{"trx_id":null}`,
-		`{"trx_id":"\u0000\ud800"}`, `{"trx_id":"a","trx_id":"b"}`, `{"trx_id":[1]}`, `{}`, `[]`, `"x"`, ``, `{"trx_id":"a"} trailing`} {
+		`{"trx_id":"\u0000\ud800"}`, `{"trx_id":"a","trx_id":"b"}`, `{"trx_id":"a","TRX_ID":"b"}`, `{"TRX_ID":"b"}`,
+		`{"trx_id":[1]}`, `{}`, `[]`, `"x"`, ``, `{"trx_id":"a"} trailing`, `{"trx_id":"\u00e9\n"}`} {
 		f.Add([]byte(s))
 	}
 	s, err := StatusHash("k")
@@ -89,50 +96,41 @@ func FuzzHashBody(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		v, err := jsonMember(body, "trx_id")
-		want, wantErr := referenceMember(body, "trx_id")
-		if (err == nil) != (wantErr == nil) || v != want {
-			t.Fatalf("%q: got %q, %v; encoding/json gives %q, %v", body, v, err, want, wantErr)
-		}
 		r := httptest.NewRequest("POST", "/status", bytes.NewReader(body))
-		if err := s.Sign(r); (err == nil) != (wantErr == nil) {
-			t.Fatalf("%q: Sign says %v, encoding/json %v", body, err, wantErr)
-		}
-		if wantErr != nil {
+		if err := s.Sign(r); err != nil {
+			if !errors.Is(err, ErrInvalidBody) && !errors.Is(err, ErrFieldValue) {
+				t.Fatalf("%q: %v", body, err)
+			}
 			return
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil || m == nil {
+			t.Fatalf("%q: signed what encoding/json does not read as an object: %v", body, err)
+		}
+		var st struct {
+			TrxID *string `json:"trx_id"`
+		}
+		if err := json.Unmarshal(body, &st); err != nil {
+			t.Fatalf("%q: signed what a handler's struct cannot read: %v", body, err)
+		}
+		// The member named exactly trx_id is signed; absent, null or "" it
+		// is signed as "", which the server refuses as missing.
+		var want string
+		if raw, ok := m["trx_id"]; ok && string(raw) != "null" {
+			if raw[0] != '"' || json.Unmarshal(raw, &want) != nil {
+				t.Fatalf("%q: signed trx_id %s, which is not a string", body, raw)
+			}
+			if want != "" && (st.TrxID == nil || *st.TrxID != want) {
+				t.Fatalf("%q: signed trx_id %q, a handler's struct sees %v", body, want, st.TrxID)
+			}
+		}
+		sum := sha256.Sum256([]byte("k" + want))
+		if got, wantH := r.Header.Get("Authorization"), "Bearer "+hex.EncodeToString(sum[:]); got != wantH {
+			t.Fatalf("%q: %s; a handler sees trx_id %q, whose signature is %s", body, got, want, wantH)
 		}
 		got, _ := io.ReadAll(r.Body)
 		if !bytes.Equal(got, body) || r.ContentLength != int64(len(body)) {
 			t.Fatalf("body changed: %q -> %q", body, got)
 		}
-		a := r.Header.Get("Authorization")
-		if len(a) != len("Bearer ")+64 || !strings.HasPrefix(a, "Bearer ") {
-			t.Fatalf("Authorization %q", a)
-		}
 	})
-}
-
-// referenceMember is JSONField's rule written with encoding/json.
-func referenceMember(body []byte, name string) (string, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		return "", errNotObject
-	}
-	raw, ok := obj[name]
-	if !ok || string(raw) == "null" {
-		return "", nil
-	}
-	var v any
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return "", err
-	}
-	switch v := v.(type) {
-	case string:
-		return v, nil
-	case json.Number:
-		return string(raw), nil
-	}
-	return "", errors.New("neither a string nor a number")
 }

@@ -1,54 +1,69 @@
 package client
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // A Field gives one value of a hash signature's input from an outgoing
 // request: a member of its JSON body, a header, a query parameter, the
 // price set with WithPrice, or a function of one's own (FieldFunc). The
 // zero Field is invalid.
+//
+// A field that is absent (a member missing, null or "", a header or a
+// query parameter not sent) is signed as "", so that the server answers
+// with its own error, such as the reseller's 400 "Transaction ID is
+// required". A value the server would refuse fails the signature instead:
+// see ErrInvalidBody and ErrFieldValue.
 type Field struct {
-	get  func(r *http.Request, body []byte) (string, error)
-	body bool // get needs the body
+	kind fieldKind
+	name string                                             // JSON member, canonical header or query parameter
+	get  func(r *http.Request, body []byte) (string, error) // funcField
+	body bool                                               // funcField: get needs the body
 }
 
-// JSONField is the top-level member name of the request's JSON body: a
-// string's value, or a number as written. An absent member or null gives
-// "" (the server then answers with its own error, such as the reseller's
-// 400 "Transaction ID is required"); a body that is not a JSON object, or
-// a member that is an object, an array or a boolean, fails the signature.
+type fieldKind uint8
+
+const (
+	jsonField fieldKind = iota + 1
+	headerField
+	queryField
+	funcField
+)
+
+// JSONField is the string member name at the top level of the request's
+// JSON body, as apiguard's BodyField reads it. A body that is not a JSON
+// object apiguard reads, or a member that is a number, a boolean, an
+// object or an array, fails the signature with ErrInvalidBody. name must
+// not be empty.
 func JSONField(name string) Field {
-	return Field{body: true, get: func(_ *http.Request, body []byte) (string, error) {
-		return jsonMember(body, name)
-	}}
+	return Field{kind: jsonField, name: name}
 }
 
-// HeaderField is the value of the request header name ("" when absent).
+// HeaderField is the value of the request header name, as apiguard's
+// HeaderField reads it. A header sent several times, or whose value starts
+// or ends with a space or tab (which the server would not see), fails the
+// signature with ErrFieldValue. name must be a valid header name.
 func HeaderField(name string) Field {
-	name = http.CanonicalHeaderKey(name)
-	return Field{get: func(r *http.Request, _ []byte) (string, error) {
-		return r.Header.Get(name), nil
-	}}
+	return Field{kind: headerField, name: http.CanonicalHeaderKey(name)}
 }
 
-// QueryField is the value of the URL query parameter name ("" when absent).
+// QueryField is the value of the URL query parameter name, as apiguard's
+// QueryField reads it. A parameter given several times, or a query that
+// does not parse, fails the signature with ErrFieldValue. name must not be
+// empty.
 func QueryField(name string) Field {
-	return Field{get: func(r *http.Request, _ []byte) (string, error) {
-		return r.URL.Query().Get(name), nil
-	}}
+	return Field{kind: queryField, name: name}
 }
 
 // PriceField is the price set on the request's context with WithPrice, in
@@ -56,7 +71,7 @@ func QueryField(name string) Field {
 // for the caller's role, which the request body does not carry). A request
 // without a price fails the signature.
 func PriceField() Field {
-	return Field{get: func(r *http.Request, _ []byte) (string, error) {
+	return Field{kind: funcField, get: func(r *http.Request, _ []byte) (string, error) {
 		p, ok := r.Context().Value(priceKey{}).(int64)
 		if !ok {
 			return "", errors.New("client: the order hash needs a price: use client.WithPrice on the request's context")
@@ -68,7 +83,35 @@ func PriceField() Field {
 // FieldFunc is a field computed by f from the request and its body (nil
 // when the request has none). f must not keep or modify r.
 func FieldFunc(f func(r *http.Request, body []byte) (string, error)) Field {
-	return Field{get: f, body: true}
+	return Field{kind: funcField, get: f, body: true}
+}
+
+// check returns what is wrong with the field numbered i, if anything.
+func (f Field) check(i int) error {
+	switch {
+	case f.kind == 0:
+		return fmt.Errorf("client: hash field %d is the zero Field", i)
+	case f.kind == funcField && f.get == nil:
+		return fmt.Errorf("client: hash field %d: FieldFunc needs a function", i)
+	case f.kind == headerField && !wire.ValidHeaderName(f.name):
+		return fmt.Errorf("client: hash field %d: bad header name %q", i, f.name)
+	case f.kind != funcField && f.name == "":
+		return fmt.Errorf("client: hash field %d has no name", i)
+	}
+	return nil
+}
+
+// describe names the field numbered i in errors.
+func (f Field) describe(i int) string {
+	switch f.kind {
+	case jsonField:
+		return fmt.Sprintf("field %d (JSON member %q)", i, f.name)
+	case headerField:
+		return fmt.Sprintf("field %d (header %s)", i, f.name)
+	case queryField:
+		return fmt.Sprintf("field %d (query parameter %q)", i, f.name)
+	}
+	return fmt.Sprintf("field %d (computed)", i)
 }
 
 type priceKey struct{}
@@ -88,43 +131,57 @@ type HashOption struct {
 // SendKey sends the API key, bare, in header as well as signing with it
 // (the order endpoint's X-API-Key). The default is not to send it.
 func SendKey(header string) HashOption {
-	return HashOption{func(h *hashSigner) error {
-		if !validHeaderName(header) {
-			return fmt.Errorf("client: bad header name %q", header)
-		}
-		h.keyHeader = http.CanonicalHeaderKey(header)
-		return nil
+	return HashOption{func(h *hashSigner) (err error) {
+		h.keyHeader, err = sendName("SendKey", header)
+		return err
 	}}
 }
 
 // SendTime sends the time of signing in header as Unix seconds (the order
 // endpoint's X-Request-Time). The default is not to send it.
 func SendTime(header string) HashOption {
-	return HashOption{func(h *hashSigner) error {
-		if !validHeaderName(header) {
-			return fmt.Errorf("client: bad header name %q", header)
-		}
-		h.timeHeader = http.CanonicalHeaderKey(header)
-		return nil
+	return HashOption{func(h *hashSigner) (err error) {
+		h.timeHeader, err = sendName("SendTime", header)
+		return err
 	}}
 }
 
 // SendHeader sends the header name with value on every request, such as
 // the client id by which an HMAC server finds the secret ("X-Client-Id").
 // It may be given several times, for several headers. The value must be 1
-// to 1024 bytes without control characters; name cannot be Authorization,
-// which holds the signature. The default is none.
+// to 1024 bytes of valid UTF-8 without control characters, and not start
+// or end with a space, so that it reaches the server as it is. The default
+// is none.
 func SendHeader(name, value string) HashOption {
 	return HashOption{func(h *hashSigner) error {
-		if !validHeaderName(name) || http.CanonicalHeaderKey(name) == "Authorization" {
-			return fmt.Errorf("client: SendHeader: bad header name %q", name)
+		name, err := sendName("SendHeader", name)
+		if err != nil {
+			return err
 		}
-		if value == "" || len(value) > maxCredentialLen || strings.ContainsFunc(value, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
-			return fmt.Errorf("client: SendHeader %s: the value must be 1 to %d bytes without control characters", name, maxCredentialLen)
+		if value == "" || len(value) > wire.MaxCredentialLen || !headerValueOK(value) {
+			return fmt.Errorf("client: SendHeader %s: the value must be 1 to %d bytes of UTF-8 without control characters or spaces around it", name, wire.MaxCredentialLen)
 		}
-		h.headers = append(h.headers, fixedHeader{http.CanonicalHeaderKey(name), value})
+		h.headers = append(h.headers, fixedHeader{name, value})
 		return nil
 	}}
+}
+
+// sendName returns the canonical form of the name of a header that the
+// option opt sends. It fails on an invalid name, and on Authorization,
+// which holds the signature.
+func sendName(opt, name string) (string, error) {
+	c := http.CanonicalHeaderKey(name)
+	if !wire.ValidHeaderName(name) || c == "Authorization" {
+		return "", fmt.Errorf("client: %s: bad header name %q", opt, name)
+	}
+	return c, nil
+}
+
+// headerValueOK reports whether v may be signed as the value of a header:
+// a valid field value that a server reads as it is, with no space or tab
+// at either end (HTTP drops them).
+func headerValueOK(v string) bool {
+	return wire.ValidFieldValue(v) && (v == "" || v[0] != ' ' && v[len(v)-1] != ' ')
 }
 
 // HashClock sets the clock whose time SendTime sends. The default is
@@ -158,9 +215,11 @@ func MaxBody(n int64) HashOption {
 //
 // in lower-case hex, the fields taken from the request in order. The body,
 // when a field needs it, is read once, at most MaxBody bytes, and put back
-// byte for byte. It fails if apiKey is not 1 to 1024 printable ASCII
-// characters without spaces, if there is no field, or if a field or an
-// option is invalid.
+// byte for byte. A request whose body or fields apiguard's HashSignature
+// would refuse is not signed (ErrInvalidBody, ErrFieldValue).
+//
+// It fails if apiKey is not 1 to 1024 printable ASCII characters without
+// spaces, if there is no field, or if a field or an option is invalid.
 //
 // StatusHash and OrderHash are the reseller's two formulas.
 func NewHash(apiKey string, fields []Field, opts ...HashOption) (Signer, error) {
@@ -179,9 +238,9 @@ func NewHash(apiKey string, fields []Field, opts ...HashOption) (Signer, error) 
 // by newlines. The secret is never sent: tell the server whose secret to
 // use with SendHeader (such as X-Client-Id), and sign the time with
 // SendTime("X-Request-Time") and HeaderField("X-Request-Time"), as the
-// headers are set before the fields are read. A field whose value holds a
-// control character or invalid UTF-8 fails the signature with
-// ErrFieldValue, as the server would refuse it.
+// headers are set before the fields are read. As for NewHash, a request
+// the server would refuse is not signed: a field whose value holds a
+// newline (or any control character) fails with ErrFieldValue.
 //
 // It fails if secret is not 1 to 1024 printable ASCII characters without
 // spaces, if there is no field, if a field or an option is invalid, or if
@@ -199,10 +258,18 @@ func newHashSigner(mac bool, key string, fields []Field, opts []HashOption) (Sig
 	}
 	h := &hashSigner{hmac: mac, key: key, fields: append([]Field(nil), fields...), now: time.Now, maxBody: 1 << 20}
 	for i, f := range h.fields {
-		if f.get == nil {
-			return nil, fmt.Errorf("client: hash field %d is the zero Field", i)
+		if err := f.check(i); err != nil {
+			return nil, err
 		}
-		h.body = h.body || f.body
+		switch f.kind {
+		case jsonField:
+			h.jsonNames = append(h.jsonNames, f.name)
+			h.body = true
+		case queryField:
+			h.query = true
+		case funcField:
+			h.body = h.body || f.body
+		}
 	}
 	for _, o := range opts {
 		if o.apply == nil {
@@ -244,7 +311,9 @@ type hashSigner struct {
 	hmac       bool   // HMAC-SHA256 keyed by key, fields joined by "\n"
 	key        string // the API key, or the HMAC secret
 	fields     []Field
-	body       bool
+	jsonNames  []string // the names of the JSON fields, in order
+	body       bool     // a field needs the body
+	query      bool     // a field is a query parameter
 	keyHeader  string
 	timeHeader string
 	headers    []fixedHeader
@@ -273,22 +342,16 @@ func (h *hashSigner) Sign(r *http.Request) error {
 			return err
 		}
 	}
+	var valArr [4]wire.Value // on the stack for the usual few fields
+	vals := slices.Grow(valArr[:0], len(h.fields))[:len(h.fields)]
+	if err := h.values(r, body, vals); err != nil {
+		return err
+	}
 	var sum [sha256.Size]byte
 	if h.hmac {
-		msg, err := h.message(r, body, nil)
-		if err != nil {
-			return err
-		}
-		m := hmac.New(sha256.New, []byte(h.key))
-		m.Write(msg)
-		copy(sum[:], m.Sum(nil))
+		sum = wire.HMACSum(h.key, vals)
 	} else {
-		var buf [256]byte
-		msg, err := h.message(r, body, append(buf[:0], h.key...))
-		if err != nil {
-			return err
-		}
-		sum = sha256.Sum256(msg)
+		sum = wire.HashSum(h.key, vals)
 	}
 	var out [len("Bearer ") + 2*sha256.Size]byte
 	copy(out[:], "Bearer ")
@@ -297,153 +360,76 @@ func (h *hashSigner) Sign(r *http.Request) error {
 	return nil
 }
 
-// message appends to dst the fields of r: concatenated for the seed's
-// hash, joined by newlines and checked for HMAC.
-func (h *hashSigner) message(r *http.Request, body, dst []byte) ([]byte, error) {
+// values sets vals to the values of the fields of r, whose body is body,
+// and fails on what apiguard's schemes would refuse.
+func (h *hashSigner) values(r *http.Request, body []byte, vals []wire.Value) error {
+	var memberArr [4]wire.JSONValue
+	members := slices.Grow(memberArr[:0], len(h.jsonNames))[:len(h.jsonNames)]
+	if len(members) > 0 {
+		if err := wire.JSONFields(body, h.jsonNames, members); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidBody, err)
+		}
+	}
+	var q url.Values
+	if h.query {
+		var err error
+		if q, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+			return fmt.Errorf("%w: the URL query does not parse", ErrFieldValue)
+		}
+	}
 	for i, f := range h.fields {
-		v, err := f.get(r, body)
-		if err != nil {
-			return nil, err
-		}
-		if h.hmac {
-			if !validFieldValue(v) {
-				return nil, fmt.Errorf("%w (field %d)", ErrFieldValue, i)
+		var vs []string
+		switch f.kind {
+		case jsonField:
+			m := members[0]
+			members = members[1:]
+			switch {
+			case m.Missing():
+			case !m.IsString:
+				return fmt.Errorf("%w: %s is not a string", ErrInvalidBody, f.describe(i))
+			default:
+				vals[i].B = m.Str.Decode(nil)
 			}
-			if i > 0 {
-				dst = append(dst, '\n')
+		case headerField:
+			vs = r.Header[f.name]
+		case queryField:
+			vs = q[f.name]
+		case funcField:
+			v, err := f.get(r, body)
+			if err != nil {
+				return err
 			}
+			vals[i].S = v
 		}
-		dst = append(dst, v...)
-	}
-	return dst, nil
-}
-
-// ErrFieldValue is returned by an HMAC Signer when a field's value holds a
-// control character (a newline would make the signed string ambiguous) or
-// is not valid UTF-8. apiguard's HMACSignature refuses such values too.
-var ErrFieldValue = errors.New("client: a signed field holds control characters or invalid UTF-8")
-
-// validFieldValue reports whether v may be a field of an HMAC signature:
-// valid UTF-8 without C0 or C1 control characters or DEL, the rule of
-// apiguard's HMACSignature.
-func validFieldValue(v string) bool {
-	for i := 0; i < len(v); {
-		c, n := utf8.DecodeRuneInString(v[i:])
-		if c == utf8.RuneError && n <= 1 || c < 0x20 || c >= 0x7f && c < 0xa0 {
-			return false
+		switch {
+		case len(vs) > 1:
+			return fmt.Errorf("%w: %s is given %d times", ErrFieldValue, f.describe(i), len(vs))
+		case len(vs) == 1:
+			vals[i].S = vs[0]
 		}
-		i += n
-	}
-	return true
-}
-
-// jsonMember returns the top-level member name of the JSON object body as
-// JSONField describes, reading it as encoding/json would (the last of
-// duplicate members wins) without decoding the rest of the body.
-func jsonMember(body []byte, name string) (string, error) {
-	raw, err := topLevelMember(body, name)
-	if err != nil {
-		return "", fmt.Errorf("client: hash field %q: %w", name, err)
-	}
-	switch {
-	case raw == nil || string(raw) == "null":
-		return "", nil
-	case raw[0] == '"':
-		if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-			return string(in), nil
+		if !wire.ValidFieldValue(vals[i].B) || !wire.ValidFieldValue(vals[i].S) {
+			return fmt.Errorf("%w: %s holds control characters or invalid UTF-8", ErrFieldValue, f.describe(i))
 		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fmt.Errorf("client: hash field %q: %w", name, err)
-		}
-		return s, nil
-	case raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9':
-		return string(raw), nil
-	}
-	return "", fmt.Errorf("client: hash field %q is neither a string nor a number", name)
-}
-
-var errNotObject = errors.New("the request body is not a JSON object")
-
-// topLevelMember returns the raw value of the last top-level member name
-// of the JSON object body, or nil if there is none.
-func topLevelMember(body []byte, name string) ([]byte, error) {
-	if !json.Valid(body) {
-		return nil, errNotObject
-	}
-	// body is valid JSON from here on, so the scan needs no checks.
-	i := skipSpace(body, 0)
-	if body[i] != '{' {
-		return nil, errNotObject
-	}
-	var found []byte
-	for i = skipSpace(body, i+1); body[i] != '}'; i = skipSpace(body, i) {
-		if body[i] == ',' {
-			i = skipSpace(body, i+1)
-		}
-		end := skipString(body, i)
-		key := body[i:end]
-		i = skipSpace(body, skipSpace(body, end)+1) // past ':'
-		vend := skipValue(body, i)
-		if keyIs(key, name) {
-			found = body[i:vend]
-		}
-		i = vend
-	}
-	return found, nil
-}
-
-func keyIs(quoted []byte, name string) bool {
-	in := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return string(in) == name
-	}
-	var k string
-	return json.Unmarshal(quoted, &k) == nil && k == name
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i].
-func skipString(b []byte, i int) int {
-	for i++; b[i] != '"'; i++ {
-		if b[i] == '\\' {
-			i++
+		if f.kind == headerField && !headerValueOK(vals[i].S) {
+			return fmt.Errorf("%w: %s starts or ends with a space, which the server would not see", ErrFieldValue, f.describe(i))
 		}
 	}
-	return i + 1
+	return nil
 }
 
-// skipValue returns the index after the value starting at b[i].
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-	}
-	for i < len(b) && strings.IndexByte(",}] \t\r\n", b[i]) < 0 {
-		i++
-	}
-	return i
-}
+// ErrInvalidBody is returned by a hash or HMAC Signer with a JSONField
+// when apiguard's schemes would refuse the request body with their
+// ErrInvalidBody (400): the body is not one JSON object they read (I-JSON
+// strings, nesting at most 512 deep, at most 1000 top-level members, no
+// two top-level names that encoding/json would take for one, such as
+// "ref_id" and "REF_ID"), or a signed member is not a string (nor null).
+var ErrInvalidBody = errors.New("client: request body is not a JSON object the server reads")
+
+// ErrFieldValue is returned by a hash or HMAC Signer when apiguard's
+// schemes would refuse a field of the request (their ErrInvalidField,
+// 400): its value holds a control character (a newline would make the
+// HMAC message ambiguous) or invalid UTF-8, the header or query parameter
+// is given several times, or the query does not parse. It is also returned
+// for a header whose value starts or ends with a space or tab, which HTTP
+// drops on the way: the server would check the signature of another value.
+var ErrFieldValue = errors.New("client: a signed field holds a value the server refuses")

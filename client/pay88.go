@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // Token is an 88Pay access token and the session id it belongs to.
@@ -373,16 +375,15 @@ func (p *Pay88) requestToken(ctx context.Context) (cachedToken, http.Header, err
 	return tok, nil, err
 }
 
-// maxTokenLen caps an access token or session id taken from a response.
-const maxTokenLen = 8 << 10
-
 // parseToken reads the 88Pay success envelope:
 //
 //	{"status":"Success","code":200,"message":"...","data":{"access_token":"...","expires_in":60,"session_id":"sess_..."}}
 //
-// An absent expires_in means 88Pay's 60 seconds. The token is due for
-// replacement margin before it expires, or at half its life if that is
-// later.
+// An absent expires_in means 88Pay's 60 seconds. The access token and the
+// session id must be what apiguard's SessionScheme takes, 1 to 1024
+// printable ASCII characters without spaces, else ErrTokenResponse. The
+// token is due for replacement margin before it expires, or at half its
+// life if that is later.
 func parseToken(body []byte, start time.Time, margin time.Duration) (cachedToken, error) {
 	var env struct {
 		Data *struct {
@@ -398,8 +399,8 @@ func parseToken(body []byte, start time.Time, margin time.Duration) (cachedToken
 	switch {
 	case d == nil:
 		return cachedToken{}, fmt.Errorf("%w: no data", ErrTokenResponse)
-	case !tokenOK(d.AccessToken) || !tokenOK(d.SessionID):
-		return cachedToken{}, fmt.Errorf("%w: access_token and session_id must be 1 to %d printable ASCII characters without spaces", ErrTokenResponse, maxTokenLen)
+	case !wire.ValidCredential(d.AccessToken) || !wire.ValidCredential(d.SessionID):
+		return cachedToken{}, fmt.Errorf("%w: access_token and session_id must be 1 to %d printable ASCII characters without spaces", ErrTokenResponse, wire.MaxCredentialLen)
 	}
 	life := 60 * time.Second
 	if d.ExpiresIn != nil {
@@ -413,18 +414,6 @@ func parseToken(body []byte, start time.Time, margin time.Duration) (cachedToken
 		Token:   Token{AccessToken: d.AccessToken, SessionID: d.SessionID, Expires: start.Add(life)},
 		refresh: start.Add(keep),
 	}, nil
-}
-
-func tokenOK(s string) bool {
-	if len(s) == 0 || len(s) > maxTokenLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] <= ' ' || s[i] >= 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // envelopeMessage returns the message of an error body in the 88Pay (or

@@ -1,4 +1,4 @@
-package apiguard
+package wire
 
 import (
 	"encoding/binary"
@@ -12,11 +12,13 @@ import (
 	"unicode/utf8"
 )
 
-// This file holds the strict JSON scanner behind body fields of hash
-// signatures. It reads a request body once, without allocating in the
-// common case, and finds the string values of a few top-level members. It
-// is stricter than encoding/json, so that the value a signature covers is
-// the value any handler decoding the same bytes sees:
+// This file holds the strict JSON reader behind the body fields of hash
+// signatures, on both sides: apiguard's schemes read request bodies with
+// it, and the client signs only what they would read. It reads a body
+// once, without allocating in the common case, and finds the string values
+// of a few top-level members. It is stricter than encoding/json, so that
+// the value a signature covers is the value any handler decoding the same
+// bytes sees:
 //
 //   - the body is one JSON object (RFC 8259), nested at most maxJSONDepth
 //     deep, with at most maxJSONMembers members at the top level;
@@ -42,32 +44,44 @@ var (
 	errJSONSize      = errors.New("JSON body over 2 GiB")
 )
 
-// jsonString is the raw text of a JSON string, between its quotes. esc
-// reports escapes in it; ascii reports that it is pure ASCII.
-type jsonString struct {
+// A JSONString is a JSON string as it stands in a body that JSONFields
+// accepted: its raw text between the quotes, escapes included. The zero
+// JSONString is "".
+type JSONString struct {
 	raw   []byte
-	esc   bool
-	ascii bool
+	esc   bool // the raw text holds escapes
+	ascii bool // the raw text is pure ASCII
 }
 
 // nameSpan is where a member name's raw text lies in the body, with the
-// flags of its jsonString.
+// flags of its JSONString.
 type nameSpan struct {
 	start, end int32
 	esc, ascii bool
 }
 
-// jsonValue is what jsonFields finds for one wanted name.
-type jsonValue struct {
-	found bool // the member exists (with any value, null included)
-	str   bool // its value is a string (then s holds it)
-	null  bool // its value is null
-	s     jsonString
+// A JSONValue is what JSONFields finds under one name: whether the member
+// exists, and whether its value is a string (held in Str) or null. The
+// zero JSONValue is an absent member.
+type JSONValue struct {
+	Found    bool // the member exists, with any value (null included)
+	IsString bool // its value is a string, held in Str
+	Null     bool // its value is null
+	Str      JSONString
 }
 
-// decode returns the string's value, unescaped. It allocates only when the
-// string has escapes.
-func (j jsonString) decode(scratch []byte) []byte {
+// Missing reports whether v gives a signed field no value: the member is
+// absent, null or "". A server refuses such a field with the field's own
+// error; a client signs it as "", so that the server's error is the one
+// the caller sees.
+func (v JSONValue) Missing() bool {
+	return !v.Found || v.Null || v.IsString && len(v.Str.raw) == 0
+}
+
+// Decode returns the string's value, unescaped, appended to scratch[:0]
+// when it holds escapes; otherwise it returns the raw text, a slice of the
+// body, and does not allocate.
+func (j JSONString) Decode(scratch []byte) []byte {
 	if !j.esc {
 		return j.raw
 	}
@@ -80,10 +94,19 @@ func (j jsonString) decode(scratch []byte) []byte {
 	return out
 }
 
-// jsonFields scans body, which must be one JSON object as described above,
-// and sets vals[i] to what it holds under names[i] (compared exactly, after
-// unescaping). vals must be as long as names.
-func jsonFields(body []byte, names []string, vals []jsonValue) error {
+// JSONFields reads body, which must be one JSON object, and sets vals[i]
+// to what its top level holds under names[i], compared exactly after
+// unescaping (a name may be wanted more than once). vals must be as long
+// as names. Strings found are slices of body, not copies.
+//
+// It returns an error for a body that is not an object this package
+// accepts (RFC 8259 JSON that encoding/json reads as a handler would):
+// malformed JSON or another kind of value; strings that are not I-JSON
+// (RFC 7493: invalid UTF-8, lone surrogate escapes); nesting deeper than
+// 512 or more than 1000 top-level members; two top-level names equal once
+// unescaped and case-folded as encoding/json matches struct fields. The
+// values are then unspecified. The error never quotes the body.
+func JSONFields(body []byte, names []string, vals []JSONValue) error {
 	clear(vals)
 	if len(body) > math.MaxInt32 {
 		return errJSONSize // names are kept as int32 offsets
@@ -112,7 +135,7 @@ func jsonFields(body []byte, names []string, vals []jsonValue) error {
 				return errJSONMembers
 			}
 			keys = append(keys, nameSpan{int32(s.i - 1 - len(key.raw)), int32(s.i - 1), key.esc, key.ascii})
-			want := -1
+			want := -1 // the first of names equal to key
 			for i, n := range names {
 				if !key.esc && string(key.raw) == n || key.esc && key.equal(n) {
 					want = i
@@ -135,7 +158,7 @@ func jsonFields(body []byte, names []string, vals []jsonValue) error {
 					return err
 				}
 				if want >= 0 {
-					vals[want] = jsonValue{found: true, str: true, s: v}
+					vals[want] = JSONValue{Found: true, IsString: true, Str: v}
 				}
 			default:
 				start := s.i
@@ -143,7 +166,7 @@ func jsonFields(body []byte, names []string, vals []jsonValue) error {
 					return err
 				}
 				if want >= 0 {
-					vals[want] = jsonValue{found: true, null: string(s.b[start:s.i]) == "null"}
+					vals[want] = JSONValue{Found: true, Null: string(s.b[start:s.i]) == "null"}
 				}
 			}
 			s.ws()
@@ -167,6 +190,12 @@ func jsonFields(body []byte, names []string, vals []jsonValue) error {
 	}
 	if duplicateName(body, keys) {
 		return errJSONDuplicate
+	}
+	// A name wanted again gets what the first of its kind got.
+	for i := 1; i < len(names); i++ {
+		if j := slices.Index(names[:i], names[i]); j >= 0 {
+			vals[i] = vals[j]
+		}
 	}
 	return nil
 }
@@ -197,10 +226,10 @@ var plain = func() (t [256]bool) {
 }()
 
 // str scans the string starting at s.b[s.i], which is '"'.
-func (s *jsonScanner) str() (jsonString, error) {
+func (s *jsonScanner) str() (JSONString, error) {
 	s.i++
 	start := s.i
-	js := jsonString{ascii: true}
+	js := JSONString{ascii: true}
 	b := s.b
 	i := s.i
 	for {
@@ -347,7 +376,7 @@ func rawRune(raw []byte, i int) (rune, int) {
 }
 
 // equal reports whether the string's value is name.
-func (j jsonString) equal(name string) bool {
+func (j JSONString) equal(name string) bool {
 	if !j.esc {
 		return string(j.raw) == name
 	}
@@ -365,7 +394,7 @@ func (j jsonString) equal(name string) bool {
 }
 
 // value scans one JSON value of any kind, nested objects and arrays
-// included, without recursion. The object being scanned by jsonFields is
+// included, without recursion. The object being scanned by JSONFields is
 // the first level.
 func (s *jsonScanner) value() error {
 	// open holds one bit per open container below the top-level object: 1
@@ -522,9 +551,9 @@ func (s *jsonScanner) literal(lit string) bool {
 // duplicateName reports whether two of keys are equal as encoding/json
 // matches names: unescaped, then case-folded.
 func duplicateName(body []byte, spans []nameSpan) bool {
-	keys := func(i int) jsonString {
+	keys := func(i int) JSONString {
 		k := spans[i]
-		return jsonString{raw: body[k.start:k.end], esc: k.esc, ascii: k.ascii}
+		return JSONString{raw: body[k.start:k.end], esc: k.esc, ascii: k.ascii}
 	}
 	if len(spans) <= 16 {
 		for i := range spans {
@@ -592,7 +621,7 @@ func foldRune(r rune) rune {
 	}
 }
 
-func foldEqual(a, b jsonString) bool {
+func foldEqual(a, b JSONString) bool {
 	if a.ascii && b.ascii && !a.esc && !b.esc {
 		return len(a.raw) == len(b.raw) && asciiFoldEqual(a.raw, b.raw)
 	}
@@ -623,7 +652,7 @@ func asciiFoldEqual(a, b []byte) bool {
 
 var foldSeed = maphash.MakeSeed()
 
-func foldHash(k jsonString) uint64 {
+func foldHash(k JSONString) uint64 {
 	var h maphash.Hash
 	h.SetSeed(foldSeed)
 	var buf [4]byte

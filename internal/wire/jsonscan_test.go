@@ -1,4 +1,4 @@
-package apiguard
+package wire
 
 import (
 	"bytes"
@@ -76,8 +76,8 @@ func TestJSONFields(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			vals := make([]jsonValue, 2)
-			err := jsonFields([]byte(tc.body), []string{"a", "b"}, vals)
+			vals := make([]JSONValue, 2)
+			err := JSONFields([]byte(tc.body), []string{"a", "b"}, vals)
 			if !errors.Is(err, tc.err) || (err == nil) != (tc.err == nil) {
 				t.Fatalf("err = %v, want %v", err, tc.err)
 			}
@@ -89,8 +89,8 @@ func TestJSONFields(t *testing.T) {
 			}
 			for i, want := range []string{tc.a, tc.b} {
 				var got string
-				if vals[i].str {
-					got = string(vals[i].s.decode(nil))
+				if vals[i].IsString {
+					got = string(vals[i].Str.Decode(nil))
 				}
 				if got != want {
 					t.Errorf("value %d = %q, want %q", i, got, want)
@@ -113,10 +113,10 @@ func FuzzJSONFields(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	names := []string{"ref_id", "a", "k"}
+	names := []string{"ref_id", "a", "k", "a"} // a name wanted twice gets one value
 	f.Fuzz(func(t *testing.T, body []byte) {
-		vals := make([]jsonValue, len(names))
-		err := jsonFields(body, names, vals)
+		vals := make([]JSONValue, len(names))
+		err := JSONFields(body, names, vals)
 		valid := json.Valid(body)
 		switch {
 		case !valid && err == nil:
@@ -152,19 +152,19 @@ func FuzzJSONFields(f *testing.F) {
 		}
 		for i, n := range names {
 			raw, ok := m[n]
-			if ok != vals[i].found {
-				t.Fatalf("%s found %v, encoding/json %v: %q", n, vals[i].found, ok, body)
+			if ok != vals[i].Found {
+				t.Fatalf("%s found %v, encoding/json %v: %q", n, vals[i].Found, ok, body)
 			}
 			if !ok {
 				continue
 			}
 			var s string
 			isStr := json.Unmarshal(raw, &s) == nil && raw[0] == '"'
-			if isStr != vals[i].str || vals[i].null != (string(raw) == "null") {
-				t.Fatalf("%s str %v null %v, raw %s", n, vals[i].str, vals[i].null, raw)
+			if isStr != vals[i].IsString || vals[i].Null != (string(raw) == "null") {
+				t.Fatalf("%s str %v null %v, raw %s", n, vals[i].IsString, vals[i].Null, raw)
 			}
-			if isStr && string(vals[i].s.decode(nil)) != s {
-				t.Fatalf("%s = %q, encoding/json %q", n, vals[i].s.decode(nil), s)
+			if isStr && string(vals[i].Str.Decode(nil)) != s {
+				t.Fatalf("%s = %q, encoding/json %q", n, vals[i].Str.Decode(nil), s)
 			}
 			if n == "ref_id" && isStr && st.RefID != s {
 				t.Fatalf("a handler's struct sees ref_id %q, signed %q", st.RefID, s)
@@ -198,4 +198,23 @@ func foldDuplicates(t *testing.T, body []byte) bool {
 		keys = append(keys, k.(string))
 	}
 	return false
+}
+
+// TestJSONValueMissing: an absent member, null and "" give a signed field
+// no value; any other value, a blank string included, is one.
+func TestJSONValueMissing(t *testing.T) {
+	names := []string{"absent", "null", "empty", "blank", "str", "num", "obj", "str"}
+	vals := make([]JSONValue, len(names))
+	body := `{"null":null,"empty":"","blank":" ","str":"x","num":0,"obj":{}}`
+	if err := JSONFields([]byte(body), names, vals); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, true, true, false, false, false, false, false} {
+		if got := vals[i].Missing(); got != want {
+			t.Errorf("%s: Missing() = %v, want %v", names[i], got, want)
+		}
+	}
+	if last := vals[len(vals)-1]; !last.IsString || string(last.Str.Decode(nil)) != "x" {
+		t.Errorf("a name wanted twice: %+v", last)
+	}
 }
