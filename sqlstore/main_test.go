@@ -1,0 +1,98 @@
+package sqlstore
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apiguard/apiguard/sqlstore/internal/pgtest"
+)
+
+// pg is the PostgreSQL server the tests share; each test gets a database
+// of its own on it.
+var pg *pgtest.Server
+
+// TestMain runs the tests against a PostgreSQL server of their own, started
+// on a free loopback port and stopped after (pgtest installs Debian's
+// postgresql package first if the machine has none). If the server cannot
+// be started, the tests fail.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	start := time.Now()
+	var err error
+	pg, err = pgtest.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sqlstore: cannot start PostgreSQL for the tests:", err)
+		os.Exit(1)
+	}
+	if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "sqlstore: PostgreSQL on port %d ready in %v\n", pg.Port(), time.Since(start).Round(time.Millisecond))
+	}
+	code := m.Run()
+	pg.Stop()
+	os.Exit(code)
+}
+
+// backend is a kind of database the tests run against.
+type backend struct {
+	name string
+	url  func(t testing.TB) string // a new, empty database
+}
+
+var backends = []backend{
+	{"postgres", func(t testing.TB) string {
+		u, err := pg.NewDatabase(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}},
+	{"sqlite", func(t testing.TB) string {
+		return "sqlite:" + filepath.Join(t.TempDir(), "keys.db")
+	}},
+}
+
+// eachBackend runs f as a subtest for each backend.
+func eachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// open opens a Store on url, closed when t ends.
+func open(t testing.TB, url string, opts ...Option) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// clock is a settable clock for the tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
