@@ -153,17 +153,18 @@ const sqliteBusyTimeout = 10 * time.Second
 // "xxxxx", for logs and error messages.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		if i := strings.Index(raw, "@"); i >= 0 && strings.Contains(raw[:i], "://") {
+	if err != nil {
+		if i := strings.LastIndex(raw, "@"); i >= 0 && strings.Contains(raw[:i], "://") {
 			return raw[:strings.Index(raw, "://")+3] + "xxxxx" + raw[i:]
 		}
 		return raw
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
 	}
-	q := u.Query()
-	if q.Has("password") {
+	if q := u.Query(); q.Has("password") {
 		q.Set("password", "xxxxx")
 		u.RawQuery = q.Encode()
 	}

@@ -38,16 +38,16 @@ type KeyInfo struct {
 	ReplacedBy string
 }
 
-// Status returns the key's state at t: "revoked", "expired", "expiring"
-// (it works until NotAfter, as after a rotation) or "active".
+// Status returns the key's state at t: "revoked", "expired", "rotated"
+// (replaced, and working until NotAfter) or "active".
 func (k KeyInfo) Status(t time.Time) string {
 	switch {
 	case !k.RevokedAt.IsZero():
 		return "revoked"
 	case !k.NotAfter.IsZero() && !t.Before(k.NotAfter):
 		return "expired"
-	case !k.NotAfter.IsZero():
-		return "expiring"
+	case k.ReplacedBy != "":
+		return "rotated"
 	}
 	return "active"
 }

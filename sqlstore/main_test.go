@@ -96,3 +96,6 @@ func (c *clock) Add(d time.Duration) {
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
+
+// startServer starts a PostgreSQL server for a test that stops it.
+func startServer() (*pgtest.Server, error) { return pgtest.Start() }

@@ -296,7 +296,8 @@ func (w *Watcher) listen(ctx context.Context, first bool, connected func()) erro
 }
 
 func (w *Watcher) listenOn(ctx context.Context, pc *pgx.Conn, first bool, connected func()) error {
-	if _, err := pc.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	// The name shows operators the connection in pg_stat_activity.
+	if _, err := pc.Exec(ctx, "SET application_name = 'apiguard-watch'; LISTEN "+notifyChannel); err != nil {
 		return err
 	}
 	if first {
