@@ -320,7 +320,7 @@ func (s *Store) changeIPs(ctx context.Context, actor, keyID string, ps []netip.P
 		}
 		if len(changed) > 0 {
 			if _, err := q.ExecContext(ctx, s.d.q(`UPDATE apiguard_keys SET ips = $1 WHERE key_id = $2`),
-				formatPrefixes(have), keyID); err != nil {
+				formatPrefixes(sortedPrefixes(have)), keyID); err != nil {
 				return err
 			}
 			action := "ip-add"
