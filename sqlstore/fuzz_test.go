@@ -1,0 +1,80 @@
+package sqlstore
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzParseURL feeds database URLs, as operators and configuration give
+// them, to the parser Open uses and to RedactURL.
+func FuzzParseURL(f *testing.F) {
+	for _, s := range []string{
+		"postgres://app:s3cr3t@db:5432/keys?sslmode=require", "postgresql://db/keys?password=pw",
+		"sqlite:/var/lib/apiguard/keys.db", "keys.db", "file:keys.db?mode=ro", "sqlite::memory:",
+		"sqlite:keys.db?_pragma=busy_timeout(1)", "mysql://u:p@h/d", "", "postgres://%zz", "sqlite:?x=%",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		pg, dsn, err := parseURL(raw)
+		if err == nil {
+			if pg && !strings.HasPrefix(strings.ToLower(dsn), "postgres") {
+				t.Fatalf("postgres DSN %q from %q", dsn, raw)
+			}
+			if !pg && (!strings.Contains(dsn, "busy_timeout") || strings.HasPrefix(strings.TrimPrefix(dsn, "file:"), ":memory:") || strings.HasPrefix(dsn, "?")) {
+				t.Fatalf("SQLite DSN %q from %q", dsn, raw)
+			}
+		}
+		if pw := passwordOf(RedactURL(raw)); pw != "" && pw != "xxxxx" {
+			t.Fatalf("RedactURL(%q) keeps the password %q", raw, pw)
+		}
+	})
+}
+
+// FuzzParsePrefix feeds address ranges as operators type them.
+func FuzzParsePrefix(f *testing.F) {
+	for _, s := range []string{"203.0.113.7", "203.0.113.0/24", "203.0.113.7/24", "2001:db8::/32", "::ffff:1.2.3.4/120",
+		"fe80::1%eth0", "0.0.0.0/0", "1.2.3.4/33", " 10.0.0.0/8 ", "::/0", "::ffff:0.0.0.0/95"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePrefix(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("ParsePrefix(%q): %v", s, err)
+			}
+			return
+		}
+		if !p.IsValid() || p != p.Masked() || p.Addr().Zone() != "" || (p.Addr().Is4In6() && p.Bits() >= 96) {
+			t.Fatalf("ParsePrefix(%q) = %v", s, p)
+		}
+		if q, err := ParsePrefix(p.String()); err != nil || q != p {
+			t.Fatalf("ParsePrefix(%q) = %v; again: %v, %v", s, p, q, err)
+		}
+		if q, err := CheckPrefix(p); err != nil || q != p {
+			t.Fatalf("CheckPrefix(%v) = %v, %v", p, q, err)
+		}
+	})
+}
+
+// FuzzPayload feeds notification payloads, which anyone who can connect to
+// the database can send on the channel.
+func FuzzPayload(f *testing.F) {
+	f.Add(formatPayload(Change{Seq: 1, KeyID: "key_0123", ClientID: "m"}))
+	for _, s := range []string{`{}`, `{"seq":1,"key_id":"k","client_id":"c"} `, `{"seq":-1}`, `[]`, `{"seq":1e3,"key_id":"k","client_id":"c"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := parsePayload(s)
+		if err != nil {
+			return
+		}
+		if c.Seq <= 0 || checkID("key id", c.KeyID) != nil || checkID("client id", c.ClientID) != nil {
+			t.Fatalf("parsePayload(%q) = %+v", s, c)
+		}
+		if d, err := parsePayload(formatPayload(c)); err != nil || d != c {
+			t.Fatalf("round trip of %+v: %+v, %v", c, d, err)
+		}
+	})
+}
