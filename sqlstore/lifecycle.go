@@ -60,7 +60,10 @@ type NewKey struct {
 	Prefix string
 	// Client is the identity the key stands for. Client.ID is required. An
 	// empty Client.KeyID gets a random one. Client.Env, when set, must not
-	// contradict the prefix: a sandbox key never has a live prefix.
+	// contradict the prefix: a sandbox key never has a live prefix. Ids,
+	// the role and scopes are 1 to 128 printable ASCII characters without
+	// spaces; a key holds at most 64 scopes and 256 address ranges, each
+	// passing CheckPrefix.
 	Client apiguard.Client
 	// NotAfter, when set, is when the key stops working.
 	NotAfter time.Time
@@ -71,9 +74,9 @@ type NewKey struct {
 
 // AuditEntry is one change recorded in the audit table.
 type AuditEntry struct {
-	At       time.Time
-	Actor    string // who made the change, as the caller named them
-	Action   string // "issue", "add", "rotate", "revoke", "ip-add" or "ip-remove"
+	At       time.Time // when, by the Store's clock
+	Actor    string    // who made the change, as the caller named them
+	Action   string    // "issue", "add", "rotate", "revoke", "ip-add" or "ip-remove"
 	ClientID string
 	KeyID    string
 	Detail   string // what changed, in words; never a secret

@@ -39,8 +39,8 @@ type Change struct {
 	// Seq numbers the change in the apiguard_changes table; it is 0 when a
 	// watcher found that it missed changes and tells of every key.
 	Seq      int64
-	KeyID    string
-	ClientID string
+	KeyID    string // the key that changed
+	ClientID string // the client it belongs to
 }
 
 // A Forgetter drops what it cached for a key id: a cache in front of the
@@ -71,8 +71,9 @@ type Watcher struct {
 // another on the same database; fn must not block for long. Give it
 // Invalidate(cache) to keep a cache in front of the Store up to date.
 //
-// On PostgreSQL, changes arrive by LISTEN/NOTIFY on a connection of the
-// pool held for the purpose, within milliseconds of the commit. If the
+// On PostgreSQL, changes arrive by LISTEN/NOTIFY within milliseconds of
+// the commit, on a connection that the Watcher takes from the Store's pool
+// and holds (so the pool needs room for one connection per Watcher). If the
 // connection breaks, the Watcher reconnects with backoff (50 ms doubling
 // to 5 s) and replays the changes it may have missed from the change table;
 // it checks an idle connection every 30 s. On SQLite, it polls the change
