@@ -29,9 +29,11 @@ const replayWindow = 64
 const (
 	minBackoff  = 50 * time.Millisecond
 	maxBackoff  = 5 * time.Second
-	pingEvery   = 30 * time.Second
 	pingTimeout = 5 * time.Second
 )
+
+// pingEvery is a variable for the test of idle connections.
+var pingEvery = 30 * time.Second
 
 // Change tells that a key changed: it was issued, rotated, revoked, or its
 // address ranges changed. Watchers deliver it to every replica.

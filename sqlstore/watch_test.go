@@ -213,10 +213,10 @@ func listeners(t *testing.T, s *Store) int {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
+			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -367,5 +367,37 @@ func TestPayload(t *testing.T) {
 		if _, err := parsePayload(bad); err == nil {
 			t.Errorf("parsePayload(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestWatchIdle pins that a watcher that checks its idle connection (a
+// wait for notifications that times out, then a ping) keeps listening.
+func TestWatchIdle(t *testing.T) {
+	// Restored after the watcher is closed (cleanups run last first).
+	d := pingEvery
+	t.Cleanup(func() { pingEvery = d })
+	pingEvery = 20 * time.Millisecond
+	url := backends[0].url(t)
+	var errs errorLog
+	r := newReplica(t, url, WithErrorHandler(errs.add))
+	key, info, err := r.store.Issue(ctx, "ops", NewKey{Prefix: "live_", Client: apiguard.Client{ID: "m"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.cache.Lookup(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	drain(r.seen)
+	time.Sleep(200 * time.Millisecond) // some ten idle checks
+	other := open(t, url)
+	if err := other.Revoke(ctx, "ops", info.Client.KeyID); err != nil {
+		t.Fatal(err)
+	}
+	waitRefused(t, r.cache, key, time.Second)
+	if errs.String() != "" {
+		t.Fatalf("idle checks reported errors: %s", errs.String())
+	}
+	if n := listeners(t, r.store); n != 1 {
+		t.Fatalf("%d listening connections, want 1", n)
 	}
 }
