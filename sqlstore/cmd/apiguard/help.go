@@ -2,11 +2,13 @@ package main
 
 // The manual pages, printed by --help at each level.
 
-const globalOptions = `  --db URL      the database: postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=...,
-                or sqlite:PATH, or a file path (SQLite). Default: $APIGUARD_DB.
-  --actor NAME  who makes the change, for the audit table. Default: $USER.
-  --json        print JSON instead of a table.
-  -h, --help    print this page.`
+const globalOptions = `  --db URL             the database: postgres://USER:PASSWORD@HOST:PORT/DB,
+                       sqlite:PATH or a file path (SQLite).
+                       Default: $APIGUARD_DB.
+  --actor NAME         who makes the change, for the audit table.
+                       Default: $USER.
+  --json               print JSON instead of a table.
+  -h, --help           print this page.`
 
 const exitStatus = `EXIT STATUS
   0  success.
@@ -50,8 +52,8 @@ OPTIONS
 ` + globalOptions + `
 
 ENVIRONMENT
-  APIGUARD_DB   the database URL when --db is not given.
-  USER          the actor when --actor is not given.
+  APIGUARD_DB          the database URL when --db is not given.
+  USER                 the actor when --actor is not given.
 
 EXAMPLES
   export APIGUARD_DB=postgres://apiguard@db.internal/keys?sslmode=verify-full
@@ -185,7 +187,7 @@ DESCRIPTION
   and digests are never shown.
 
 OPTIONS
-  --client ID   the client, instead of the argument.
+  --client ID          the client, instead of the argument.
 ` + globalOptions + `
 
 EXAMPLES

@@ -317,7 +317,7 @@ func TestHelp(t *testing.T) {
 		if code != 0 || errOut != "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
 		}
-		for _, section := range []string{"NAME\n", "SYNOPSIS\n", "DESCRIPTION\n", "OPTIONS\n", "EXAMPLES\n", "EXIT STATUS\n", "--db URL"} {
+		for _, section := range []string{"NAME\n", "SYNOPSIS\n", "DESCRIPTION\n", "OPTIONS\n", "EXAMPLES\n", "EXIT STATUS\n", "--db URL             the database"} {
 			if !strings.Contains(out, section) {
 				t.Errorf("%v: no %q in\n%s", args, section, out)
 			}
