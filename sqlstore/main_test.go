@@ -14,27 +14,40 @@ import (
 )
 
 // pg is the PostgreSQL server the tests share; each test gets a database
-// of its own on it.
-var pg *pgtest.Server
+// of its own on it. It starts with the first test that needs it, so that
+// fuzz workers (processes of their own) start none.
+var (
+	pgOnce sync.Once
+	pg     *pgtest.Server
+	pgErr  error
+)
 
-// TestMain runs the tests against a PostgreSQL server of their own, started
-// on a free loopback port and stopped after (pgtest installs Debian's
-// postgresql package first if the machine has none). If the server cannot
-// be started, the tests fail.
+// pgServer returns the shared server, starting it if need be; a server
+// that cannot be started fails the test.
+func pgServer(t testing.TB) *pgtest.Server {
+	t.Helper()
+	pgOnce.Do(func() {
+		start := time.Now()
+		pg, pgErr = pgtest.Start()
+		if pgErr == nil && testing.Verbose() {
+			fmt.Fprintf(os.Stderr, "sqlstore: PostgreSQL on port %d ready in %v\n", pg.Port(), time.Since(start).Round(time.Millisecond))
+		}
+	})
+	if pgErr != nil {
+		t.Fatal("cannot start PostgreSQL for the tests:", pgErr)
+	}
+	return pg
+}
+
+// TestMain stops the PostgreSQL server the tests started, if any, and
+// removes its folder (see package pgtest, which installs Debian's
+// postgresql package first if the machine has none).
 func TestMain(m *testing.M) {
 	flag.Parse()
-	start := time.Now()
-	var err error
-	pg, err = pgtest.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "sqlstore: cannot start PostgreSQL for the tests:", err)
-		os.Exit(1)
-	}
-	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "sqlstore: PostgreSQL on port %d ready in %v\n", pg.Port(), time.Since(start).Round(time.Millisecond))
-	}
 	code := m.Run()
-	pg.Stop()
+	if pg != nil {
+		pg.Stop()
+	}
 	os.Exit(code)
 }
 
@@ -46,7 +59,7 @@ type backend struct {
 
 var backends = []backend{
 	{"postgres", func(t testing.TB) string {
-		u, err := pg.NewDatabase(context.Background())
+		u, err := pgServer(t).NewDatabase(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,19 +19,33 @@ import (
 	"github.com/apiguard/apiguard/sqlstore/internal/pgtest"
 )
 
-var pg *pgtest.Server
+// pg is the PostgreSQL server the tests share, started by the first test
+// that needs it (fuzz workers start none).
+var (
+	pgOnce sync.Once
+	pg     *pgtest.Server
+	pgErr  error
+)
 
-// TestMain runs the tests against a PostgreSQL server of their own (see
-// package pgtest); if it cannot be started, the tests fail.
+// pgServer returns the shared server, starting it if need be; a server
+// that cannot be started fails the test.
+func pgServer(t *testing.T) *pgtest.Server {
+	t.Helper()
+	pgOnce.Do(func() { pg, pgErr = pgtest.Start() })
+	if pgErr != nil {
+		t.Fatal("cannot start PostgreSQL for the tests:", pgErr)
+	}
+	return pg
+}
+
+// TestMain stops the PostgreSQL server the tests started, if any (see
+// package pgtest).
 func TestMain(m *testing.M) {
 	flag.Parse()
-	var err error
-	if pg, err = pgtest.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "apiguard: cannot start PostgreSQL for the tests:", err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	pg.Stop()
+	if pg != nil {
+		pg.Stop()
+	}
 	os.Exit(code)
 }
 
@@ -41,7 +56,7 @@ type backend struct {
 
 var backends = []backend{
 	{"postgres", func(t *testing.T) string {
-		u, err := pg.NewDatabase(context.Background())
+		u, err := pgServer(t).NewDatabase(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +289,7 @@ func TestDatabaseErrors(t *testing.T) {
 		{"no database", []string{"keys", "list", "c"}, 1, "give --db URL or set APIGUARD_DB"},
 		{"postgres down", []string{"--db", "postgres://app:s3cr3t@127.0.0.1:1/keys?sslmode=disable", "keys", "revoke", "key_x"}, 1, "cannot use the database postgres://app:xxxxx@127.0.0.1:1/keys"},
 		{"postgres unknown host", []string{"--db", "postgres://app:s3cr3t@no-such-host.invalid/keys?connect_timeout=2", "keys", "list", "c"}, 1, "cannot use the database"},
-		{"postgres no such database", []string{"--db", pg.URL("nope"), "keys", "list", "c"}, 1, "cannot use the database"},
+		{"postgres no such database", []string{"--db", pgServer(t).URL("nope"), "keys", "list", "c"}, 1, "cannot use the database"},
 		{"unsupported scheme", []string{"--db", "mysql://u:s3cr3t@h/db", "keys", "list", "c"}, 1, "unsupported database URL"},
 		{"sqlite missing file", []string{"--db", "sqlite:" + filepath.Join(dir, "none.db"), "keys", "list", "c"}, 1, "no database at"},
 		{"sqlite missing folder", []string{"--db", filepath.Join(dir, "no", "such", "keys.db"), "keys", "issue", "--client", "c", "--env", "live"}, 1, "cannot use the database"},
@@ -338,7 +353,7 @@ func TestBinary(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	url, err := pg.NewDatabase(context.Background())
+	url, err := pgServer(t).NewDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cleanStale()
 	s := &Server{bin: bin}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
@@ -263,6 +264,26 @@ func install() error {
 		}
 	}
 	return nil
+}
+
+// cleanStale removes the folders of servers that a test binary killed
+// before it could stop them (their server died with it): folders older than
+// an hour whose server is not running.
+func cleanStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "sqlstore-pg-*"))
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		if err != nil || time.Since(fi.ModTime()) < time.Hour {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			line, _, _ := strings.Cut(string(b), "\n")
+			if pid, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && pid > 0 && syscall.Kill(pid, 0) == nil {
+				continue // running
+			}
+		}
+		os.RemoveAll(d)
+	}
 }
 
 // freePort returns a TCP port free on 127.0.0.1 at the time of asking.
