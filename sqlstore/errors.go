@@ -1,6 +1,10 @@
 package sqlstore
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/apiguard/apiguard/sqlstore/internal/parse"
+)
 
 // Reasons a lifecycle call refuses a change. Errors wrap them with the
 // details (never a secret), so callers match them with errors.Is. A call
@@ -21,5 +25,5 @@ var (
 	ErrNotRegistered = errors.New("sqlstore: address not registered")
 	// ErrInvalid: an argument is malformed (an empty client id, a prefix
 	// with host bits set, a scope with a space, ...).
-	ErrInvalid = errors.New("sqlstore: invalid argument")
+	ErrInvalid = parse.ErrInvalid
 )

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/sqlstore/internal/parse"
 )
 
 // KeyInfo describes a stored key: everything but its secret and digest.
@@ -92,7 +93,7 @@ func (s *Store) Issue(ctx context.Context, actor string, nk NewKey) (string, Key
 	}
 	key, err := apiguard.GenerateKey(nk.Prefix)
 	if err != nil {
-		return "", KeyInfo{}, fmt.Errorf("%w: key prefix %q: letters, digits, '_' and '-' only", ErrInvalid, clip(nk.Prefix))
+		return "", KeyInfo{}, fmt.Errorf("%w: key prefix %q: letters, digits, '_' and '-' only", ErrInvalid, parse.Clip(nk.Prefix))
 	}
 	info, err := s.add(ctx, actor, "issue", apiguard.KeySpec{Key: key, Client: nk.Client, NotAfter: nk.NotAfter, KeepSecret: nk.KeepSecret}, nk.Prefix)
 	if err != nil {
@@ -375,7 +376,7 @@ func (s *Store) List(ctx context.Context, clientID string) ([]KeyInfo, error) {
 		return nil, fmt.Errorf("sqlstore: list keys: %w", err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownClient, clip(clientID))
+		return nil, fmt.Errorf("%w: %q", ErrUnknownClient, parse.Clip(clientID))
 	}
 	return out, nil
 }
@@ -403,7 +404,7 @@ func (s *Store) Audit(ctx context.Context, clientID string) ([]AuditEntry, error
 		return nil, fmt.Errorf("sqlstore: audit: %w", err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownClient, clip(clientID))
+		return nil, fmt.Errorf("%w: %q", ErrUnknownClient, parse.Clip(clientID))
 	}
 	return out, nil
 }
@@ -418,7 +419,7 @@ func (s *Store) load(ctx context.Context, q querier, keyID string, forUpdate boo
 	var r keyRow
 	err := q.QueryRowContext(ctx, s.d.q(query), keyID).Scan(r.dest()...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return &r, fmt.Errorf("%w: %q", ErrUnknownKey, clip(keyID))
+		return &r, fmt.Errorf("%w: %q", ErrUnknownKey, parse.Clip(keyID))
 	}
 	return &r, err
 }
@@ -470,28 +471,14 @@ func wrapTx(what string, err error) error {
 
 // Limits of what one key holds.
 const (
-	maxIDLen   = 128
+	maxIDLen   = parse.MaxIDLen
 	maxScopes  = 64
 	maxIPs     = 256
 	maxRoleLen = 64
 )
 
-// checkID checks an id an operator chose: 1 to 128 printable ASCII
-// characters other than space.
-func checkID(what, id string) error {
-	if id == "" {
-		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
-	}
-	if len(id) > maxIDLen {
-		return fmt.Errorf("%w: %s longer than %d characters", ErrInvalid, what, maxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] >= 0x7f {
-			return fmt.Errorf("%w: %s %q holds %q (printable ASCII only, no spaces)", ErrInvalid, what, clip(id), id[i])
-		}
-	}
-	return nil
-}
+// checkID checks an id an operator chose (see parse.ID).
+func checkID(what, id string) error { return parse.ID(what, id) }
 
 // checkActor checks the name an audit record gives its author: 1 to 128
 // characters, none a control character.
@@ -504,7 +491,7 @@ func checkActor(actor string) error {
 	}
 	for _, r := range actor {
 		if r < ' ' || r == 0x7f || r == '\uFFFD' {
-			return fmt.Errorf("%w: actor %q holds a control character", ErrInvalid, clip(actor))
+			return fmt.Errorf("%w: actor %q holds a control character", ErrInvalid, parse.Clip(actor))
 		}
 	}
 	return nil

@@ -4,12 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/apiguard/apiguard/sqlstore/internal/parse"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -339,38 +338,14 @@ func (w *Watcher) listenOn(ctx context.Context, pc *pgx.Conn, first bool, connec
 	}
 }
 
-// payload is the JSON of a notification.
-type payload struct {
-	Seq      int64  `json:"seq"`
-	KeyID    string `json:"key_id"`
-	ClientID string `json:"client_id"`
-}
-
-// formatPayload writes a change as a notification's payload:
-// {"seq":12,"key_id":"key_...","client_id":"..."}.
+// formatPayload writes a change as a notification's payload (see
+// parse.FormatPayload).
 func formatPayload(c Change) string {
-	b, _ := json.Marshal(payload{c.Seq, c.KeyID, c.ClientID})
-	return string(b)
+	return parse.FormatPayload(parse.Payload{Seq: c.Seq, KeyID: c.KeyID, ClientID: c.ClientID})
 }
 
-// parsePayload reads a notification's payload, which anyone who can
-// connect to the database may send: it must be one JSON object with a
-// positive seq and valid key and client ids, and nothing else.
+// parsePayload reads a notification's payload (see parse.ParsePayload).
 func parsePayload(s string) (Change, error) {
-	if len(s) > 1024 {
-		return Change{}, errors.New("notification payload too long")
-	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	var p payload
-	if err := dec.Decode(&p); err != nil {
-		return Change{}, errors.New("malformed notification payload")
-	}
-	if strings.TrimSpace(s[dec.InputOffset():]) != "" {
-		return Change{}, errors.New("malformed notification payload: trailing data")
-	}
-	if p.Seq <= 0 || checkID("key id", p.KeyID) != nil || checkID("client id", p.ClientID) != nil {
-		return Change{}, errors.New("notification payload lacks a sequence number, key id or client id")
-	}
-	return Change{Seq: p.Seq, KeyID: p.KeyID, ClientID: p.ClientID}, nil
+	p, err := parse.ParsePayload(s)
+	return Change{Seq: p.Seq, KeyID: p.KeyID, ClientID: p.ClientID}, err
 }

@@ -1,4 +1,4 @@
-package sqlstore
+package parse
 
 import (
 	"errors"
@@ -17,7 +17,7 @@ func FuzzParseURL(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		pg, dsn, err := parseURL(raw)
+		pg, dsn, err := DatabaseURL(raw)
 		if err == nil {
 			if pg && !strings.HasPrefix(strings.ToLower(dsn), "postgres") {
 				t.Fatalf("postgres DSN %q from %q", dsn, raw)
@@ -26,8 +26,8 @@ func FuzzParseURL(f *testing.F) {
 				t.Fatalf("SQLite DSN %q from %q", dsn, raw)
 			}
 		}
-		if pw := passwordOf(RedactURL(raw)); pw != "" && pw != "xxxxx" {
-			t.Fatalf("RedactURL(%q) keeps the password %q", raw, pw)
+		if pw := Password(Redact(raw)); pw != "" && pw != "xxxxx" {
+			t.Fatalf("Redact(%q) keeps the password %q", raw, pw)
 		}
 	})
 }
@@ -39,18 +39,18 @@ func FuzzParsePrefix(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := ParsePrefix(s)
+		p, err := Prefix(s)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) || strings.Contains(err.Error(), "\n") {
-				t.Fatalf("ParsePrefix(%q): %v", s, err)
+				t.Fatalf("Prefix(%q): %v", s, err)
 			}
 			return
 		}
 		if !p.IsValid() || p != p.Masked() || p.Addr().Zone() != "" || (p.Addr().Is4In6() && p.Bits() >= 96) {
-			t.Fatalf("ParsePrefix(%q) = %v", s, p)
+			t.Fatalf("Prefix(%q) = %v", s, p)
 		}
-		if q, err := ParsePrefix(p.String()); err != nil || q != p {
-			t.Fatalf("ParsePrefix(%q) = %v; again: %v, %v", s, p, q, err)
+		if q, err := Prefix(p.String()); err != nil || q != p {
+			t.Fatalf("Prefix(%q) = %v; again: %v, %v", s, p, q, err)
 		}
 		if q, err := CheckPrefix(p); err != nil || q != p {
 			t.Fatalf("CheckPrefix(%v) = %v, %v", p, q, err)
@@ -61,19 +61,19 @@ func FuzzParsePrefix(f *testing.F) {
 // FuzzPayload feeds notification payloads, which anyone who can connect to
 // the database can send on the channel.
 func FuzzPayload(f *testing.F) {
-	f.Add(formatPayload(Change{Seq: 1, KeyID: "key_0123", ClientID: "m"}))
+	f.Add(FormatPayload(Payload{Seq: 1, KeyID: "key_0123", ClientID: "m"}))
 	for _, s := range []string{`{}`, `{"seq":1,"key_id":"k","client_id":"c"} `, `{"seq":-1}`, `[]`, `{"seq":1e3,"key_id":"k","client_id":"c"}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := parsePayload(s)
+		c, err := ParsePayload(s)
 		if err != nil {
 			return
 		}
-		if c.Seq <= 0 || checkID("key id", c.KeyID) != nil || checkID("client id", c.ClientID) != nil {
-			t.Fatalf("parsePayload(%q) = %+v", s, c)
+		if c.Seq <= 0 || ID("key id", c.KeyID) != nil || ID("client id", c.ClientID) != nil {
+			t.Fatalf("ParsePayload(%q) = %+v", s, c)
 		}
-		if d, err := parsePayload(formatPayload(c)); err != nil || d != c {
+		if d, err := ParsePayload(FormatPayload(c)); err != nil || d != c {
 			t.Fatalf("round trip of %+v: %+v, %v", c, d, err)
 		}
 	})
