@@ -22,7 +22,7 @@ func FuzzParseURL(f *testing.F) {
 			if pg && !strings.HasPrefix(strings.ToLower(dsn), "postgres") {
 				t.Fatalf("postgres DSN %q from %q", dsn, raw)
 			}
-			if !pg && (!strings.Contains(dsn, "busy_timeout") || strings.HasPrefix(strings.TrimPrefix(dsn, "file:"), ":memory:") || strings.HasPrefix(dsn, "?")) {
+			if !pg && (!strings.Contains(strings.ToLower(dsn), "busy_timeout") || strings.HasPrefix(strings.TrimPrefix(dsn, "file:"), ":memory:") || strings.HasPrefix(dsn, "?")) {
 				t.Fatalf("SQLite DSN %q from %q", dsn, raw)
 			}
 		}
@@ -77,4 +77,20 @@ func FuzzPayload(f *testing.F) {
 			t.Fatalf("round trip of %+v: %+v, %v", c, d, err)
 		}
 	})
+}
+
+func TestRedact(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://app:s3cr3t@db:5432/keys":                 "postgres://app:xxxxx@db:5432/keys",
+		"postgres://db/keys?password=s3cr3t&sslmode=require": "postgres://db/keys?password=xxxxx&sslmode=require",
+		"postgres://app@db/keys":                             "postgres://app@db/keys",
+		"sqlite:/var/lib/apiguard/keys.db":                   "sqlite:/var/lib/apiguard/keys.db",
+		"A:// @?password=0":                                  "A://xxxxx@?password=xxxxx",
+		"host=db user=app password=s3cr3t dbname=keys":       "host=db user=app password=xxxxx dbname=keys",
+		"postgres://a:b@h x/d?password=c":                    "postgres://xxxxx@h x/d?password=xxxxx",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

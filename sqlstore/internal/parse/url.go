@@ -83,25 +83,50 @@ func DatabaseURL(raw string) (pg bool, dsn string, err error) {
 const SQLiteBusyTimeout = 10 * time.Second
 
 // Redact returns the database URL raw with any password replaced by
-// "xxxxx", for logs and error messages.
+// "xxxxx", for logs and error messages: the password of the user info, and
+// the value of every "password=" parameter, also in libpq's key=value form
+// and in text that does not parse as a URL.
 func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 && strings.Contains(raw[:i], "://") {
-			return raw[:strings.Index(raw, "://")+3] + "xxxxx" + raw[i:]
+	raw = strings.TrimSpace(raw) // as DatabaseURL and Password read it
+	out := raw
+	if u, err := url.Parse(raw); err == nil && (u.Scheme != "" || u.User != nil || u.Host != "") {
+		if u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
 		}
-		return raw
-	}
-	if u.User != nil {
-		if _, ok := u.User.Password(); ok {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
 		}
+		out = u.String()
+	} else if i := strings.LastIndex(raw, "@"); err != nil && i >= 0 && strings.Contains(raw[:i], "://") {
+		out = raw[:strings.Index(raw, "://")+3] + "xxxxx" + raw[i:]
 	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
+	return redactParams(out)
+}
+
+// redactParams replaces the value of every "password=" in s, up to the
+// next '&' or space.
+func redactParams(s string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "password=")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		i += len("password=")
+		b.WriteString(s[:i])
+		end := strings.IndexAny(s[i:], "& \t")
+		if end < 0 {
+			end = len(s) - i
+		}
+		if end > 0 {
+			b.WriteString("xxxxx")
+		}
+		s = s[i+end:]
 	}
-	return u.String()
 }
 
 // Password returns the password a database URL holds, or "".
