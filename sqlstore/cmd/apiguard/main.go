@@ -20,6 +20,7 @@ import (
 
 	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/sqlstore"
+	sqlparse "github.com/apiguard/apiguard/sqlstore/internal/parse"
 )
 
 func main() {
@@ -457,32 +458,11 @@ func message(err error, db string) string {
 	if errors.As(err, &de) {
 		msg = "cannot use the database " + sqlstore.RedactURL(db) + ": " + msg
 	}
-	if pw := password(db); pw != "" {
+	if pw := sqlparse.Password(db); pw != "" {
 		msg = strings.ReplaceAll(msg, pw, "xxxxx")
 	}
 	msg = strings.ReplaceAll(msg, "sqlstore: invalid argument: ", "")
 	return strings.ReplaceAll(msg, "sqlstore: ", "")
-}
-
-// password returns the password in a database URL, if any.
-func password(db string) string {
-	r := sqlstore.RedactURL(db)
-	if r == db {
-		return ""
-	}
-	// The password is what the redaction replaced.
-	i := 0
-	for i < len(r) && i < len(db) && r[i] == db[i] {
-		i++
-	}
-	j := 0
-	for j < len(r)-i && j < len(db)-i && r[len(r)-1-j] == db[len(db)-1-j] {
-		j++
-	}
-	if i >= len(db)-j {
-		return ""
-	}
-	return db[i : len(db)-j]
 }
 
 // oneLine keeps an error on one line.
