@@ -1,0 +1,9 @@
+package pgtest
+
+import "syscall"
+
+// procAttr makes the server die with the test binary, should it crash
+// before stopping the server.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
