@@ -192,7 +192,7 @@ type Order struct {
 // character, which the server refuses.
 func OrderRequest(target, apiKey string, order Order, price int64, at time.Time) *http.Request {
 	body, _ := json.Marshal(order)
-	s := must(client.OrderHash(apiKey, client.HashClock(func() time.Time { return at })))
+	s := must(client.OrderHash(apiKey, client.WithClock(func() time.Time { return at })))
 	r := httptest.NewRequest("POST", target, bytes.NewReader(body))
 	r = r.WithContext(client.WithPrice(r.Context(), price))
 	r.Header.Set("Content-Type", "application/json")

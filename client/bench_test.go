@@ -70,7 +70,7 @@ func BenchmarkBearer(b *testing.B) {
 // price, hex, the three headers.
 func BenchmarkOrderHash(b *testing.B) {
 	const key = "topup_demo_key_gold"
-	s, _ := client.OrderHash(key, client.HashClock(func() time.Time { return time.Unix(1764000000, 0) }))
+	s, _ := client.OrderHash(key, client.WithClock(func() time.Time { return time.Unix(1764000000, 0) }))
 	rt := client.Transport(s, nopTransport{})
 	ctx := client.WithPrice(context.Background(), 14500)
 	b.Run("floor", func(b *testing.B) {
@@ -104,7 +104,7 @@ func BenchmarkHMAC(b *testing.B) {
 	const secret = "whsec_demo_0123456789"
 	s, _ := client.NewHMAC(secret, []client.Field{client.HeaderField("X-Request-Time"), client.JSONField("ref_id")},
 		client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", "acme"),
-		client.HashClock(func() time.Time { return time.Unix(1764000000, 0) }))
+		client.WithClock(func() time.Time { return time.Unix(1764000000, 0) }))
 	rt := client.Transport(s, nopTransport{})
 	b.Run("floor", func(b *testing.B) {
 		b.ReportAllocs()
@@ -141,8 +141,8 @@ func BenchmarkPay88Cached(b *testing.B) {
 		return nopTransport{}.RoundTrip(r)
 	})
 	now := time.Now()
-	p, err := client.NewPay88("https://api.example/api/auth/token", "sk_test_a1b2c3d4e5f6g7h8", "MCH-COL-29ZTP4", base,
-		client.Pay88Clock(func() time.Time { return now }))
+	p, err := client.NewSession("https://api.example/api/auth/token", "sk_test_a1b2c3d4e5f6g7h8", "MCH-COL-29ZTP4", base,
+		client.WithClock(func() time.Time { return now }))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func BenchmarkPay88Cached(b *testing.B) {
 			bearer.RoundTrip(benchRequest(b, context.Background(), nil))
 		}
 	})
-	b.Run("Pay88", func(b *testing.B) {
+	b.Run("Session", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			p.RoundTrip(benchRequest(b, context.Background(), nil))

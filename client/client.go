@@ -12,11 +12,11 @@
 //	hc := &http.Client{Transport: client.Transport(s, nil)}
 //
 // The 88Pay flow needs more than a signature (a token to fetch, cache and
-// refresh), so Pay88 is a RoundTripper of its own.
+// refresh), so Session is a RoundTripper of its own.
 //
 // The RoundTrippers never modify the caller's request: they sign a clone.
 // They sign every request they carry, redirects to other hosts included
-// (Pay88 excepted, which signs only requests to its token endpoint's
+// (Session excepted, which signs only requests to its token endpoint's
 // origin), so give each API an http.Client of its own. They are safe for
 // concurrent use.
 //

@@ -68,7 +68,7 @@ func TestSignerHeaders(t *testing.T) {
 		{name: "StatusHash, escaped trx_id", s: sig(client.StatusHash("topup_demo_key_gold")), body: `{"trx_id":"TRX\u005f123456789"}`,
 			want:  http.Header{"Authorization": {"Bearer 37c6df5c5e0f209029897e241c216247a8a633ab79abe5369fd342ff0a998038"}},
 			nokey: true},
-		{name: "OrderHash", s: sig(client.OrderHash("topup_demo_key_gold", client.HashClock(clock))),
+		{name: "OrderHash", s: sig(client.OrderHash("topup_demo_key_gold", client.WithClock(clock))),
 			ctx:  client.WithPrice(context.Background(), 14500),
 			body: `{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`,
 			want: http.Header{
@@ -81,7 +81,7 @@ func TestSignerHeaders(t *testing.T) {
 			want: http.Header{"Authorization": {"Bearer " + sha256Hex("kRéFRéF")}}, nokey: true},
 		{name: "HMAC, time signed, client named", s: sig(client.NewHMAC("whsec_demo",
 			[]client.Field{client.HeaderField("X-Request-Time"), client.QueryField("q"), client.JSONField("ref_id")},
-			client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", "acme"), client.HashClock(clock))),
+			client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", "acme"), client.WithClock(clock))),
 			body: `{"ref_id":"REF_1"}`,
 			// python3: hmac.new(b"whsec_demo", b"1764000000\nabc\nREF_1", hashlib.sha256).hexdigest()
 			want: http.Header{
@@ -188,7 +188,7 @@ func TestSignFailures(t *testing.T) {
 		{"no body", sig(client.StatusHash("secret_key_1")), context.Background(), ``, client.ErrInvalidBody},
 		{"trx_id an object", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":{"a":1}}`, client.ErrInvalidBody},
 		{"trx_id a boolean", sig(client.StatusHash("secret_key_1")), context.Background(), `{"trx_id":true}`, client.ErrInvalidBody},
-		{"body over the limit", sig(client.StatusHash("secret_key_1", client.MaxBody(10))), context.Background(), `{"trx_id":"12345"}`, client.ErrBodyTooLarge},
+		{"body over the limit", sig(client.StatusHash("secret_key_1", client.WithBodyLimit(10))), context.Background(), `{"trx_id":"12345"}`, client.ErrBodyTooLarge},
 		{"HMAC field with a newline", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\nb"}`, client.ErrFieldValue},
 		{"HMAC field with DEL", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\u007f"}`, client.ErrFieldValue},
 		{"HMAC field with a C1 control", hmacOf("ref_id"), context.Background(), `{"ref_id":"a\u0085"}`, client.ErrFieldValue},
@@ -263,11 +263,12 @@ func TestSignerConfig(t *testing.T) {
 		{"Hash no fields", func() (client.Signer, error) { return client.NewHash("k", nil) }},
 		{"Hash zero field", func() (client.Signer, error) { return client.NewHash("k", []client.Field{{}}) }},
 		{"Hash empty key", func() (client.Signer, error) { return client.StatusHash("") }},
-		{"Hash nil clock", func() (client.Signer, error) { return client.OrderHash("k", client.HashClock(nil)) }},
+		{"Hash nil clock", func() (client.Signer, error) { return client.OrderHash("k", client.WithClock(nil)) }},
 		{"Hash bad SendKey", func() (client.Signer, error) { return client.StatusHash("k", client.SendKey("a:b")) }},
 		{"Hash bad SendTime", func() (client.Signer, error) { return client.StatusHash("k", client.SendTime("")) }},
-		{"Hash zero option", func() (client.Signer, error) { return client.StatusHash("k", client.HashOption{}) }},
-		{"Hash zero MaxBody", func() (client.Signer, error) { return client.StatusHash("k", client.MaxBody(0)) }},
+		{"Hash zero option", func() (client.Signer, error) { return client.StatusHash("k", client.Option{}) }},
+		{"Hash zero WithBodyLimit", func() (client.Signer, error) { return client.StatusHash("k", client.WithBodyLimit(0)) }},
+		{"Hash given a Session's option", func() (client.Signer, error) { return client.StatusHash("k", client.WithTokenMargin(time.Second)) }},
 		{"HMAC empty secret", func() (client.Signer, error) { return client.NewHMAC("", []client.Field{client.QueryField("q")}) }},
 		{"HMAC no fields", func() (client.Signer, error) { return client.NewHMAC("k", nil) }},
 		{"HMAC sending its secret", func() (client.Signer, error) {

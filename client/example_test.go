@@ -73,7 +73,7 @@ func ExampleStatusHash() {
 // from the request's context.
 func ExampleOrderHash() {
 	at := time.Unix(1764000000, 0)
-	s, _ := client.OrderHash("topup_demo_key_gold", client.HashClock(func() time.Time { return at }))
+	s, _ := client.OrderHash("topup_demo_key_gold", client.WithClock(func() time.Time { return at }))
 	ctx := client.WithPrice(context.Background(), 14500) // product 1 at the gold price
 	r := httptest.NewRequest("POST", "/order",
 		strings.NewReader(`{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`)).WithContext(ctx)
@@ -98,7 +98,7 @@ func ExampleNewHMAC() {
 	s, err := client.NewHMAC("whsec_demo",
 		[]client.Field{client.HeaderField("X-Request-Time"), paymentID, client.JSONField("amount")},
 		client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", "acme"),
-		client.HashClock(func() time.Time { return at }))
+		client.WithClock(func() time.Time { return at }))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func ExampleNewHMAC() {
 // An 88Pay client against apiguard's own 88Pay server (Sessions.Issuer
 // and SessionScheme): the token is fetched once and sent, with its session
 // id, on every call.
-func ExampleNewPay88() {
+func ExampleNewSession() {
 	keys, _ := apiguard.NewMemoryKeyStore()
 	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
 	signing, _ := apiguard.GenerateTokenKey("")
@@ -144,7 +144,7 @@ func ExampleNewPay88() {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	p, err := client.NewPay88(srv.URL+"/api/auth/token", "sk_test_a1b2c3d4e5f6g7h8", "MCH-COL-29ZTP4", nil)
+	p, err := client.NewSession(srv.URL+"/api/auth/token", "sk_test_a1b2c3d4e5f6g7h8", "MCH-COL-29ZTP4", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func ExampleNewPay88() {
 	fmt.Println("tokens fetched:", tokens.Load())
 
 	// Wrong credentials: the token endpoint's refusal, as a *TokenError.
-	bad, _ := client.NewPay88(srv.URL+"/api/auth/token", "sk_test_wrong", "MCH-COL-29ZTP4", nil)
+	bad, _ := client.NewSession(srv.URL+"/api/auth/token", "sk_test_wrong", "MCH-COL-29ZTP4", nil)
 	_, err = (&http.Client{Transport: bad}).Post(srv.URL+"/api/transactions/charges", "application/json", nil)
 	var te *client.TokenError
 	if errors.As(err, &te) {

@@ -123,27 +123,44 @@ func WithPrice(ctx context.Context, price int64) context.Context {
 	return context.WithValue(ctx, priceKey{}, price)
 }
 
-// A HashOption configures a hash Signer. The zero HashOption is invalid.
-type HashOption struct {
-	apply func(*hashSigner) error
+// An Option configures a hash Signer (NewHash, NewHMAC, StatusHash,
+// OrderHash) or a Session (NewSession). Each option says where it applies;
+// given anywhere else it makes the constructor fail with an error that
+// names it. The zero Option is invalid.
+type Option struct {
+	name    string
+	hash    func(*hashSigner) error // nil: not for hash Signers
+	session func(*Session) error    // nil: not for a Session
+}
+
+// WithClock sets the clock: the time SendTime sends, and the time that
+// tells a Session when its token expires. The default is time.Now.
+func WithClock(now func() time.Time) Option {
+	if now == nil {
+		err := errors.New("client: WithClock needs a clock")
+		return Option{"WithClock", func(*hashSigner) error { return err }, func(*Session) error { return err }}
+	}
+	return Option{"WithClock",
+		func(h *hashSigner) error { h.now = now; return nil },
+		func(p *Session) error { p.now = now; return nil }}
 }
 
 // SendKey sends the API key, bare, in header as well as signing with it
 // (the order endpoint's X-API-Key). The default is not to send it.
-func SendKey(header string) HashOption {
-	return HashOption{func(h *hashSigner) (err error) {
+func SendKey(header string) Option {
+	return Option{"SendKey", func(h *hashSigner) (err error) {
 		h.keyHeader, err = sendName("SendKey", header)
 		return err
-	}}
+	}, nil}
 }
 
 // SendTime sends the time of signing in header as Unix seconds (the order
 // endpoint's X-Request-Time). The default is not to send it.
-func SendTime(header string) HashOption {
-	return HashOption{func(h *hashSigner) (err error) {
+func SendTime(header string) Option {
+	return Option{"SendTime", func(h *hashSigner) (err error) {
 		h.timeHeader, err = sendName("SendTime", header)
 		return err
-	}}
+	}, nil}
 }
 
 // SendHeader sends the header name with value on every request, such as
@@ -152,8 +169,8 @@ func SendTime(header string) HashOption {
 // to 1024 bytes of valid UTF-8 without control characters, and not start
 // or end with a space, so that it reaches the server as it is. The default
 // is none.
-func SendHeader(name, value string) HashOption {
-	return HashOption{func(h *hashSigner) error {
+func SendHeader(name, value string) Option {
+	return Option{"SendHeader", func(h *hashSigner) error {
 		name, err := sendName("SendHeader", name)
 		if err != nil {
 			return err
@@ -163,7 +180,7 @@ func SendHeader(name, value string) HashOption {
 		}
 		h.headers = append(h.headers, fixedHeader{name, value})
 		return nil
-	}}
+	}, nil}
 }
 
 // sendName returns the canonical form of the name of a header that the
@@ -184,29 +201,17 @@ func headerValueOK(v string) bool {
 	return wire.ValidFieldValue(v) && (v == "" || v[0] != ' ' && v[len(v)-1] != ' ')
 }
 
-// HashClock sets the clock whose time SendTime sends. The default is
-// time.Now.
-func HashClock(now func() time.Time) HashOption {
-	return HashOption{func(h *hashSigner) error {
-		if now == nil {
-			return errors.New("client: HashClock needs a clock")
-		}
-		h.now = now
-		return nil
-	}}
-}
-
-// MaxBody sets the longest request body a hash Signer reads; a longer one
-// fails the signature with ErrBodyTooLarge. The default is 1 MiB, the
-// limit of apiguard's hash schemes.
-func MaxBody(n int64) HashOption {
-	return HashOption{func(h *hashSigner) error {
+// WithBodyLimit sets the longest request body a hash Signer reads; a
+// longer one fails the signature with ErrBodyTooLarge. The default is 1
+// MiB, the limit of apiguard's hash schemes.
+func WithBodyLimit(n int64) Option {
+	return Option{"WithBodyLimit", func(h *hashSigner) error {
 		if n <= 0 {
-			return fmt.Errorf("client: MaxBody must be positive, got %d", n)
+			return fmt.Errorf("client: WithBodyLimit must be positive, got %d", n)
 		}
 		h.maxBody = n
 		return nil
-	}}
+	}, nil}
 }
 
 // NewHash returns a Signer of hash signatures:
@@ -214,7 +219,7 @@ func MaxBody(n int64) HashOption {
 //	Authorization: Bearer hex(SHA256(apiKey + field1 + field2 + ...))
 //
 // in lower-case hex, the fields taken from the request in order. The body,
-// when a field needs it, is read once, at most MaxBody bytes, and put back
+// when a field needs it, is read once, at most WithBodyLimit bytes, and put back
 // byte for byte. A request whose body or fields apiguard's HashSignature
 // would refuse is not signed (ErrInvalidBody, ErrFieldValue).
 //
@@ -222,7 +227,7 @@ func MaxBody(n int64) HashOption {
 // spaces, if there is no field, or if a field or an option is invalid.
 //
 // StatusHash and OrderHash are the reseller's two formulas.
-func NewHash(apiKey string, fields []Field, opts ...HashOption) (Signer, error) {
+func NewHash(apiKey string, fields []Field, opts ...Option) (Signer, error) {
 	if err := checkCredential("API key", apiKey); err != nil {
 		return nil, err
 	}
@@ -245,14 +250,14 @@ func NewHash(apiKey string, fields []Field, opts ...HashOption) (Signer, error) 
 // It fails if secret is not 1 to 1024 printable ASCII characters without
 // spaces, if there is no field, if a field or an option is invalid, or if
 // SendKey is given (an HMAC secret sent along protects nothing).
-func NewHMAC(secret string, fields []Field, opts ...HashOption) (Signer, error) {
+func NewHMAC(secret string, fields []Field, opts ...Option) (Signer, error) {
 	if err := checkCredential("HMAC secret", secret); err != nil {
 		return nil, err
 	}
 	return newHashSigner(true, secret, fields, opts)
 }
 
-func newHashSigner(mac bool, key string, fields []Field, opts []HashOption) (Signer, error) {
+func newHashSigner(mac bool, key string, fields []Field, opts []Option) (Signer, error) {
 	if len(fields) == 0 {
 		return nil, errors.New("client: a hash needs at least one field")
 	}
@@ -272,10 +277,13 @@ func newHashSigner(mac bool, key string, fields []Field, opts []HashOption) (Sig
 		}
 	}
 	for _, o := range opts {
-		if o.apply == nil {
-			return nil, errors.New("client: the zero HashOption")
+		if o.name == "" {
+			return nil, errors.New("client: the zero Option")
 		}
-		if err := o.apply(h); err != nil {
+		if o.hash == nil {
+			return nil, fmt.Errorf("client: %s does not apply to a hash Signer", o.name)
+		}
+		if err := o.hash(h); err != nil {
 			return nil, err
 		}
 	}
@@ -289,7 +297,7 @@ func newHashSigner(mac bool, key string, fields []Field, opts []HashOption) (Sig
 // `Authorization: Bearer hex(SHA256(apiKey + trx_id))`, trx_id being the
 // member of the JSON body {"trx_id":"TRX_123456789"}. The key itself is
 // not sent.
-func StatusHash(apiKey string, opts ...HashOption) (Signer, error) {
+func StatusHash(apiKey string, opts ...Option) (Signer, error) {
 	return NewHash(apiKey, []Field{JSONField("trx_id")}, opts...)
 }
 
@@ -302,8 +310,8 @@ func StatusHash(apiKey string, opts ...HashOption) (Signer, error) {
 // ref_id being the member of the JSON body and price the one set on the
 // request's context with WithPrice (the product's price for the caller's
 // role, in plain digits).
-func OrderHash(apiKey string, opts ...HashOption) (Signer, error) {
-	opts = append([]HashOption{SendKey("X-API-Key"), SendTime("X-Request-Time")}, opts...)
+func OrderHash(apiKey string, opts ...Option) (Signer, error) {
+	opts = append([]Option{SendKey("X-API-Key"), SendTime("X-Request-Time")}, opts...)
 	return NewHash(apiKey, []Field{JSONField("ref_id"), PriceField()}, opts...)
 }
 

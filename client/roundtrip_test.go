@@ -136,8 +136,8 @@ func signerCases(t *testing.T) []signerCase {
 			return r.WithContext(client.WithPrice(r.Context(), price))
 		}
 	}
-	orderHash := func(key string, opts ...client.HashOption) client.Signer {
-		return sig(client.OrderHash(key, append([]client.HashOption{client.HashClock(c.Now)}, opts...)...))
+	orderHash := func(key string, opts ...client.Option) client.Signer {
+		return sig(client.OrderHash(key, append([]client.Option{client.WithClock(c.Now)}, opts...)...))
 	}
 
 	// HMAC for a new API: the client names itself in X-Client-Id; the
@@ -152,10 +152,10 @@ func signerCases(t *testing.T) []signerCase {
 		return mux
 	}
 	lastSegment := client.FieldFunc(func(r *http.Request, _ []byte) (string, error) { return path.Base(r.URL.Path), nil })
-	hmacSigner := func(secret, clientID string, opts ...client.HashOption) client.Signer {
+	hmacSigner := func(secret, clientID string, opts ...client.Option) client.Signer {
 		return sig(client.NewHMAC(secret,
 			[]client.Field{client.HeaderField("X-Request-Time"), lastSegment, client.JSONField("amount")},
-			append([]client.HashOption{client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", clientID), client.HashClock(c.Now)}, opts...)...))
+			append([]client.Option{client.SendTime("X-Request-Time"), client.SendHeader("X-Client-Id", clientID), client.WithClock(c.Now)}, opts...)...))
 	}
 	toPayment := func(body string) func(string) *http.Request {
 		return func(url string) *http.Request { return post(body)(url + "/payments/pay-42") }
@@ -212,7 +212,7 @@ func signerCases(t *testing.T) []signerCase {
 					status: 401, body: reseller(401, "Invalid hash combination")},
 				{name: "unknown product", s: orderHash("topup_demo_key_gold"), status: 404, body: reseller(404, "Product not found"),
 					newRequest: orderAt(`{"user_id":"123456","produk_id":"99","ref_id":"REF_1"}`, 14500)},
-				{name: "clock 6 minutes slow", s: orderHash("topup_demo_key_gold", client.HashClock(func() time.Time { return c.Now().Add(-6 * time.Minute) })),
+				{name: "clock 6 minutes slow", s: orderHash("topup_demo_key_gold", client.WithClock(func() time.Time { return c.Now().Add(-6 * time.Minute) })),
 					status: 400, body: reseller(400, "Request expired")},
 				{name: "no request time", s: sig(client.NewHash("topup_demo_key_gold", []client.Field{client.JSONField("ref_id"), client.PriceField()}, client.SendKey("X-API-Key"))),
 					status: 401, body: reseller(401, "Unauthorized: Missing required headers")},
@@ -287,7 +287,7 @@ func TestRoundTripPay88(t *testing.T) {
 	c := newClock()
 	s := newServer88(t, c)
 
-	p := must[*client.Pay88](t)(client.NewPay88(s.tokenURL(), s.key, s.merchant, nil, client.Pay88Clock(c.Now)))
+	p := must[*client.Session](t)(client.NewSession(s.tokenURL(), s.key, s.merchant, nil, client.WithClock(c.Now)))
 	resp, err := (&http.Client{Transport: p}).Post(s.srv.URL+"/api/charges", "application/json", strings.NewReader(`{"amount":50000}`))
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestRoundTripPay88(t *testing.T) {
 		{"another merchant's key", "sk_test_other_merchant00", s.merchant},
 	} {
 		t.Run(bad.name, func(t *testing.T) {
-			p := must[*client.Pay88](t)(client.NewPay88(s.tokenURL(), bad.key, bad.merchant, nil, client.Pay88Clock(c.Now)))
+			p := must[*client.Session](t)(client.NewSession(s.tokenURL(), bad.key, bad.merchant, nil, client.WithClock(c.Now)))
 			_, err := (&http.Client{Transport: p}).Get(s.srv.URL + "/api/charges")
 			var te *client.TokenError
 			if !errors.As(err, &te) || te.StatusCode != 401 || te.Message != "Invalid API key or merchant ID" {

@@ -24,24 +24,24 @@ import (
 type pay88Env struct {
 	clock  *apiguardtest.Clock
 	s      *server88
-	p      *client.Pay88
+	p      *client.Session
 	hc     *http.Client
 	mu     sync.Mutex
 	sleeps []time.Duration
 }
 
-func newPay88Env(t *testing.T, opts ...client.Pay88Option) *pay88Env {
+func newPay88Env(t *testing.T, opts ...client.Option) *pay88Env {
 	t.Helper()
 	return newPay88EnvLimit(t, nil, opts...)
 }
 
 // newPay88EnvLimit is newPay88Env with a per-merchant limit on the API.
-func newPay88EnvLimit(t *testing.T, apiLimit []apiguard.Window, opts ...client.Pay88Option) *pay88Env {
+func newPay88EnvLimit(t *testing.T, apiLimit []apiguard.Window, opts ...client.Option) *pay88Env {
 	t.Helper()
 	e := &pay88Env{clock: newClock()}
 	e.s = newServer88(t, e.clock, apiLimit...)
-	opts = append([]client.Pay88Option{client.Pay88Clock(e.clock.Now)}, opts...)
-	e.p = must[*client.Pay88](t)(client.NewPay88(e.s.tokenURL(), e.s.key, e.s.merchant, nil, opts...))
+	opts = append([]client.Option{client.WithClock(e.clock.Now)}, opts...)
+	e.p = must[*client.Session](t)(client.NewSession(e.s.tokenURL(), e.s.key, e.s.merchant, nil, opts...))
 	client.SetSleep(e.p, func(ctx context.Context, d time.Duration) error {
 		e.mu.Lock()
 		e.sleeps = append(e.sleeps, d)
@@ -199,8 +199,8 @@ func TestPay88RetryOn401(t *testing.T) {
 func TestPay88RetryOn401Once(t *testing.T) {
 	e := newPay88Env(t)
 	req := must[*http.Request](t)(http.NewRequest("GET", e.s.srv.URL+"/api/charges", nil))
-	req.Header.Set("X-Session-Id", "ignored") // Pay88 sets its own
-	e.p = must[*client.Pay88](t)(client.NewPay88(e.s.tokenURL(), e.s.key, e.s.merchant,
+	req.Header.Set("X-Session-Id", "ignored") // the Session sets its own
+	e.p = must[*client.Session](t)(client.NewSession(e.s.tokenURL(), e.s.key, e.s.merchant,
 		roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			resp, err := http.DefaultTransport.RoundTrip(r)
 			if r.URL.Path == "/api/auth/token" {
@@ -209,7 +209,7 @@ func TestPay88RetryOn401Once(t *testing.T) {
 				}
 			}
 			return resp, err
-		}), client.Pay88Clock(e.clock.Now)))
+		}), client.WithClock(e.clock.Now)))
 	resp, err := (&http.Client{Transport: e.p}).Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +259,7 @@ func TestPay88Backoff429(t *testing.T) {
 	type tc struct {
 		name             string
 		apiLimit         []apiguard.Window
-		opts             []client.Pay88Option
+		opts             []client.Option
 		drain            bool // spend the minute's 10 tokens first
 		charges          int  // charges made first, all answered 200
 		token429, api429 int  // the busy front's 429s
@@ -273,7 +273,7 @@ func TestPay88Backoff429(t *testing.T) {
 	for _, c := range []tc{
 		{name: "issuance limit, Retry-After 60", drain: true, wantStatus: 200,
 			wantSleeps: []time.Duration{time.Minute}, wantToken: 12, wantA: 1},
-		{name: "issuance limit beyond the bound", drain: true, opts: []client.Pay88Option{client.Retry429(2, 59*time.Second)},
+		{name: "issuance limit beyond the bound", drain: true, opts: []client.Option{client.WithRetry429(2, 59*time.Second)},
 			wantTokenErr: true, wantRetryAfter: time.Minute, wantToken: 11},
 		{name: "token 429 as HTTP-date", token429: 1, retryAfter: "Sun, 22 Nov 2026 10:00:30 GMT", wantStatus: 200,
 			wantSleeps: []time.Duration{30 * time.Second}, wantToken: 2, wantA: 1},
@@ -397,7 +397,7 @@ func TestPay88OtherOrigin(t *testing.T) {
 // TestPay88Token: Token returns the cached token, and a fresh one, of a
 // new session, when due.
 func TestPay88Token(t *testing.T) {
-	e := newPay88Env(t, client.TokenMargin(20*time.Second))
+	e := newPay88Env(t, client.WithTokenMargin(20*time.Second))
 	first := must[client.Token](t)(e.p.Token(context.Background()))
 	if strings.Count(first.AccessToken, ".") != 2 || !strings.HasPrefix(first.SessionID, "sess_") || !first.Expires.Equal(e.clock.Now().Add(60*time.Second)) {
 		t.Errorf("token %+v", first)
@@ -440,7 +440,7 @@ func TestTokenResponses(t *testing.T) {
 			base := roundTripFunc(func(r *http.Request) (*http.Response, error) {
 				return &http.Response{StatusCode: c.status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(c.body)), Request: r}, nil
 			})
-			p := must[*client.Pay88](t)(client.NewPay88("https://pay.example/api/auth/token", "k", "m", base, client.Pay88Clock(clk.Now)))
+			p := must[*client.Session](t)(client.NewSession("https://pay.example/api/auth/token", "k", "m", base, client.WithClock(clk.Now)))
 			tok, err := p.Token(context.Background())
 			var te *client.TokenError
 			switch want := c.wantErr.(type) {
@@ -465,11 +465,11 @@ func TestTokenResponses(t *testing.T) {
 	}
 }
 
-// TestNewPay88Config: configuration mistakes fail at construction.
-func TestNewPay88Config(t *testing.T) {
+// TestNewSessionConfig: configuration mistakes fail at construction.
+func TestNewSessionConfig(t *testing.T) {
 	for _, c := range []struct {
 		name, url, key, merchant string
-		opts                     []client.Pay88Option
+		opts                     []client.Option
 	}{
 		{"http to a public host", "http://pay.example/api/auth/token", "k", "m", nil},
 		{"relative URL", "/api/auth/token", "k", "m", nil},
@@ -478,19 +478,21 @@ func TestNewPay88Config(t *testing.T) {
 		{"empty key", "https://pay.example/t", "", "m", nil},
 		{"key with space", "https://pay.example/t", "k k", "m", nil},
 		{"empty merchant", "https://pay.example/t", "k", "", nil},
-		{"nil clock", "https://pay.example/t", "k", "m", []client.Pay88Option{client.Pay88Clock(nil)}},
-		{"negative margin", "https://pay.example/t", "k", "m", []client.Pay88Option{client.TokenMargin(-1)}},
-		{"negative retries", "https://pay.example/t", "k", "m", []client.Pay88Option{client.Retry429(-1, time.Second)}},
-		{"zero wait", "https://pay.example/t", "k", "m", []client.Pay88Option{client.Retry429(1, 0)}},
+		{"nil clock", "https://pay.example/t", "k", "m", []client.Option{client.WithClock(nil)}},
+		{"negative margin", "https://pay.example/t", "k", "m", []client.Option{client.WithTokenMargin(-1)}},
+		{"negative retries", "https://pay.example/t", "k", "m", []client.Option{client.WithRetry429(-1, time.Second)}},
+		{"zero wait", "https://pay.example/t", "k", "m", []client.Option{client.WithRetry429(1, 0)}},
+		{"a hash Signer's option", "https://pay.example/t", "k", "m", []client.Option{client.SendKey("X-Api-Key")}},
+		{"zero option", "https://pay.example/t", "k", "m", []client.Option{{}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := client.NewPay88(c.url, c.key, c.merchant, nil, c.opts...); err == nil {
+			if _, err := client.NewSession(c.url, c.key, c.merchant, nil, c.opts...); err == nil {
 				t.Error("no error")
 			}
 		})
 	}
 	for _, ok := range []string{"http://127.0.0.1:8080/t", "http://localhost/t", "http://[::1]:9/t", "https://pay.example/t"} {
-		if _, err := client.NewPay88(ok, "k", "m", nil); err != nil {
+		if _, err := client.NewSession(ok, "k", "m", nil); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}

@@ -28,7 +28,7 @@ type Token struct {
 
 // TokenError is the answer of a token endpoint that refused to issue a
 // token, such as 401 "Invalid API key or merchant ID" or 429 "Rate limit
-// exceeded". Pay88's RoundTrip returns it (wrapped in a *url.Error by
+// exceeded". Session's RoundTrip returns it (wrapped in a *url.Error by
 // http.Client); match it with errors.As.
 type TokenError struct {
 	StatusCode int           // the HTTP status
@@ -50,7 +50,7 @@ func (e *TokenError) Error() string {
 // that is not the 88Pay envelope with an access token and a session id.
 var ErrTokenResponse = errors.New("client: malformed token response")
 
-// Pay88 is an http.RoundTripper for APIs of 88Pay's two-layer scheme
+// Session is an http.RoundTripper for APIs of 88Pay's two-layer scheme
 // (seed 004). It exchanges an API key and a merchant id for an access
 // token and a session id at the token endpoint (POST with x-api-key and
 // x-merchant-id), and sends them with each request:
@@ -58,7 +58,7 @@ var ErrTokenResponse = errors.New("client: malformed token response")
 //	Authorization: Bearer <access_token>
 //	x-session-id: <session_id>
 //
-// A token is kept until TokenMargin before it expires (50 s of 88Pay's
+// A token is kept until WithTokenMargin before it expires (50 s of 88Pay's
 // 60 s by default). Concurrent callers that need a new token share one
 // request for it, made on a context of its own; a caller whose context
 // ends stops waiting, and the request is abandoned when no caller waits
@@ -67,7 +67,7 @@ var ErrTokenResponse = errors.New("client: malformed token response")
 // A request answered 401 is sent once more with a fresh token. A request
 // answered 429, and a token request answered 429, is sent again after the
 // wait its Retry-After asks for (without one, 1 s, 2 s, 4 s, ...), at most
-// Retry429's number of times and only while the wait is within its bound;
+// WithRetry429's number of times and only while the wait is within its bound;
 // otherwise the 429 is returned. Waits end early with the request's
 // context. Requests are sent again only when they can be: with no body, or
 // with GetBody set (as http.NewRequest sets it for in-memory bodies).
@@ -76,9 +76,9 @@ var ErrTokenResponse = errors.New("client: malformed token response")
 // signed; others go through base untouched, so credentials never follow a
 // redirect to another host. Token requests are not redirected.
 //
-// A Pay88 is safe for concurrent use. It starts a goroutine only while a
+// A Session is safe for concurrent use. It starts a goroutine only while a
 // token request is in flight.
-type Pay88 struct {
+type Session struct {
 	tokenURL   string
 	scheme     string
 	host       string
@@ -109,53 +109,39 @@ type flight struct {
 	done    chan struct{} // closed when tok and err are set
 	tok     cachedToken
 	err     error
-	waiters int // callers waiting; guarded by Pay88.mu
+	waiters int // callers waiting; guarded by Session.mu
 	cancel  context.CancelFunc
 }
 
-// A Pay88Option configures a Pay88.
-type Pay88Option func(*Pay88) error
-
-// Pay88Clock sets the clock that tells when a token expires. The default
-// is time.Now.
-func Pay88Clock(now func() time.Time) Pay88Option {
-	return func(p *Pay88) error {
-		if now == nil {
-			return errors.New("client: Pay88Clock needs a clock")
-		}
-		p.now = now
-		return nil
-	}
-}
-
-// TokenMargin sets how long before its expiry a token is replaced; a token
-// is always kept for at least half its life. The default is 10 seconds, so
-// that 88Pay's 60-second tokens are kept 50 seconds, as 88Pay advises.
-func TokenMargin(d time.Duration) Pay88Option {
-	return func(p *Pay88) error {
+// WithTokenMargin sets how long before its expiry a Session replaces its
+// token; a token is always kept for at least half its life. The default is
+// 10 seconds, so that 88Pay's 60-second tokens are kept 50 seconds, as
+// 88Pay advises.
+func WithTokenMargin(d time.Duration) Option {
+	return Option{"WithTokenMargin", nil, func(p *Session) error {
 		if d < 0 {
-			return fmt.Errorf("client: TokenMargin must not be negative, got %v", d)
+			return fmt.Errorf("client: WithTokenMargin must not be negative, got %v", d)
 		}
 		p.margin = d
 		return nil
-	}
+	}}
 }
 
-// Retry429 sets how many times a request answered 429 is sent again (0:
-// never) and the longest wait before one: a Retry-After beyond maxWait
-// returns the 429 at once. The defaults are 2 times and 60 seconds, the
-// wait 88Pay asks for.
-func Retry429(retries int, maxWait time.Duration) Pay88Option {
-	return func(p *Pay88) error {
+// WithRetry429 sets how many times a Session sends again a request answered
+// 429 (0: never) and the longest wait before one: a Retry-After beyond
+// maxWait returns the 429 at once. The defaults are 2 times and 60
+// seconds, the wait 88Pay asks for.
+func WithRetry429(retries int, maxWait time.Duration) Option {
+	return Option{"WithRetry429", nil, func(p *Session) error {
 		if retries < 0 || maxWait <= 0 {
-			return fmt.Errorf("client: Retry429 needs retries >= 0 and a positive wait, got %d and %v", retries, maxWait)
+			return fmt.Errorf("client: WithRetry429 needs retries >= 0 and a positive wait, got %d and %v", retries, maxWait)
 		}
 		p.retries, p.maxWait = retries, maxWait
 		return nil
-	}
+	}}
 }
 
-// NewPay88 returns a Pay88 that fetches tokens from tokenURL (such as
+// NewSession returns a Session that fetches tokens from tokenURL (such as
 // "https://api-sandbox.88pay.io/api/auth/token") with apiKey and
 // merchantID, and sends every request through base (nil means
 // http.DefaultTransport).
@@ -163,10 +149,10 @@ func Retry429(retries int, maxWait time.Duration) Pay88Option {
 // It fails if tokenURL is not an absolute https URL (http is allowed for
 // localhost and loopback addresses only, for tests), or if apiKey or
 // merchantID is not 1 to 1024 printable ASCII characters without spaces.
-func NewPay88(tokenURL, apiKey, merchantID string, base http.RoundTripper, opts ...Pay88Option) (*Pay88, error) {
+func NewSession(tokenURL, apiKey, merchantID string, base http.RoundTripper, opts ...Option) (*Session, error) {
 	u, err := url.Parse(tokenURL)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return nil, errors.New("client: NewPay88 needs an absolute token URL without user info or fragment")
+		return nil, errors.New("client: NewSession needs an absolute token URL without user info or fragment")
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname())) {
 		return nil, errors.New("client: the token URL must be https (http only for loopback)")
@@ -177,14 +163,20 @@ func NewPay88(tokenURL, apiKey, merchantID string, base http.RoundTripper, opts 
 	if err := checkCredential("merchant ID", merchantID); err != nil {
 		return nil, err
 	}
-	p := &Pay88{
+	p := &Session{
 		tokenURL: u.String(), scheme: u.Scheme, host: u.Host,
 		apiKey: apiKey, merchantID: merchantID, base: base,
 		now: time.Now, margin: 10 * time.Second, retries: 2, maxWait: time.Minute,
 		sleep: sleepContext,
 	}
 	for _, o := range opts {
-		if err := o(p); err != nil {
+		if o.name == "" {
+			return nil, errors.New("client: the zero Option")
+		}
+		if o.session == nil {
+			return nil, fmt.Errorf("client: %s does not apply to a Session", o.name)
+		}
+		if err := o.session(p); err != nil {
 			return nil, err
 		}
 	}
@@ -200,7 +192,7 @@ func loopback(host string) bool {
 }
 
 // RoundTrip implements http.RoundTripper.
-func (p *Pay88) RoundTrip(r *http.Request) (*http.Response, error) {
+func (p *Session) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL == nil || !strings.EqualFold(r.URL.Scheme, p.scheme) || !strings.EqualFold(r.URL.Host, p.host) {
 		return baseOf(p.base).RoundTrip(r)
 	}
@@ -250,18 +242,18 @@ func (p *Pay88) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections closes the idle connections of the base transport,
 // if it has any, so that http.Client.CloseIdleConnections reaches it.
-func (p *Pay88) CloseIdleConnections() { closeIdle(p.base) }
+func (p *Session) CloseIdleConnections() { closeIdle(p.base) }
 
 // Token returns the current token, fetching one if there is none or it is
 // due for replacement, as RoundTrip does. It is for calls that cannot go
 // through the RoundTripper (a WebSocket handshake, say).
-func (p *Pay88) Token(ctx context.Context) (Token, error) {
+func (p *Session) Token(ctx context.Context) (Token, error) {
 	return p.token(ctx, "")
 }
 
 // token returns a token that is not stale and not due for replacement,
 // joining the token request in flight or starting one.
-func (p *Pay88) token(ctx context.Context, stale string) (Token, error) {
+func (p *Session) token(ctx context.Context, stale string) (Token, error) {
 	p.mu.Lock()
 	if p.tok.AccessToken != "" {
 		if p.tok.AccessToken == stale {
@@ -304,7 +296,7 @@ func (p *Pay88) token(ctx context.Context, stale string) (Token, error) {
 }
 
 // fetch runs one shared token request and publishes its result.
-func (p *Pay88) fetch(ctx context.Context, f *flight, seq uint64) {
+func (p *Session) fetch(ctx context.Context, f *flight, seq uint64) {
 	defer f.cancel()
 	tok, err := p.fetchToken(ctx)
 	tok.seq = seq
@@ -322,7 +314,7 @@ func (p *Pay88) fetch(ctx context.Context, f *flight, seq uint64) {
 
 // fetchToken asks the token endpoint for a token, waiting out 429s as
 // Retry429 allows.
-func (p *Pay88) fetchToken(ctx context.Context) (cachedToken, error) {
+func (p *Session) fetchToken(ctx context.Context) (cachedToken, error) {
 	for busy := 0; ; busy++ {
 		tok, h, err := p.requestToken(ctx)
 		var te *TokenError
@@ -343,7 +335,7 @@ const maxTokenBody = 64 << 10
 
 // requestToken makes one token request. It returns the response headers
 // of a refusal, for its Retry-After.
-func (p *Pay88) requestToken(ctx context.Context) (cachedToken, http.Header, error) {
+func (p *Session) requestToken(ctx context.Context) (cachedToken, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.tokenURL, nil)
 	if err != nil {
 		return cachedToken{}, nil, fmt.Errorf("client: token request: %w", err)
@@ -434,7 +426,7 @@ func envelopeMessage(body []byte) string {
 
 // backoff returns how long to wait before sending again a request answered
 // 429 for the (busy+1)th time, and false when the wait exceeds the bound.
-func (p *Pay88) backoff(h http.Header, busy int) (time.Duration, bool) {
+func (p *Session) backoff(h http.Header, busy int) (time.Duration, bool) {
 	d, ok := retryAfter(h, p.now())
 	if !ok {
 		d = time.Second << min(busy, 30)
@@ -486,7 +478,7 @@ func discard(resp *http.Response) {
 	resp.Body.Close()
 }
 
-var _ http.RoundTripper = (*Pay88)(nil)
+var _ http.RoundTripper = (*Session)(nil)
 
 func sleepContext(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
