@@ -53,9 +53,12 @@ for dir in $(work_modules); do
   if [ "$dir" = . ]; then paths+=("$root"); else paths+=("$root/$dir"); fi
 done
 
-export GOWORK=off GOFLAGS=-mod=mod GOMODCACHE="$tmp/modcache" \
-  GOPROXY="file://$tmp/proxy,$(third_party_proxies)" \
-  GOPRIVATE= GONOPROXY= GONOSUMDB="$root"
+# Builds without go.work, against that proxy for our modules and the usual
+# proxies (after the machine's module cache) for the rest, in a temporary
+# module cache. -trimpath: build cache entries that do not depend on where
+# that module cache is, so that the next run reuses them.
+nowork=(env GOWORK=off GOFLAGS="-mod=mod -trimpath" GOMODCACHE="$tmp/modcache"
+  GOPROXY="file://$tmp/proxy,$(third_party_proxies)" GOPRIVATE= GONOPROXY= GONOSUMDB="$root")
 
 for dir in $(work_modules); do
   [ "$dir" != . ] || continue
@@ -72,17 +75,29 @@ for dir in $(work_modules); do
       echo "pin.sh: $dir requires $p $version"
     fi
   done
-  (cd "$dir" && go mod tidy)
+  (cd "$dir" && "${nowork[@]}" go mod tidy)
   # The pinned root must have what the sub-module uses: build and vet it
   # (tests included) against the pinned versions alone.
-  if ! (cd "$dir" && go build ./... && go vet ./...); then
+  if ! (cd "$dir" && "${nowork[@]}" go build ./... && "${nowork[@]}" go vet ./...); then
     echo "pin.sh: $dir does not build against $version; pin a later commit" >&2
     exit 1
   fi
 done
 
-# go.work.sum: what the workspace needs beyond the modules' go.sum files.
-env -u GOWORK -u GOFLAGS -u GOMODCACHE -u GOPROXY -u GONOSUMDB go list -m all >/dev/null
+# go.work: in workspace mode the go command still reads the go.mod of each
+# pinned version of our modules, which no public proxy serves; replace each
+# such version by its directory (local development only: go.work never
+# reaches anyone who depends on our modules).
+while read -r p v _; do
+  case $p in "$root" | "$root"/*) go work edit -dropreplace="$p@$v" ;; esac
+done < <(work_replaces)
+while read -r p v; do
+  go work edit -replace="$p@$v=./$(module_dir "$p" | sed 's|^\.$||')"
+done < <(repo_pins)
+check_work_replaces
 
-git status --short -- $(for d in $(work_modules); do [ "$d" = . ] || echo "$d/go.mod $d/go.sum"; done) go.work.sum
+# go.work.sum: what the workspace needs beyond the modules' go.sum files.
+for dir in $(work_modules); do (cd "$dir" && go list -deps -test ./... >/dev/null); done
+
+git status --short -- go.work go.work.sum $(for d in $(work_modules); do [ "$d" = . ] || echo "$d/go.mod $d/go.sum"; done)
 echo "pin.sh: pinned to $root@$version"

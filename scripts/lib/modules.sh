@@ -44,6 +44,49 @@ work_modules() {
     sed 's|^\./||; s|/$||; s|^$|.|' | sort -u
 }
 
+# work_replaces: "path version newpath" for each version-specific replace in
+# go.work.
+work_replaces() {
+  go work edit -json go.work | awk '
+    /^\t"Replace": \[/ {r = 1; next}
+    r && /^\t\]/ {r = 0}
+    r && /"Old"/ {o = 1; v = ""}
+    r && /"New"/ {o = 0}
+    r && o && /"Path"/ {gsub(/[",]/, "", $2); p = $2}
+    r && o && /"Version"/ {gsub(/[",]/, "", $2); v = $2}
+    r && !o && /"Path"/ {gsub(/[",]/, "", $2); if (v != "") print p, v, $2}'
+}
+
+# repo_pins: "path version" for each requirement of a sub-module on a module
+# of this repository (the root or another sub-module), sorted, once each.
+repo_pins() {
+  local root dir
+  root=$(root_module_path)
+  for dir in $(work_modules); do
+    [ "$dir" != . ] || continue
+    module_requires "$dir/go.mod" | awk -v r="$root" '$1 == r || index($1, r "/") == 1'
+  done | sort -u
+}
+
+# check_work_replaces: fail unless go.work replaces every pinned version of a
+# module of this repository by its directory, and nothing else of ours. In
+# workspace mode the go command still reads the go.mod of every version in
+# the module graph, our pinned versions included; no public proxy has those,
+# so go.work points them at the work tree (scripts/pin.sh writes these lines).
+check_work_replaces() {
+  local root want have
+  root=$(root_module_path)
+  want=$(repo_pins | while read -r p v; do echo "$p $v $(module_dir "$p")"; done | sort)
+  have=$(work_replaces | awk -v r="$root" '$1 == r || index($1, r "/") == 1' |
+    while read -r p v d; do d=${d#./}; d=${d%/}; echo "$p $v ${d:-.}"; done | sort)
+  if [ "$want" != "$have" ]; then
+    echo "go.work's replaces of our modules (path version dir):"; echo "${have:-  (none)}"
+    echo "want one for each version the sub-modules pin:"; echo "${want:-  (none)}"
+    echo "run: bash scripts/pin.sh <the pinned commit>"
+    return 1
+  fi
+}
+
 # disk_modules: every directory holding a go.mod, relative to the root ("." for
 # the root), skipping what the go command skips in ./... (names starting with
 # "." or "_", testdata) and vendor/.
