@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/examples
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0
+	github.com/apiguard/apiguard v0.0.0-20261130044516-f87e5cf828d8
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.4
@@ -46,5 +46,3 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.10 // indirect
 )
-
-replace github.com/apiguard/apiguard => ../
