@@ -57,7 +57,7 @@ done
 # proxies (after the machine's module cache) for the rest, in a temporary
 # module cache. -trimpath: build cache entries that do not depend on where
 # that module cache is, so that the next run reuses them.
-nowork=(env GOWORK=off GOFLAGS="-mod=mod -trimpath" GOMODCACHE="$tmp/modcache"
+nowork=(env GOWORK=off GOFLAGS="-mod=mod -trimpath -buildvcs=false" GOMODCACHE="$tmp/modcache"
   GOPROXY="file://$tmp/proxy,$(third_party_proxies)" GOPRIVATE= GONOPROXY= GONOSUMDB="$root")
 
 for dir in $(work_modules); do

@@ -31,7 +31,8 @@
 # The machine's module cache, served as a file:// proxy, makes third-party
 # modules offline and fast once cached; what it lacks comes from the next
 # proxy. GOFLAGS also has -trimpath, so the build cache is reused across
-# temporary module caches.
+# temporary module caches, and -buildvcs=false (no VCS stamp, no git needed
+# in the build).
 #
 # Published modules: every module in go.work but the root and those listed in
 # UNPUBLISHED. examples/ is not published: it is documentation that runs (one
@@ -90,7 +91,7 @@ thirdparty=$(for dir in $(work_modules); do cat "$(dirname "$(gomod_file "$dir")
 build_proxy "$tmp/proxy" "${specs[@]}" | sed 's/^/proxytest: served /'
 say "proxy built in $tmp/proxy"
 
-nowork=(env GOWORK=off GOFLAGS="-mod=mod -trimpath" GOMODCACHE="$tmp/modcache"
+nowork=(env GOWORK=off GOFLAGS="-mod=mod -trimpath -buildvcs=false" GOMODCACHE="$tmp/modcache"
   GOPROXY="file://$tmp/proxy,$(third_party_proxies)" GOPRIVATE= GONOPROXY= GONOSUMDB="$root"
   GOTOOLCHAIN=local)
 # quiet CMD...: run CMD without the go command's "downloading" lines; its
@@ -182,7 +183,7 @@ done
 say "go get ${gets[*]}: built and ran a program importing apiguard, client, apiguardtest, redisstore"
 
 # 3. Every module of the repository without go.work, against the proxy.
-readonly_env=("${nowork[@]}" GOFLAGS="-mod=readonly -trimpath")
+readonly_env=("${nowork[@]}" GOFLAGS="-mod=readonly -trimpath -buildvcs=false")
 for dir in $(work_modules); do
   quiet "${readonly_env[@]}" go -C "$dir" mod tidy -diff || fail "$dir without go.work: go.mod/go.sum are not tidy (the diff above)"
   quiet "${readonly_env[@]}" go -C "$dir" build ./... || fail "$dir without go.work does not build against the pinned versions (scripts/pin.sh)"
