@@ -88,7 +88,9 @@ trap 'rmtree "$tmp"' EXIT
 thirdparty=$(for dir in $(work_modules); do cat "$(dirname "$(gomod_file "$dir")")/go.sum"; done |
   awk -v r="$root" '$2 !~ /\/go\.mod$/ && $1 != r && index($1, r "/") != 1 {print $1 "@" $2}' | sort -u)
 (cd "$tmp" && env GOWORK=off GOFLAGS=-mod=mod go mod download $thirdparty) || fail "go mod download (third-party modules)"
-build_proxy "$tmp/proxy" "${specs[@]}" | sed 's/^/proxytest: served /'
+
+# 1. The throwaway proxy.
+build_proxy "$tmp/proxy" "${specs[@]}" | sed 's/^/proxytest: served /' || fail "building the module proxy"
 say "proxy built in $tmp/proxy"
 
 nowork=(env GOWORK=off GOFLAGS="-mod=mod -trimpath -buildvcs=false" GOMODCACHE="$tmp/modcache"
