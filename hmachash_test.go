@@ -343,7 +343,7 @@ func TestBodyLimit(t *testing.T) {
 // expires, its digests fail.
 func TestRotationOverlap(t *testing.T) {
 	clock := newTestClock()
-	keys, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
+	keys, _ := NewMemoryKeyStore(WithClock(clock.Now))
 	for _, sp := range []KeySpec{
 		{Key: "old_secret", Client: Client{ID: "123", KeyID: "k-old"}, KeepSecret: true},
 		{Key: "new_secret", Client: Client{ID: "123", KeyID: "k-new"}, KeepSecret: true},

@@ -12,7 +12,7 @@ import (
 
 func TestMemoryKeyStoreLifecycle(t *testing.T) {
 	clock := newTestClock()
-	s, err := NewMemoryKeyStore(KeyStoreClock(clock.Now), MaxKeys(3))
+	s, err := NewMemoryKeyStore(WithClock(clock.Now), WithCapacity(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +72,8 @@ func TestMemoryKeyStoreLifecycle(t *testing.T) {
 	if sec, _ := s.Secrets(ctx, "m2"); len(sec) != 0 {
 		t.Error("plaintext kept without KeepSecret")
 	}
-	if _, err := NewMemoryKeyStore(MaxKeys(0)); err == nil {
-		t.Error("MaxKeys(0) accepted")
+	if _, err := NewMemoryKeyStore(WithCapacity(0)); err == nil {
+		t.Error("WithCapacity(0) accepted")
 	}
 }
 
@@ -115,7 +115,7 @@ func mustClient(t *testing.T, s KeyStore, key string) *Client {
 
 func TestKeyStoresConcurrent(t *testing.T) {
 	clock := newTestClock()
-	s, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
+	s, _ := NewMemoryKeyStore(WithClock(clock.Now))
 	cached, _ := NewCachedKeyStore(s, 64, CacheClock(clock.Now))
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
@@ -151,7 +151,7 @@ func TestKeyStoresConcurrent(t *testing.T) {
 // many clients', through additions, expiry and revocation.
 func TestSecretsIndex(t *testing.T) {
 	clock := newTestClock()
-	s, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
+	s, _ := NewMemoryKeyStore(WithClock(clock.Now))
 	ctx := context.Background()
 	for c := 0; c < 300; c++ {
 		for k := 0; k < 3; k++ {

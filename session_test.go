@@ -55,7 +55,7 @@ func newSessFixture(t testing.TB, opts ...SessionOption) *sessFixture {
 	if f.s, err = NewSessions(f.ring, opts...); err != nil {
 		t.Fatal(err)
 	}
-	if f.store, err = NewMemoryKeyStore(KeyStoreClock(f.clock.Now)); err != nil {
+	if f.store, err = NewMemoryKeyStore(WithClock(f.clock.Now)); err != nil {
 		t.Fatal(err)
 	}
 	for _, sp := range []KeySpec{

@@ -33,9 +33,9 @@ import (
 	"github.com/apiguard/apiguard/client"
 )
 
-// Clock is a settable clock for tests: pass its Now to apiguard.WithClock,
-// apiguard.KeyStoreClock, client.HashClock or client.Pay88Clock, and move
-// it with Set and Advance instead of sleeping.
+// Clock is a settable clock for tests: pass its Now to apiguard.WithClock
+// (for a Guard, a store or Sessions), client.HashClock or
+// client.Pay88Clock, and move it with Set and Advance instead of sleeping.
 //
 // The zero Clock reads the Unix epoch. A Clock is safe for concurrent use.
 type Clock struct{ ns atomic.Int64 }
@@ -118,10 +118,10 @@ func Demos() []Demo {
 }
 
 // NewKeyStore returns a new MemoryKeyStore, made with opts (such as
-// apiguard.KeyStoreClock(clock.Now)), holding the demo keys (see Demos).
+// apiguard.WithClock(clock.Now)), holding the demo keys (see Demos).
 // Each call returns a store of its own, so a test may add, expire and
 // revoke keys freely. It panics if opts are invalid.
-func NewKeyStore(opts ...apiguard.MemoryKeyStoreOption) *apiguard.MemoryKeyStore {
+func NewKeyStore(opts ...apiguard.Option) *apiguard.MemoryKeyStore {
 	s, err := apiguard.NewMemoryKeyStore(opts...)
 	if err != nil {
 		panic("apiguardtest: " + err.Error())

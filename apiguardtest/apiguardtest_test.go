@@ -95,7 +95,7 @@ func TestNewKeyStore(t *testing.T) {
 
 func TestNewKeyStoreClock(t *testing.T) {
 	clock := apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-	keys := apiguardtest.NewKeyStore(apiguard.KeyStoreClock(clock.Now))
+	keys := apiguardtest.NewKeyStore(apiguard.WithClock(clock.Now))
 	keys.Expire("key-client-a", clock.Now().Add(24*time.Hour)) // a rotation's overlap
 	clock.Advance(24*time.Hour - time.Second)
 	if _, err := keys.Lookup(context.Background(), apiguardtest.KeyClientA); err != nil {
@@ -110,7 +110,7 @@ func TestNewKeyStoreClock(t *testing.T) {
 			t.Error("bad options did not panic")
 		}
 	}()
-	apiguardtest.NewKeyStore(apiguard.MaxKeys(0))
+	apiguardtest.NewKeyStore(apiguard.WithCapacity(0))
 }
 
 func TestClock(t *testing.T) {

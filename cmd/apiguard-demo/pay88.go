@@ -40,7 +40,7 @@ type pay88Body struct {
 }
 
 func mountPay88(mux *http.ServeMux, cfg config) error {
-	keys, err := apiguard.NewMemoryKeyStore(apiguard.KeyStoreClock(cfg.now))
+	keys, err := apiguard.NewMemoryKeyStore(apiguard.WithClock(cfg.now))
 	if err != nil {
 		return err
 	}
