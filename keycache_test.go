@@ -26,7 +26,7 @@ func (s *slowStore) Lookup(ctx context.Context, key string) (*Client, error) {
 func TestCachedKeyStore(t *testing.T) {
 	clock := newTestClock()
 	back := &slowStore{KeyStore: mustStore(t, KeySpec{Key: "k1", Client: Client{ID: "a"}}, KeySpec{Key: "k2", Client: Client{ID: "b"}})}
-	c, err := NewCachedKeyStore(back, 2, CacheTTL(time.Minute, 10*time.Second), CacheClock(clock.Now))
+	c, err := NewCachedKeyStore(back, WithCapacity(2), WithCacheTTL(time.Minute, 10*time.Second), WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,9 +72,9 @@ func TestCachedKeyStore(t *testing.T) {
 		t.Errorf("after Forget: %v", err)
 	}
 	for _, bad := range []func() (*CachedKeyStore, error){
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(nil, 1) },
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 0) },
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 1, CacheTTL(0, 0)) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(nil) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, WithCapacity(0)) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, WithCacheTTL(0, 0)) },
 	} {
 		if _, err := bad(); err == nil {
 			t.Error("bad config accepted")

@@ -116,7 +116,7 @@ func mustClient(t *testing.T, s KeyStore, key string) *Client {
 func TestKeyStoresConcurrent(t *testing.T) {
 	clock := newTestClock()
 	s, _ := NewMemoryKeyStore(WithClock(clock.Now))
-	cached, _ := NewCachedKeyStore(s, 64, CacheClock(clock.Now))
+	cached, _ := NewCachedKeyStore(s, WithCapacity(64), WithClock(clock.Now))
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
