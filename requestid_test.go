@@ -360,7 +360,7 @@ func TestRequestIDReleasedByRateLimit(t *testing.T) {
 		keys := mustStore(t, KeySpec{Key: "app-key", Client: Client{ID: "app", Kind: PublishableKey}})
 		g := MustNew(AppKey(keys), WithClock(clock.Now))
 		store, _ := NewMemoryReplayStore(100, clock.Now)
-		l, _ := NewMemoryLimiter([]Window{PerMinute(1)}, LimiterClock(clock.Now))
+		l, _ := NewMemoryLimiter([]Window{PerMinute(1)}, WithClock(clock.Now))
 		limit, err := g.RateLimit(l, KeyByClient)
 		if err != nil {
 			t.Fatal(err)

@@ -140,7 +140,7 @@ func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Windo
 		t.Fatal(err)
 	}
 	limit := func(g *apiguard.Guard, ws []apiguard.Window, opts ...apiguard.RateLimitOption) apiguard.Middleware {
-		l, err := apiguard.NewMemoryLimiter(ws, apiguard.LimiterClock(c.Now))
+		l, err := apiguard.NewMemoryLimiter(ws, apiguard.WithClock(c.Now))
 		if err != nil {
 			t.Fatal(err)
 		}

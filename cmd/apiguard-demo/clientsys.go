@@ -62,7 +62,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	// Every route: 120 requests a minute per IP (so that no one address
 	// fills the shared store of request ids or tries passwords at will),
 	// the app key, then a fresh request id (kept per app).
-	perIPLimiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(120)}, apiguard.LimiterClock(cfg.now))
+	perIPLimiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(120)}, apiguard.WithClock(cfg.now))
 	if err != nil {
 		return err
 	}

@@ -108,7 +108,7 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 // the merchant the credentials prove, not by the x-merchant-id header, so a
 // caller without the key cannot use up a merchant's tokens.
 func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
-	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.LimiterClock(cfg.now))
+	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.WithClock(cfg.now))
 	if err != nil {
 		return nil, err
 	}

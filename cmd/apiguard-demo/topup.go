@@ -118,7 +118,7 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 	}
 
 	limit := func(g *apiguard.Guard, key apiguard.KeyFunc, perMinute int) (apiguard.Middleware, error) {
-		l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.LimiterClock(cfg.now))
+		l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.WithClock(cfg.now))
 		if err != nil {
 			return nil, err
 		}
