@@ -38,7 +38,7 @@ func ExampleGuard_IPAllow() {
 func ExampleGuard_RequestID() {
 	keys, _ := apiguard.NewMemoryKeyStore()
 	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Kind: apiguard.PublishableKey}})
-	ids, _ := apiguard.NewMemoryReplayStore(100_000, nil)
+	ids, _ := apiguard.NewMemoryReplayStore()
 	g := apiguard.MustNew(apiguard.AppKey(keys))
 	h := apiguard.Chain(g.Authenticate(), g.RequestID(ids, 0))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "ok")

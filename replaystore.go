@@ -10,12 +10,13 @@ import (
 	"time"
 )
 
-// defaultReplayCapacity is the capacity of the store RequestID makes when
-// given none.
+// defaultReplayCapacity is the capacity of a MemoryReplayStore unless
+// WithCapacity says otherwise, and of the store RequestID makes when given
+// none.
 const defaultReplayCapacity = 100_000
 
 // MemoryReplayStore is the in-memory ReplayStore. It holds at most its
-// capacity of ids, each for its ttl, in about 100 bytes apiece (ids are
+// capacity of ids (WithCapacity), each for its ttl, in about 100 bytes apiece (ids are
 // kept as 128-bit digests of namespace and id, whatever their length).
 //
 // When it is full it refuses new ids with ErrReplayStoreFull rather than
@@ -42,14 +43,16 @@ type replayItem struct {
 	expires int64
 }
 
-// NewMemoryReplayStore returns an empty MemoryReplayStore holding at most
-// size ids, reading time from now (time.Now if nil). It fails if size is not
-// positive.
-func NewMemoryReplayStore(size int, now func() time.Time) (*MemoryReplayStore, error) {
-	if size <= 0 {
-		return nil, fmt.Errorf("apiguard: replay store size must be positive, got %d", size)
+// NewMemoryReplayStore returns an empty MemoryReplayStore. Its options are
+// WithCapacity (the most ids it holds, 100,000 by default) and WithClock
+// (time.Now by default). It fails if an option is out of range or does not
+// apply to it.
+func NewMemoryReplayStore(opts ...Option) (*MemoryReplayStore, error) {
+	c, err := configure(toReplayStore, opts)
+	if err != nil {
+		return nil, err
 	}
-	return &MemoryReplayStore{max: size, now: now}, nil
+	return &MemoryReplayStore{max: c.capacityOr(defaultReplayCapacity), now: c.clock()}, nil
 }
 
 // keyOf digests namespace and id, length-prefixed so that no two pairs

@@ -109,7 +109,7 @@ func TestRequestIDPerClient(t *testing.T) {
 
 func TestRequestIDRetention(t *testing.T) {
 	clock := newTestClock()
-	store, err := NewMemoryReplayStore(10, clock.Now)
+	store, err := NewMemoryReplayStore(WithCapacity(10), WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestRequestIDConcurrentDuplicate(t *testing.T) {
 // not forget the ids it holds to make room.
 func TestRequestIDStoreFull(t *testing.T) {
 	clock := newTestClock()
-	store, _ := NewMemoryReplayStore(3, clock.Now)
+	store, _ := NewMemoryReplayStore(WithCapacity(3), WithClock(clock.Now))
 	_, h := seed003(t, clock, store)
 	for i := range 3 {
 		if w := serve(h, req003("app-public-1", "id-"+strconv.Itoa(i), "")); w.Code != 200 {
@@ -293,7 +293,7 @@ func TestRequestIDStackInAnyOrder(t *testing.T) {
 	// refusal of a later wrapper gives it back. So the verdicts are declared.
 	checkAnyOrder(t, anyOrder{
 		stack: func() []namedWrapper {
-			store, _ := NewMemoryReplayStore(100, clock.Now)
+			store, _ := NewMemoryReplayStore(WithCapacity(100), WithClock(clock.Now))
 			return []namedWrapper{
 				{"auth", g.Authenticate()},
 				{"id", g.RequestID(store, 0)},
@@ -328,7 +328,7 @@ func TestRequestIDStackInAnyOrder(t *testing.T) {
 func BenchmarkRequestID(b *testing.B) {
 	keys := mustStore(b, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
 	g := MustNew(AppKey(keys))
-	store, _ := NewMemoryReplayStore(1<<20, nil)
+	store, _ := NewMemoryReplayStore(WithCapacity(1 << 20))
 	r := req003("app", "", "")
 	r.RemoteAddr = netip.MustParseAddrPort("203.0.113.9:1").String()
 	for _, c := range []struct {
@@ -359,7 +359,7 @@ func TestRequestIDReleasedByRateLimit(t *testing.T) {
 		clock := newTestClock()
 		keys := mustStore(t, KeySpec{Key: "app-key", Client: Client{ID: "app", Kind: PublishableKey}})
 		g := MustNew(AppKey(keys), WithClock(clock.Now))
-		store, _ := NewMemoryReplayStore(100, clock.Now)
+		store, _ := NewMemoryReplayStore(WithCapacity(100), WithClock(clock.Now))
 		l, _ := NewMemoryLimiter([]Window{PerMinute(1)}, WithClock(clock.Now))
 		limit, err := g.RateLimit(l, KeyByClient)
 		if err != nil {

@@ -55,7 +55,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	replay, err := apiguard.NewMemoryReplayStore(100_000, cfg.now)
+	replay, err := apiguard.NewMemoryReplayStore(apiguard.WithClock(cfg.now))
 	if err != nil {
 		return err
 	}
