@@ -12,9 +12,10 @@ import (
 // Issue returns a new access token for c in a new session (88Pay's token
 // endpoint; Issuer calls it): TokenSet.AccessToken, ExpiresIn and
 // SessionID "sess_<uuid v4>". It keeps no state. It fails if c has no ID,
-// if c is of another environment than SessionEnvironment (ErrInvalidKey),
-// if the ring cannot sign (ErrNoSigningKey), or if c's id, scopes and role
-// would make a token longer than the 4096 bytes verification accepts.
+// if c is of another environment than the Sessions' (WithEnvironment) with
+// ErrInvalidKey, if the ring cannot sign (ErrNoSigningKey), or if c's id,
+// scopes and role would make a token longer than the 4096 bytes
+// verification accepts.
 func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 	g, err := s.newGrant(c)
 	if err != nil {

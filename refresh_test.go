@@ -39,7 +39,7 @@ func login(t *testing.T, f *sessFixture, id string) *TokenSet {
 }
 
 func TestLogin(t *testing.T) {
-	f := newSessFixture(t, SessionEnvironment(AnyEnvironment))
+	f := newSessFixture(t, WithEnvironment(AnyEnvironment))
 	set := login(t, f, "demo")
 	b, _ := json.Marshal(set)
 	var got map[string]any
@@ -51,7 +51,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("session id %q", set.SessionID)
 	}
 	// Refresh and access tokens never outlive the session's user token.
-	f2 := newSessFixture(t, TokenLifetime(UserToken, 30*time.Second), TokenLifetime(RefreshToken, time.Hour))
+	f2 := newSessFixture(t, WithTokenLifetime(UserToken, 30*time.Second), WithTokenLifetime(RefreshToken, time.Hour))
 	short := login(t, f2, "demo")
 	if short.ExpiresIn != 30 {
 		t.Errorf("access token outlives the user token: expires_in %d", short.ExpiresIn)
@@ -231,11 +231,11 @@ func TestExchangeUserToken(t *testing.T) {
 	}
 }
 
-// TestSessionFamiliesBounded: past MaxSessionFamilies the oldest session
+// TestSessionFamiliesBounded: past WithCapacity the oldest session
 // can no longer mint tokens (fail closed), but its tokens verify until
 // they expire.
 func TestSessionFamiliesBounded(t *testing.T) {
-	f := newSessFixture(t, MaxSessionFamilies(2))
+	f := newSessFixture(t, WithCapacity(2))
 	first := login(t, f, "u1")
 	login(t, f, "u2")
 	third := login(t, f, "u3")
@@ -326,7 +326,7 @@ func TestConcurrentRotation(t *testing.T) {
 // again and again cannot keep an operator from revoking (regression: they
 // lived as long as the user token, 7 days, and filled the list).
 func TestReuseDoesNotCrowdOutRevocations(t *testing.T) {
-	f := newSessFixture(t, MaxRevocations(5))
+	f := newSessFixture(t, WithCapacity(50))
 	for i := 0; i < 5; i++ {
 		set := login(t, f, "mallory")
 		f.s.ExchangeRefreshToken(bearer(set.RefreshToken))

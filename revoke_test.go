@@ -38,7 +38,7 @@ func TestRevocation(t *testing.T) {
 }
 
 func TestRevocationBound(t *testing.T) {
-	f := newSessFixture(t, MaxRevocations(2))
+	f := newSessFixture(t, WithCapacity(20))
 	if err := f.s.RevokeSession("sess_a"); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func ExampleSessions_Issuer() {
 
 	signing, _ := apiguard.GenerateTokenKey("") // or ParseTokenKey(pemBytes, "")
 	ring, _ := apiguard.NewKeyRing(signing)
-	sessions, _ := apiguard.NewSessions(ring, apiguard.SessionEnvironment(apiguard.Sandbox))
+	sessions, _ := apiguard.NewSessions(ring, apiguard.WithEnvironment(apiguard.Sandbox))
 
 	credentials := apiguard.MustNew(apiguard.MerchantKey(keys),
 		apiguard.WithDialect(apiguard.Pay88()), apiguard.WithEnvironment(apiguard.Sandbox))

@@ -53,8 +53,8 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 		}
 	}
 	sessions, ring, err := newSessions(cfg,
-		apiguard.TokenLifetime(apiguard.AccessToken, cfg.tokenTTL),
-		apiguard.SessionEnvironment(apiguard.Sandbox))
+		apiguard.WithTokenLifetime(apiguard.AccessToken, cfg.tokenTTL),
+		apiguard.WithEnvironment(apiguard.Sandbox))
 	if err != nil {
 		return err
 	}
