@@ -72,7 +72,7 @@ func ExampleHashSignature_order() {
 	}
 	g := apiguard.MustNew(apiguard.HashSignature(apiguard.KeyHeader(keys, "X-API-Key"),
 		[]apiguard.Field{apiguard.BodyField("ref_id", nil), apiguard.ComputedField(price)},
-		apiguard.HashRequireHeaders("X-Request-Time")),
+		apiguard.WithRequiredHeaders("X-Request-Time")),
 		apiguard.WithDialect(apiguard.Reseller()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body) // the whole body, though price read it

@@ -13,9 +13,9 @@ import (
 	"unicode/utf8"
 )
 
-// DefaultHashBodyLimit is the most a hash signature reads of a request
-// body unless HashBodyLimit says otherwise: 1 MiB.
-const DefaultHashBodyLimit = 1 << 20
+// defaultHashBodyLimit is the most a hash signature reads of a request
+// body unless WithBodyLimit says otherwise: 1 MiB.
+const defaultHashBodyLimit = 1 << 20
 
 // A KeySource says where a hash signature finds the key it was made with:
 // sent in a header (KeyHeader) or held for the client the request names
@@ -123,27 +123,6 @@ func ComputedField(compute func(r *http.Request, c *Client) (string, error)) Fie
 	return Field{kind: computedField, compute: compute}
 }
 
-// A HashOption configures HashSignature or HMACSignature.
-type HashOption struct{ apply func(*hashScheme) }
-
-// HashBodyLimit sets the most of a request body that is read, in bytes. A
-// longer body is refused with ErrBodyTooLarge (413). The default is
-// DefaultHashBodyLimit (1 MiB).
-func HashBodyLimit(n int64) HashOption {
-	return HashOption{func(h *hashScheme) { h.limit = n }}
-}
-
-// HashRequireHeaders adds headers that must be present, though the
-// signature does not cover them, such as the reseller's X-Request-Time
-// (whose value another wrapper checks). The default is none.
-func HashRequireHeaders(names ...string) HashOption {
-	return HashOption{func(h *hashScheme) {
-		for _, n := range names {
-			h.required = append(h.required, http.CanonicalHeaderKey(n))
-		}
-	}}
-}
-
 // HashSignature returns the Scheme of the reseller's hash signatures (seed
 // 001): the request carries
 //
@@ -165,7 +144,7 @@ func HashRequireHeaders(names ...string) HashOption {
 //
 //  1. The headers the scheme requires are present and not empty:
 //     Authorization, the KeyHeader if any, and those of
-//     HashRequireHeaders. When Authorization is the only one its absence
+//     WithRequiredHeaders. When Authorization is the only one its absence
 //     is ErrMissingKey (the reseller's 401 "Unauthorized"); otherwise the
 //     absence of any is ErrMissingHeaders (401 "Unauthorized: Missing
 //     required headers").
@@ -174,7 +153,8 @@ func HashRequireHeaders(names ...string) HashOption {
 //     dialect).
 //  3. The key of a KeyHeader is a live ServerKey, else ErrInvalidKey.
 //  4. The body, when a field or function needs it, is read whole (at most
-//     HashBodyLimit) and parsed once; the handler gets it byte for byte.
+//     WithBodyLimit, 1 MiB by default) and parsed once; the handler gets
+//     it byte for byte.
 //  5. Each field of the request has a value, else its missing error.
 //  6. For KeyOwner, owner names the client, whose live secrets are tried.
 //  7. The digest matches the one computed with one of the keys, each
@@ -192,10 +172,12 @@ func HashRequireHeaders(names ...string) HashOption {
 // empty body aside: it lacks every field. Signed values of the request
 // must be valid UTF-8 without control characters, else ErrInvalidField.
 //
-// The Scheme's configuration is checked by New, which fails on a zero
-// KeySource, a nil KeyStore or function, no fields, a zero Field, an empty
-// name, a body limit that is not positive, or a bad header name.
-func HashSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
+// Its options are WithBodyLimit and WithRequiredHeaders. The Scheme's
+// configuration is checked by its Validate method, which New calls: it
+// fails on a zero KeySource, a nil KeyStore or function, no fields, a zero
+// Field, an empty name, a bad header name, or an option that is out of
+// range or does not apply to a hash scheme.
+func HashSignature(key KeySource, fields []Field, opts ...Option) Scheme {
 	return newHashScheme(false, key, fields, opts)
 }
 
@@ -211,7 +193,7 @@ func HashSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
 // extension. Sign a timestamp (HeaderField("X-Request-Time", nil)) and
 // check its window with another wrapper to bound replays. Everything else
 // is as for HashSignature.
-func HMACSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
+func HMACSignature(key KeySource, fields []Field, opts ...Option) Scheme {
 	return newHashScheme(true, key, fields, opts)
 }
 
@@ -231,24 +213,26 @@ type hashScheme struct {
 	err error // the configuration error, if any
 }
 
-func newHashScheme(mac bool, key KeySource, fields []Field, opts []HashOption) *hashScheme {
+func newHashScheme(mac bool, key KeySource, fields []Field, opts []Option) *hashScheme {
 	h := &hashScheme{
 		hmac:     mac,
 		src:      key,
 		fields:   append([]Field(nil), fields...),
 		required: []string{"Authorization"},
-		limit:    DefaultHashBodyLimit,
+		limit:    defaultHashBodyLimit,
 	}
 	if key.header != "" {
 		h.required = append(h.required, key.header)
 	}
-	for _, o := range opts {
-		if o.apply == nil {
-			h.err = errors.New("apiguard: the zero HashOption")
-			return h
-		}
-		o.apply(h)
+	c, err := configure(toHash, opts)
+	if err != nil {
+		h.err = err
+		return h
 	}
+	if c.bodyLimit != 0 {
+		h.limit = c.bodyLimit
+	}
+	h.required = append(h.required, c.required...)
 	h.err = h.check()
 	return h
 }
@@ -270,8 +254,6 @@ func (h *hashScheme) check() error {
 		return fmt.Errorf("apiguard: %s: the key cannot be sent in Authorization, which holds the digest", name)
 	case len(h.fields) == 0:
 		return fmt.Errorf("apiguard: %s needs at least one field", name)
-	case h.limit <= 0:
-		return fmt.Errorf("apiguard: %s: body limit must be positive, got %d", name, h.limit)
 	}
 	for _, hd := range h.required {
 		if !validHeaderName(hd) {

@@ -47,7 +47,7 @@ func BenchmarkHashAuth(b *testing.B) {
 	}{
 		{"key", MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
 		{"order", MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(flat)},
-			HashRequireHeaders("X-Request-Time"))), seedHash(goldKey, "REF_123456789", "14500")},
+			WithRequiredHeaders("X-Request-Time"))), seedHash(goldKey, "REF_123456789", "14500")},
 		{"status", MustNew(HashSignature(KeyOwner(keys, owner), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
 	}
 	b.Run("floor", func(b *testing.B) { benchHashFloor(b, nil) })

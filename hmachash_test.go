@@ -70,7 +70,7 @@ func price(r *http.Request, c *Client) (string, error) {
 	return strconv.Itoa(p[0]), nil
 }
 
-func statusGuard(t testing.TB, keys KeyStore, opts ...HashOption) *Guard {
+func statusGuard(t testing.TB, keys KeyStore, opts ...Option) *Guard {
 	t.Helper()
 	g, err := New(HashSignature(KeyOwner(keys, trxOwner), []Field{BodyField("trx_id", errTrxRequired)}, opts...),
 		WithDialect(Reseller()))
@@ -83,7 +83,7 @@ func statusGuard(t testing.TB, keys KeyStore, opts ...HashOption) *Guard {
 func orderGuard(t testing.TB, keys KeyStore) *Guard {
 	t.Helper()
 	g, err := New(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(price)},
-		HashRequireHeaders("X-Request-Time")), WithDialect(Reseller()))
+		WithRequiredHeaders("X-Request-Time")), WithDialect(Reseller()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestOrderSeedRows(t *testing.T) {
 // announced or not, and so is one an outer http.MaxBytesHandler cuts.
 func TestBodyLimit(t *testing.T) {
 	const limit = 128
-	g := statusGuard(t, resellerStore(t), HashBodyLimit(limit))
+	g := statusGuard(t, resellerStore(t), WithBodyLimit(limit))
 	h := g.Authenticate()(echo)
 	auth := "Bearer " + seedHash(goldKey, "TRX_123456789")
 	pad := func(n int) string {
@@ -558,12 +558,13 @@ func TestHashConfigErrors(t *testing.T) {
 		"empty path name":         HashSignature(owner, []Field{PathField("", nil)}),
 		"bad header field":        HashSignature(owner, []Field{HeaderField("X:Y", nil)}),
 		"nil compute":             HashSignature(owner, []Field{ComputedField(nil)}),
-		"zero limit":              HashSignature(owner, f, HashBodyLimit(0)),
-		"bad required header":     HashSignature(owner, f, HashRequireHeaders("")),
+		"zero limit":              HashSignature(owner, f, WithBodyLimit(0)),
+		"bad required header":     HashSignature(owner, f, WithRequiredHeaders("")),
 		"HMAC with a sent key":    HMACSignature(KeyHeader(keys, "X-API-Key"), f),
 		"HMAC zero field":         HMACSignature(owner, []Field{{}}),
-		"HMAC negative body size": HMACSignature(owner, f, HashBodyLimit(-1)),
-		"zero option":             HashSignature(owner, f, HashOption{}),
+		"HMAC negative body size": HMACSignature(owner, f, WithBodyLimit(-1)),
+		"zero option":             HashSignature(owner, f, Option{}),
+		"a store's option":        HashSignature(owner, f, WithCapacity(1)),
 	} {
 		if _, err := New(s); err == nil {
 			t.Errorf("%s: no error", name)
@@ -571,7 +572,7 @@ func TestHashConfigErrors(t *testing.T) {
 	}
 	for name, s := range map[string]Scheme{
 		"status":                HashSignature(owner, f),
-		"order":                 HashSignature(KeyHeader(keys, "x-api-key"), []Field{BodyField("ref_id", nil), ComputedField(price)}, HashRequireHeaders("X-Request-Time")),
+		"order":                 HashSignature(KeyHeader(keys, "x-api-key"), []Field{BodyField("ref_id", nil), ComputedField(price)}, WithRequiredHeaders("X-Request-Time")),
 		"same body field twice": HashSignature(owner, []Field{BodyField("a", nil), BodyField("b", nil), BodyField("a", nil)}),
 		"hmac":                  HMACSignature(owner, []Field{HeaderField("X-Request-Time", nil), BodyField("trx_id", nil)}),
 	} {
@@ -618,7 +619,7 @@ func TestHashSeedErrorRows(t *testing.T) {
 func FuzzHashAuth(f *testing.F) {
 	keys := resellerStore(f)
 	order := orderGuard(f, keys).Authenticate()(echo)
-	status := statusGuard(f, keys, HashBodyLimit(4096)).Authenticate()(echo)
+	status := statusGuard(f, keys, WithBodyLimit(4096)).Authenticate()(echo)
 	orderBody := `{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`
 	f.Add(orderBody, "Bearer "+seedHash(goldKey, "REF_123456789", "14500"), goldKey, "1763805600", false, false)
 	f.Add(`{"produk_id":"2","ref_id":"R\u00e9F","REF_ID":"x"}`, "Bearer "+seedHash(regularKey, "RéF", "16000"), regularKey, "1", false, false)

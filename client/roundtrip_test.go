@@ -128,7 +128,7 @@ func signerCases(t *testing.T) []signerCase {
 	}
 	order := guard(apiguard.HashSignature(apiguard.KeyHeader(keys, "X-API-Key"),
 		[]apiguard.Field{apiguard.BodyField("ref_id", nil), apiguard.ComputedField(price)},
-		apiguard.HashRequireHeaders("X-Request-Time")), apiguard.Reseller())
+		apiguard.WithRequiredHeaders("X-Request-Time")), apiguard.Reseller())
 	orderBody := `{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`
 	orderAt := func(body string, price int64) func(string) *http.Request {
 		return func(url string) *http.Request {

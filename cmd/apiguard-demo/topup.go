@@ -112,7 +112,7 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 	}
 	orderG, err := apiguard.New(apiguard.HashSignature(apiguard.KeyHeader(keys, "X-API-Key"),
 		[]apiguard.Field{apiguard.BodyField("ref_id", errOrderFields), apiguard.ComputedField(price)},
-		apiguard.HashRequireHeaders("X-Request-Time")), opts...)
+		apiguard.WithRequiredHeaders("X-Request-Time")), opts...)
 	if err != nil {
 		return err
 	}
