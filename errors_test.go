@@ -258,7 +258,7 @@ func TestErrorStringHasNoSecret(t *testing.T) {
 			get("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(secret+":"))), []string{secret}, ErrUnavailable, "connection refused"},
 		{"merchant lookup fails", MerchantKey(failingStore{}), get("X-Api-Key", secret, "X-Merchant-Id", "merchant-1"), []string{secret}, ErrUnavailable, "connection refused"},
 		{"key of another merchant", MerchantKey(store), get("X-Api-Key", secret, "X-Merchant-Id", "merchant-2"), []string{secret}, ErrInvalidKey, ""},
-		{"hash made with the key", HashSignature(KeyHeader(store, "X-Api-Key"), []Field{BodyField("ref_id", nil)}),
+		{"hash made with the key", HashSignature(SignerFromHeader(store, "X-Api-Key"), []Field{BodyField("ref_id", nil)}),
 			withHeaders(newReq(`{"ref_id":"R1"}`), "X-Api-Key", secret, "Authorization", "Bearer "+seedHash(secret, "R2")), []string{secret}, ErrHashMismatch, ""},
 		{"forged token", f.s.SessionScheme(), call(forged, "sess_forged"), []string{forged, signature(forged)}, ErrInvalidToken, "signature"},
 		{"expired token", f.s.SessionScheme(), call(expired, expiredSID), []string{expired, signature(expired)}, ErrInvalidToken, "expired"},

@@ -72,7 +72,7 @@ func price(r *http.Request, c *Client) (string, error) {
 
 func statusGuard(t testing.TB, keys KeyStore, opts ...Option) *Guard {
 	t.Helper()
-	g, err := New(HashSignature(KeyOwner(keys, trxOwner), []Field{BodyField("trx_id", errTrxRequired)}, opts...),
+	g, err := New(HashSignature(SignerFromOwner(keys, trxOwner), []Field{BodyField("trx_id", errTrxRequired)}, opts...),
 		WithDialect(Reseller()))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func statusGuard(t testing.TB, keys KeyStore, opts ...Option) *Guard {
 
 func orderGuard(t testing.TB, keys KeyStore) *Guard {
 	t.Helper()
-	g, err := New(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(price)},
+	g, err := New(HashSignature(SignerFromHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(price)},
 		WithRequiredHeaders("X-Request-Time")), WithDialect(Reseller()))
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +383,7 @@ func TestRotationOverlap(t *testing.T) {
 func TestHMAC(t *testing.T) {
 	keys := resellerStore(t)
 	byHeader := func(r *http.Request, _ []string) (string, error) { return r.Header.Get("X-Client-Id"), nil }
-	g := MustNew(HMACSignature(KeyOwner(keys, byHeader),
+	g := MustNew(HMACSignature(SignerFromOwner(keys, byHeader),
 		[]Field{HeaderField("X-Request-Time", nil), PathField("id", nil), QueryField("currency", nil), BodyField("ref_id", nil)}),
 		WithDialect(Reseller()))
 	mux := http.NewServeMux()
@@ -440,8 +440,8 @@ func TestConcatenationIsAmbiguous(t *testing.T) {
 	keys := resellerStore(t)
 	owner := func(*http.Request, []string) (string, error) { return "123", nil }
 	fields := []Field{BodyField("a", nil), BodyField("b", nil)}
-	plain := MustNew(HashSignature(KeyOwner(keys, owner), fields))
-	withHMAC := MustNew(HMACSignature(KeyOwner(keys, owner), fields))
+	plain := MustNew(HashSignature(SignerFromOwner(keys, owner), fields))
+	withHMAC := MustNew(HMACSignature(SignerFromOwner(keys, owner), fields))
 	m := hmac.New(sha256.New, []byte(goldKey))
 	m.Write([]byte("12\n3"))
 	for _, tc := range []struct {
@@ -463,7 +463,7 @@ func TestConcatenationIsAmbiguous(t *testing.T) {
 // attack appends holds 0x80 and 0x00 bytes; a signed value cannot hold them.
 func TestLengthExtensionPaddingRefused(t *testing.T) {
 	keys := resellerStore(t)
-	g := MustNew(HashSignature(KeyOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil }),
+	g := MustNew(HashSignature(SignerFromOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil }),
 		[]Field{BodyField("a", nil), QueryField("b", nil)}), WithDialect(Reseller()))
 	for name, r := range map[string]*http.Request{
 		"body \\u0000": newReq(`{"a":"x\u0080\u0000\u0000"}`),
@@ -525,7 +525,7 @@ func TestHashStoreFailureIs503(t *testing.T) {
 // TestHashWithoutGuard: the Scheme called by hand, with no request state to
 // keep the body in, refuses rather than eat the handler's body.
 func TestHashWithoutGuard(t *testing.T) {
-	s := HashSignature(KeyOwner(resellerStore(t), trxOwner), []Field{BodyField("trx_id", nil)})
+	s := HashSignature(SignerFromOwner(resellerStore(t), trxOwner), []Field{BodyField("trx_id", nil)})
 	r := newReq(`{"trx_id":"TRX_123456789"}`, "Authorization", "Bearer "+seedHash(goldKey, "TRX_123456789"))
 	if _, err := s.Authenticate(r); err == nil || NewError(err).Status != 500 {
 		t.Errorf("err = %v", err)
@@ -543,14 +543,14 @@ func TestHashWithoutGuard(t *testing.T) {
 func TestHashConfigErrors(t *testing.T) {
 	keys := resellerStore(t)
 	f := []Field{BodyField("trx_id", nil)}
-	owner := KeyOwner(keys, trxOwner)
+	owner := SignerFromOwner(keys, trxOwner)
 	for name, s := range map[string]Scheme{
-		"zero source":             HashSignature(KeySource{}, f),
-		"nil store header":        HashSignature(KeyHeader(nil, "X-API-Key"), f),
-		"nil store owner":         HashSignature(KeyOwner(nil, trxOwner), f),
-		"nil owner":               HashSignature(KeyOwner(keys, nil), f),
-		"key in Authorization":    HashSignature(KeyHeader(keys, "authorization"), f),
-		"bad key header":          HashSignature(KeyHeader(keys, "X API Key"), f),
+		"zero source":             HashSignature(Signer{}, f),
+		"nil store header":        HashSignature(SignerFromHeader(nil, "X-API-Key"), f),
+		"nil store owner":         HashSignature(SignerFromOwner(nil, trxOwner), f),
+		"nil owner":               HashSignature(SignerFromOwner(keys, nil), f),
+		"key in Authorization":    HashSignature(SignerFromHeader(keys, "authorization"), f),
+		"bad key header":          HashSignature(SignerFromHeader(keys, "X API Key"), f),
 		"no fields":               HashSignature(owner, nil),
 		"zero field":              HashSignature(owner, []Field{{}}),
 		"empty body name":         HashSignature(owner, []Field{BodyField("", nil)}),
@@ -560,7 +560,7 @@ func TestHashConfigErrors(t *testing.T) {
 		"nil compute":             HashSignature(owner, []Field{ComputedField(nil)}),
 		"zero limit":              HashSignature(owner, f, WithBodyLimit(0)),
 		"bad required header":     HashSignature(owner, f, WithRequiredHeaders("")),
-		"HMAC with a sent key":    HMACSignature(KeyHeader(keys, "X-API-Key"), f),
+		"HMAC with a sent key":    HMACSignature(SignerFromHeader(keys, "X-API-Key"), f),
 		"HMAC zero field":         HMACSignature(owner, []Field{{}}),
 		"HMAC negative body size": HMACSignature(owner, f, WithBodyLimit(-1)),
 		"zero option":             HashSignature(owner, f, Option{}),
@@ -572,7 +572,7 @@ func TestHashConfigErrors(t *testing.T) {
 	}
 	for name, s := range map[string]Scheme{
 		"status":                HashSignature(owner, f),
-		"order":                 HashSignature(KeyHeader(keys, "x-api-key"), []Field{BodyField("ref_id", nil), ComputedField(price)}, WithRequiredHeaders("X-Request-Time")),
+		"order":                 HashSignature(SignerFromHeader(keys, "x-api-key"), []Field{BodyField("ref_id", nil), ComputedField(price)}, WithRequiredHeaders("X-Request-Time")),
 		"same body field twice": HashSignature(owner, []Field{BodyField("a", nil), BodyField("b", nil), BodyField("a", nil)}),
 		"hmac":                  HMACSignature(owner, []Field{HeaderField("X-Request-Time", nil), BodyField("trx_id", nil)}),
 	} {
@@ -584,7 +584,7 @@ func TestHashConfigErrors(t *testing.T) {
 
 // TestSameBodyFieldTwice: a name listed twice is signed twice.
 func TestSameBodyFieldTwice(t *testing.T) {
-	g := MustNew(HashSignature(KeyOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
+	g := MustNew(HashSignature(SignerFromOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
 		[]Field{BodyField("a", nil), BodyField("b", nil), BodyField("a", nil)}))
 	r := newReq(`{"b":"2","a":"1"}`, "Authorization", "Bearer "+seedHash(goldKey, "1", "2", "1"))
 	if w := serve(g.Authenticate()(echo), r); w.Code != 200 {
@@ -715,7 +715,7 @@ func FuzzHashAuth(f *testing.F) {
 // whose last digit is not hex leaves the last byte of the buffer zero, so
 // without the validity flag it would match a true digest ending in 0x00.
 func TestNonHexDigestNeverMatches(t *testing.T) {
-	g := MustNew(HashSignature(KeyOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
+	g := MustNew(HashSignature(SignerFromOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
 		[]Field{BodyField("id", nil)}))
 	for i := 0; ; i++ {
 		id := "ID" + strconv.Itoa(i)
@@ -759,7 +759,7 @@ func TestFunctionsReadWholeBody(t *testing.T) {
 		}
 		return "5", nil
 	}
-	g := MustNew(HashSignature(KeyOwner(keys, owner), []Field{BodyField("ref_id", nil), ComputedField(amount)}))
+	g := MustNew(HashSignature(SignerFromOwner(keys, owner), []Field{BodyField("ref_id", nil), ComputedField(amount)}))
 	var got []byte
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got, _ = io.ReadAll(r.Body) }))
 	// Signed with the second key tried, so both keys' digests are computed.
@@ -782,7 +782,7 @@ func TestFunctionsReadWholeBody(t *testing.T) {
 // it).
 func TestIdentifyKeepsBody(t *testing.T) {
 	keys := mustStore(t, KeySpec{Key: "k1", Client: Client{ID: "c1"}})
-	g := MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)}))
+	g := MustNew(HashSignature(SignerFromHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)}))
 	body := `{"ref_id":"R1","amount":5}`
 	r := newReq(body, "X-API-Key", "k1", "Authorization", "Bearer "+seedHash("k1", "R1"))
 	c, err := g.Identify(r)

@@ -15,7 +15,7 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 	key, _ := GenerateTokenKey("")
 	ring, _ := NewKeyRing(key)
 	keys := mustStore(t)
-	owner := KeyOwner(keys, func(*http.Request, []string) (string, error) { return "", nil })
+	owner := SignerFromOwner(keys, func(*http.Request, []string) (string, error) { return "", nil })
 	fields := []Field{BodyField("trx_id", nil)}
 	ctors := map[string]func(...Option) error{
 		"NewMemoryKeyStore": func(o ...Option) error { _, err := NewMemoryKeyStore(o...); return err },

@@ -96,7 +96,7 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 		}
 		return t.owner, nil
 	}
-	statusG, err := apiguard.New(apiguard.HashSignature(apiguard.KeyOwner(keys, owner),
+	statusG, err := apiguard.New(apiguard.HashSignature(apiguard.SignerFromOwner(keys, owner),
 		[]apiguard.Field{apiguard.BodyField("trx_id", errTrxRequired)}), opts...)
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 		}
 		return strconv.FormatInt(p.priceFor(c.Role), 10), nil
 	}
-	orderG, err := apiguard.New(apiguard.HashSignature(apiguard.KeyHeader(keys, "X-API-Key"),
+	orderG, err := apiguard.New(apiguard.HashSignature(apiguard.SignerFromHeader(keys, "X-API-Key"),
 		[]apiguard.Field{apiguard.BodyField("ref_id", errOrderFields), apiguard.ComputedField(price)},
 		apiguard.WithRequiredHeaders("X-Request-Time")), opts...)
 	if err != nil {
