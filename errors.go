@@ -136,10 +136,6 @@ var (
 	// Sessions.RevokeSubject when the revocation list holds its capacity of
 	// revocations still in force; the revocation did not take effect.
 	ErrRevocationsFull = errors.New("apiguard: revocation list full")
-
-	// ErrNoSigningKey is returned when tokens are to be issued with a key
-	// ring that only verifies.
-	ErrNoSigningKey = errors.New("apiguard: key ring has no signing key")
 )
 
 // reason is the type of the package's sentinels: it carries the status, the

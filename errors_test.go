@@ -228,7 +228,7 @@ func TestErrorStringHasNoSecret(t *testing.T) {
 	f := newSessFixture(t)
 	expired, expiredSID := f.issue(t, payKey, payMerchant)
 	f.clock.Advance(2 * time.Minute)
-	other, err := GenerateTokenKey(f.key.ID())
+	other, err := GenerateSigningKey(f.key.ID())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,9 +13,8 @@ import (
 // endpoint; Issuer calls it): TokenSet.AccessToken, ExpiresIn and
 // SessionID "sess_<uuid v4>". It keeps no state. It fails if c has no ID,
 // if c is of another environment than the Sessions' (WithEnvironment) with
-// ErrInvalidKey, if the ring cannot sign (ErrNoSigningKey), or if c's id,
-// scopes and role would make a token longer than the 4096 bytes
-// verification accepts.
+// ErrInvalidKey, if the ring has no signing key, or if c's id, scopes and
+// role would make a token longer than the 4096 bytes verification accepts.
 func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 	g, err := s.newGrant(c)
 	if err != nil {
@@ -46,13 +45,17 @@ func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 // Key them by the identity g establishes (KeyByClient), not by the
 // x-merchant-id header: a key taken from an unauthenticated header lets
 // anyone use up a merchant's tokens, and fill the limiter with junk keys. Mount it on POST
-// only. Issuer fails if g is nil or has no Scheme.
+// only. Issuer fails if g is nil or has no Scheme, or if the Sessions'
+// ring has no signing key.
 func (s *Sessions) Issuer(g *Guard) (http.Handler, error) {
 	if g == nil || g.scheme == nil {
 		return nil, errors.New("apiguard: Issuer needs a Guard with a Scheme")
 	}
 	if _, ok := g.scheme.(*tokenScheme); ok {
 		return nil, errors.New("apiguard: Issuer needs a Guard that checks credentials, not session tokens")
+	}
+	if s.ring == nil || s.ring.signer() == nil {
+		return nil, fmt.Errorf("apiguard: Issuer: %w", errNoSigningKey)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st, r := begin(r)

@@ -143,8 +143,11 @@ func TestIssuerConfig(t *testing.T) {
 	}
 	ring, _ := NewKeyRing(nil, f.key)
 	s, _ := NewSessions(ring)
-	if _, err := s.Issue(&Client{ID: "m"}); !errors.Is(err, ErrNoSigningKey) {
+	if _, err := s.Issue(&Client{ID: "m"}); !errors.Is(err, errNoSigningKey) {
 		t.Errorf("verify-only ring issued: %v", err)
+	}
+	if _, err := s.Issuer(MustNew(MerchantKey(f.store))); err == nil {
+		t.Error("Issuer on a verify-only ring")
 	}
 	if _, err := f.s.Issue(&Client{}); err == nil {
 		t.Error("client without id issued")

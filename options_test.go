@@ -12,7 +12,7 @@ import (
 // with an error that names the option; it accepts the options that apply
 // to it.
 func TestOptionErrorsNameTheOption(t *testing.T) {
-	key, _ := GenerateTokenKey("")
+	key, _ := GenerateSigningKey("")
 	ring, _ := NewKeyRing(key)
 	keys := mustStore(t)
 	owner := SignerFromOwner(keys, func(*http.Request, []string) (string, error) { return "", nil })

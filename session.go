@@ -66,8 +66,10 @@ var (
 	errRevoked        = errors.New("token revoked")
 	errSessionID      = errors.New("session id is not the token's")
 	errUnknownSession = errors.New("session unknown, expired or evicted")
-	errUnknownKeyID   = errors.New("token key id missing or unknown")
+	errUnknownKeyID   = errors.New("signing key id missing or unknown")
 	errCrit           = errors.New("token has critical header extensions")
+
+	errNoSigningKey = errors.New("apiguard: the key ring only verifies: it has no signing key")
 )
 
 // Sessions issues and verifies session tokens: ES256 JWTs signed with the
@@ -462,7 +464,7 @@ func (s *Sessions) newGrant(c *Client) (*grant, error) {
 func (s *Sessions) sign(g *grant, kind TokenKind, jti string) (string, time.Duration, error) {
 	key := s.ring.signer()
 	if key == nil {
-		return "", 0, ErrNoSigningKey
+		return "", 0, errNoSigningKey
 	}
 	if jti == "" {
 		jti = newTokenID()

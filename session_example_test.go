@@ -17,7 +17,7 @@ func ExampleSessions_Issuer() {
 	keys, _ := apiguard.NewMemoryKeyStore()
 	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
 
-	signing, _ := apiguard.GenerateTokenKey("") // or ParseTokenKey(pemBytes, "")
+	signing, _ := apiguard.GenerateSigningKey("") // or ParseSigningKey(pemBytes, "")
 	ring, _ := apiguard.NewKeyRing(signing)
 	sessions, _ := apiguard.NewSessions(ring, apiguard.WithEnvironment(apiguard.Sandbox))
 
@@ -71,7 +71,7 @@ func ExampleSessions_Issuer() {
 // access token; a refresh token buys an access token (and the next refresh
 // token) once.
 func ExampleSessions_ExchangeRefreshToken() {
-	signing, _ := apiguard.GenerateTokenKey("")
+	signing, _ := apiguard.GenerateSigningKey("")
 	ring, _ := apiguard.NewKeyRing(signing)
 	sessions, _ := apiguard.NewSessions(ring)
 

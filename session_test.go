@@ -32,7 +32,7 @@ var sessionIDPattern = regexp.MustCompile(`^sess_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-
 // and the Guards of the token endpoint and of the calls, on one clock.
 type sessFixture struct {
 	clock  *testClock
-	key    *TokenKey
+	key    *SigningKey
 	ring   *KeyRing
 	s      *Sessions
 	store  *MemoryKeyStore
@@ -45,7 +45,7 @@ func newSessFixture(t testing.TB, opts ...Option) *sessFixture {
 	t.Helper()
 	f := &sessFixture{clock: newTestClock()}
 	var err error
-	if f.key, err = GenerateTokenKey("k1"); err != nil {
+	if f.key, err = GenerateSigningKey("k1"); err != nil {
 		t.Fatal(err)
 	}
 	if f.ring, err = NewKeyRing(f.key); err != nil {
@@ -328,7 +328,7 @@ func TestSessionStackInAnyOrder(t *testing.T) {
 }
 
 func TestNewSessionsConfig(t *testing.T) {
-	key, _ := GenerateTokenKey("")
+	key, _ := GenerateSigningKey("")
 	ring, _ := NewKeyRing(key)
 	for name, opts := range map[string][]Option{
 		"nil clock":         {WithClock(nil)},

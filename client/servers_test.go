@@ -164,8 +164,8 @@ func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Windo
 	return s
 }
 
-func newTokenKey(t *testing.T) *apiguard.TokenKey {
-	k, err := apiguard.GenerateTokenKey("")
+func newTokenKey(t *testing.T) *apiguard.SigningKey {
+	k, err := apiguard.GenerateSigningKey("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // rotateOut makes a new key sign tokens and removes every other key from
 // the ring: the tokens issued so far stop verifying at once.
 func (s *server88) rotateOut() error {
-	k, err := apiguard.GenerateTokenKey("")
+	k, err := apiguard.GenerateSigningKey("")
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func (cfg config) common() []apiguard.Option {
 // gets its own, as the session docs advise: one API's tokens never open
 // another's routes.
 func newSessions(cfg config, opts ...apiguard.Option) (*apiguard.Sessions, *apiguard.KeyRing, error) {
-	signing, err := apiguard.GenerateTokenKey("")
+	signing, err := apiguard.GenerateSigningKey("")
 	if err != nil {
 		return nil, nil, err
 	}
