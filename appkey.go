@@ -15,8 +15,8 @@ var (
 
 // AppKey returns the Scheme of seed 003's x-app-key header: the public key
 // that identifies the client system calling. The key is looked up in keys
-// and must be a PublishableKey (a secret server key sent in a header meant
-// for a public one is refused).
+// and must be publishable (Client.Publishable; a secret server key sent in
+// a header meant for a public one is refused).
 //
 // No x-app-key is ErrMissingAppKey; an unknown, revoked, expired or server
 // key, a malformed one (control characters, spaces, over 1024 bytes), or
@@ -42,7 +42,7 @@ func (a *appKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	case len(vs) > 1 || !tokenOK(vs[0]):
 		return nil, errBadAppKey
 	}
-	c, err := lookupKey(r, a.keys, vs[0], PublishableKey)
+	c, err := lookupKey(r, a.keys, vs[0], true)
 	if errors.Is(err, ErrInvalidKey) {
 		return nil, errBadAppKey
 	}

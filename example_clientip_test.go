@@ -37,7 +37,7 @@ func ExampleGuard_IPAllow() {
 // is refused with 409.
 func ExampleGuard_RequestID() {
 	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Kind: apiguard.PublishableKey}})
+	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Publishable: true}})
 	ids, _ := apiguard.NewMemoryReplayStore()
 	g := apiguard.MustNew(apiguard.AppKey(keys))
 	h := apiguard.Chain(g.Authenticate(), g.RequestID(ids, 0))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

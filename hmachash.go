@@ -27,9 +27,9 @@ type Signer struct {
 }
 
 // SignerFromHeader returns the Signer of a key sent as it is in the header
-// name (the reseller's X-API-Key) and looked up in keys, where it must be a live
-// ServerKey. The header is required: when it is absent the request is
-// refused as HashSignature describes. Several headers of that name, or a
+// name (the reseller's X-API-Key) and looked up in keys, where it must be a
+// live server key (not Client.Publishable). The header is required: when
+// it is absent the request is refused as HashSignature describes. Several headers of that name, or a
 // malformed key, are ErrInvalidKey; an unknown key is ErrInvalidKey.
 //
 // The key travels with every request, so only HashSignature takes a
@@ -151,8 +151,8 @@ func ComputedField(compute func(r *http.Request, c *Client) (string, error)) Fie
 //  2. Authorization is one header of the form `Bearer <digest>`, else
 //     ErrInvalidAuthorization (401, "Unauthorized" in the Reseller
 //     dialect).
-//  3. The key sent in the header of a SignerFromHeader is a live
-//     ServerKey, else ErrInvalidKey.
+//  3. The key sent in the header of a SignerFromHeader is a live server
+//     key, else ErrInvalidKey.
 //  4. The body, when a field or function needs it, is read whole (at most
 //     WithBodyLimit, 1 MiB by default) and parsed once; the handler gets
 //     it byte for byte.
@@ -359,7 +359,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 		if len(keyVals) != 1 || !tokenOK(keyVals[0]) {
 			return nil, ErrInvalidKey
 		}
-		c, err := lookupKey(r, h.src.keys, keyVals[0], ServerKey)
+		c, err := lookupKey(r, h.src.keys, keyVals[0], false)
 		if err != nil {
 			return nil, err
 		}
@@ -414,7 +414,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 				return nil, fmt.Errorf("%w: key store: %w", ErrUnavailable, err)
 			}
 			for _, sc := range secrets {
-				if sc.Client != nil && sc.Client.Kind == ServerKey && sc.Key != "" {
+				if sc.Client != nil && !sc.Client.Publishable && sc.Key != "" {
 					cands = append(cands, sc)
 				}
 			}

@@ -348,7 +348,7 @@ func TestRotationOverlap(t *testing.T) {
 		{Key: "old_secret", Client: Client{ID: "123", KeyID: "k-old"}, KeepSecret: true},
 		{Key: "new_secret", Client: Client{ID: "123", KeyID: "k-new"}, KeepSecret: true},
 		{Key: "unkept_key", Client: Client{ID: "123", KeyID: "k-unkept"}},
-		{Key: "client_key", Client: Client{ID: "123", KeyID: "k-pub", Kind: PublishableKey}, KeepSecret: true},
+		{Key: "client_key", Client: Client{ID: "123", KeyID: "k-pub", Publishable: true}, KeepSecret: true},
 	} {
 		if err := keys.Add(sp); err != nil {
 			t.Fatal(err)

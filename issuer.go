@@ -104,9 +104,9 @@ func writeTokenJSON(w http.ResponseWriter, body []byte) {
 
 // MerchantKey returns the Scheme of 88Pay's first layer: the secret key in
 // x-api-key and the merchant id in x-merchant-id. The key is looked up in
-// keys and must be a ServerKey whose Client.ID is the merchant id; the ids
-// are compared in constant time, and an unknown key takes the same path as
-// a key of another merchant. Neither header is ErrMissingKey; one of them
+// keys and must be a server key (not Client.Publishable) whose Client.ID is
+// the merchant id; the ids are compared in constant time, and an unknown
+// key takes the same path as a key of another merchant. Neither header is ErrMissingKey; one of them
 // missing, empty, repeated or malformed, an unknown, expired, revoked or
 // publishable key, or a key of another merchant is ErrInvalidKey (88Pay:
 // "Invalid API key or merchant ID"); a KeyStore failure is ErrUnavailable.
@@ -141,7 +141,7 @@ func (m *merchantScheme) Authenticate(r *http.Request) (*Client, error) {
 	if err == nil && c != nil {
 		owner = c.ID
 	}
-	if !equalStrings(owner, ids[0]) || err != nil || c == nil || c.Kind != ServerKey {
+	if !equalStrings(owner, ids[0]) || err != nil || c == nil || c.Publishable {
 		return nil, ErrInvalidKey
 	}
 	return c, nil

@@ -199,12 +199,12 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	if err == nil && g.env != AnyEnvironment && c.Env != g.env {
 		err = ErrInvalidKey
 	}
-	if err == nil && s.authed && s.client.ID != c.ID && (s.client.Kind == PublishableKey) == (c.Kind == PublishableKey) {
+	if err == nil && s.authed && s.client.ID != c.ID && s.client.Publishable == c.Publishable {
 		err = ErrIdentityConflict
 	}
 	if err != nil {
 		c = nil
-	} else if !s.authed || s.client.Kind == PublishableKey && c.Kind != PublishableKey {
+	} else if !s.authed || s.client.Publishable && !c.Publishable {
 		s.client, s.authed = c, true
 	}
 	if s.memo.g == nil {

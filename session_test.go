@@ -62,7 +62,7 @@ func newSessFixture(t testing.TB, opts ...Option) *sessFixture {
 		{Key: payKey, Client: Client{ID: payMerchant, Scopes: []string{"charges:create"}, Role: "merchant"}},
 		{Key: payLiveKey, Client: Client{ID: payMerchant}},
 		{Key: otherKey, Client: Client{ID: otherMerch}},
-		{Key: "pk_test_publishable000", Client: Client{ID: payMerchant, Kind: PublishableKey}},
+		{Key: "pk_test_publishable000", Client: Client{ID: payMerchant, Publishable: true}},
 	} {
 		if err := f.store.Add(sp); err != nil {
 			t.Fatal(err)

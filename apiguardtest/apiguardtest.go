@@ -111,7 +111,7 @@ func Demos() []Demo {
 		{"KeyIPBound", apiguard.KeySpec{Key: KeyIPBound, KeepSecret: true, Client: apiguard.Client{ID: "456", KeyID: "key-456", Role: "regular",
 			IPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}}}},
 		{"MidtransServerKey", apiguard.KeySpec{Key: MidtransServerKey, Client: apiguard.Client{ID: "M-demo", KeyID: "key-m-demo-server"}}},
-		{"MidtransClientKey", apiguard.KeySpec{Key: MidtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "key-m-demo-client", Kind: apiguard.PublishableKey}}},
+		{"MidtransClientKey", apiguard.KeySpec{Key: MidtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "key-m-demo-client", Publishable: true}}},
 		{"Pay88Key", apiguard.KeySpec{Key: Pay88Key, Client: apiguard.Client{ID: Pay88Merchant, KeyID: "key-mch-sandbox"}}},
 		{"Pay88LiveKey", apiguard.KeySpec{Key: Pay88LiveKey, Client: apiguard.Client{ID: Pay88Merchant, KeyID: "key-mch-live"}}},
 	}

@@ -40,26 +40,26 @@ func TestNewKeyStore(t *testing.T) {
 	for _, c := range []struct {
 		key, id, keyID string
 		env            apiguard.Environment
-		kind           apiguard.KeyKind
+		publishable    bool
 		scope          string
 	}{
-		{apiguardtest.KeyClientA, "client-a", "key-client-a", apiguard.Sandbox, apiguard.ServerKey, "payment:create"},
-		{apiguardtest.KeyClientB, "client-b", "key-client-b", apiguard.Sandbox, apiguard.ServerKey, "payment:read"},
-		{apiguardtest.KeyAdmin, "admin", "key-admin", apiguard.Sandbox, apiguard.ServerKey, "admin"},
-		{apiguardtest.KeyLive, "client-a", "key-client-a-live", apiguard.Live, apiguard.ServerKey, "payment:create"},
-		{apiguardtest.KeyGold, "123", "key-123", apiguard.AnyEnvironment, apiguard.ServerKey, ""},
-		{apiguardtest.KeyIPBound, "456", "key-456", apiguard.AnyEnvironment, apiguard.ServerKey, ""},
-		{apiguardtest.MidtransServerKey, "M-demo", "key-m-demo-server", apiguard.Sandbox, apiguard.ServerKey, ""},
-		{apiguardtest.MidtransClientKey, "M-demo", "key-m-demo-client", apiguard.Sandbox, apiguard.PublishableKey, ""},
-		{apiguardtest.Pay88Key, apiguardtest.Pay88Merchant, "key-mch-sandbox", apiguard.Sandbox, apiguard.ServerKey, ""},
-		{apiguardtest.Pay88LiveKey, apiguardtest.Pay88Merchant, "key-mch-live", apiguard.Live, apiguard.ServerKey, ""},
+		{apiguardtest.KeyClientA, "client-a", "key-client-a", apiguard.Sandbox, false, "payment:create"},
+		{apiguardtest.KeyClientB, "client-b", "key-client-b", apiguard.Sandbox, false, "payment:read"},
+		{apiguardtest.KeyAdmin, "admin", "key-admin", apiguard.Sandbox, false, "admin"},
+		{apiguardtest.KeyLive, "client-a", "key-client-a-live", apiguard.Live, false, "payment:create"},
+		{apiguardtest.KeyGold, "123", "key-123", apiguard.AnyEnvironment, false, ""},
+		{apiguardtest.KeyIPBound, "456", "key-456", apiguard.AnyEnvironment, false, ""},
+		{apiguardtest.MidtransServerKey, "M-demo", "key-m-demo-server", apiguard.Sandbox, false, ""},
+		{apiguardtest.MidtransClientKey, "M-demo", "key-m-demo-client", apiguard.Sandbox, true, ""},
+		{apiguardtest.Pay88Key, apiguardtest.Pay88Merchant, "key-mch-sandbox", apiguard.Sandbox, false, ""},
+		{apiguardtest.Pay88LiveKey, apiguardtest.Pay88Merchant, "key-mch-live", apiguard.Live, false, ""},
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			got, err := keys.Lookup(context.Background(), c.key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.ID != c.id || got.KeyID != c.keyID || got.Env != c.env || got.Kind != c.kind || c.scope != "" && !got.HasScope(c.scope) {
+			if got.ID != c.id || got.KeyID != c.keyID || got.Env != c.env || got.Publishable != c.publishable || c.scope != "" && !got.HasScope(c.scope) {
 				t.Errorf("client %+v", got)
 			}
 		})

@@ -38,7 +38,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if err := keys.Add(apiguard.KeySpec{Key: clientAppKey, Client: apiguard.Client{ID: "demo-app", KeyID: "app_demo", Kind: apiguard.PublishableKey}}); err != nil {
+	if err := keys.Add(apiguard.KeySpec{Key: clientAppKey, Client: apiguard.Client{ID: "demo-app", KeyID: "app_demo", Publishable: true}}); err != nil {
 		return err
 	}
 	sessions, _, err := newSessions(cfg)

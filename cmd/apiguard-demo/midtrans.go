@@ -35,7 +35,7 @@ func mountMidtrans(mux *http.ServeMux, cfg config) error {
 	}
 	for _, k := range []apiguard.KeySpec{
 		{Key: midtransServerKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_server"}},
-		{Key: midtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_client", Kind: apiguard.PublishableKey}},
+		{Key: midtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_client", Publishable: true}},
 	} {
 		if err := keys.Add(k); err != nil {
 			return err
