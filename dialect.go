@@ -25,7 +25,7 @@ type Message struct {
 	EN string
 }
 
-// internalText is the text of CodeInternal.
+// internalText is the text of the code "internal_error".
 var internalText = Message{"Terjadi kesalahan pada server", "Internal server error"}
 
 // text returns the catalogue's texts for e: those of its reason.
@@ -34,7 +34,7 @@ func text(e *Error) (Message, bool) {
 	if errors.As(e.Err, &r) && r.code == e.Code {
 		return r.text, true
 	}
-	if e.Code == CodeInternal {
+	if e.Code == "internal_error" {
 		return internalText, true
 	}
 	return Message{}, false
@@ -161,10 +161,10 @@ type problemBody struct {
 func MockPay() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:       same("Invalid or missing API key"),
-			CodeInvalidKey:       same("Invalid or missing API key"),
-			CodeIdentityConflict: same("Invalid or missing API key"),
-			CodeForbidden:        same("Insufficient permissions for this operation"),
+			"missing_key":       same("Invalid or missing API key"),
+			"invalid_key":       same("Invalid or missing API key"),
+			"identity_conflict": same("Invalid or missing API key"),
+			"forbidden":         same("Insufficient permissions for this operation"),
 		},
 		Body: func(e *Error, msg string) any {
 			return mockPayBody{Error: mockPayError{statusCode(e.Status), msg}}
@@ -207,24 +207,24 @@ func statusCode(status int) string {
 // Its texts are the seed's, Indonesian where the seed's are ("IP belum di
 // whitelist"). The seed's product list says "Too many requests. Please try
 // again later." where the other routes say "Too many requests": use
-// WithMessage(CodeRateLimited, ...) on that route's guard.
+// WithMessage("rate_limited", ...) on that route's guard.
 func Reseller() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:        same("Unauthorized"),
-			CodeInvalidKey:        same("Invalid API key"),
-			CodeIdentityConflict:  same("Unauthorized"),
-			CodeHashMismatch:      same("Invalid hash combination"),
-			CodeMissingHeaders:    same("Unauthorized: Missing required headers"),
-			CodeIPNotWhitelisted:  same("IP belum di whitelist"),
-			CodeIPNotRegistered:   same("IP address not authorized"),
-			CodeRequestExpired:    same("Request expired"),
-			CodeRequestTimeFormat: same("Invalid X-Request-Time format"),
-			CodeRateLimited:       same("Too many requests"),
-			CodeInternal:          same("Internal Server Error"),
+			"missing_key":          same("Unauthorized"),
+			"invalid_key":          same("Invalid API key"),
+			"identity_conflict":    same("Unauthorized"),
+			"hash_mismatch":        same("Invalid hash combination"),
+			"missing_headers":      same("Unauthorized: Missing required headers"),
+			"ip_not_whitelisted":   same("IP belum di whitelist"),
+			"ip_not_registered":    same("IP address not authorized"),
+			"request_expired":      same("Request expired"),
+			"invalid_request_time": same("Invalid X-Request-Time format"),
+			"rate_limited":         same("Too many requests"),
+			"internal_error":       same("Internal Server Error"),
 
 			// The status route's "Missing or invalid authorization header".
-			CodeInvalidAuthorization: same("Unauthorized"),
+			"invalid_authorization": same("Unauthorized"),
 		},
 		Body: func(e *Error, msg string) any {
 			return resellerBody{"error", msg, e.Status}
@@ -248,13 +248,13 @@ type resellerBody struct {
 func Pay88() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:       same("Unauthorized"),
-			CodeInvalidToken:     same("Unauthorized"),
-			CodeIdentityConflict: same("Unauthorized"),
-			CodeInvalidKey:       same("Invalid API key or merchant ID"),
-			CodeMissingSessionID: same("Missing required header: x-session-id"),
-			CodeRateLimited:      same("Rate limit exceeded"),
-			CodeHTTPSRequired:    same("HTTPS required"),
+			"missing_key":        same("Unauthorized"),
+			"invalid_token":      same("Unauthorized"),
+			"identity_conflict":  same("Unauthorized"),
+			"invalid_key":        same("Invalid API key or merchant ID"),
+			"missing_session_id": same("Missing required header: x-session-id"),
+			"rate_limited":       same("Rate limit exceeded"),
+			"https_required":     same("HTTPS required"),
 		},
 		Body: func(e *Error, msg string) any {
 			return pay88Body{"Error", e.Status, msg}
@@ -279,9 +279,9 @@ func Midtrans() *JSONDialect {
 	const denied = "Access denied due to unauthorized transaction, please check client or server key"
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:       same(denied),
-			CodeInvalidKey:       same(denied),
-			CodeIdentityConflict: same(denied),
+			"missing_key":       same(denied),
+			"invalid_key":       same(denied),
+			"identity_conflict": same(denied),
 		},
 		Body: func(e *Error, msg string) any {
 			return midtransBody{strconv.Itoa(e.Status), msg}

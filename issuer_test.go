@@ -103,7 +103,7 @@ func TestIssuerWrapped(t *testing.T) {
 	limit := f.issueG.Check(func(r *http.Request) error {
 		n++
 		if n > 2 {
-			return &Error{Status: 429, Code: CodeRateLimited, RetryAfter: 60 * time.Second, Err: ErrRateLimited}
+			return &Error{Status: 429, Code: "rate_limited", RetryAfter: 60 * time.Second, Err: ErrRateLimited}
 		}
 		return nil
 	})

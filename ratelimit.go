@@ -327,7 +327,7 @@ func (h *rateLimitHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !res.Allowed {
 			h.deny(w, r, s, &Error{
 				Status:     http.StatusTooManyRequests,
-				Code:       CodeRateLimited,
+				Code:       "rate_limited",
 				RetryAfter: max(res.RetryAfter, h.minRetry, 1),
 				Err:        ErrRateLimited,
 			})

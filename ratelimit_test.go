@@ -102,7 +102,7 @@ func TestRateLimitSeeds(t *testing.T) {
 	}{
 		{
 			name: "reseller product list: 20 per minute per IP", windows: []Window{PerMinute(20)},
-			dialect:  Reseller().WithMessage(CodeRateLimited, same("Too many requests. Please try again later.")),
+			dialect:  Reseller().WithMessage("rate_limited", same("Too many requests. Please try again later.")),
 			admitted: 20, retryAfter: "3", headers: [3]string{"20", "0", "60"},
 			body: `{"status":"error","message":"Too many requests. Please try again later.","code":429}`,
 		},

@@ -179,7 +179,7 @@ func TestRefreshReuseRevokesSession(t *testing.T) {
 	if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, ErrRefreshTokenReused) {
 		t.Fatalf("reuse: %v, want ErrInvalidToken and ErrRefreshTokenReused", err)
 	}
-	if e := NewError(err); e.Status != 401 || e.Code != CodeInvalidToken {
+	if e := NewError(err); e.Status != 401 || e.Code != "invalid_token" {
 		t.Errorf("reuse renders as %d %s", e.Status, e.Code)
 	}
 	for name, code := range map[string]int{

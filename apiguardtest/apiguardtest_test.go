@@ -214,8 +214,8 @@ func TestAssertError(t *testing.T) {
 		return apiguard.Chain(g.Authenticate(), g.RequireScope("payment:create"))(whoAmI)
 	}
 	en := func(r *http.Request) *http.Request { r.Header.Set("X-Language", "en"); return r }
-	rateLimited := &apiguard.Error{Status: 429, Code: apiguard.CodeRateLimited, RetryAfter: 1500 * time.Millisecond, Err: apiguard.ErrRateLimited}
-	reseller := apiguard.Reseller().WithMessage(apiguard.CodeRateLimited, apiguard.Message{EN: "Too many requests. Please try again later."})
+	rateLimited := &apiguard.Error{Status: 429, Code: "rate_limited", RetryAfter: 1500 * time.Millisecond, Err: apiguard.ErrRateLimited}
+	reseller := apiguard.Reseller().WithMessage("rate_limited", apiguard.Message{EN: "Too many requests. Please try again later."})
 	limited := apiguard.MustNew(nil, apiguard.WithDialect(reseller)).Check(func(*http.Request) error { return rateLimited })(whoAmI)
 
 	pass := []struct {

@@ -84,7 +84,7 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 
 	// Product list: a Bearer key; its own text for 429.
 	productG, err := apiguard.New(apiguard.Bearer(keys), append(cfg.common(), apiguard.WithDialect(
-		apiguard.Reseller().WithMessage(apiguard.CodeRateLimited, apiguard.Message{EN: "Too many requests. Please try again later."})))...)
+		apiguard.Reseller().WithMessage("rate_limited", apiguard.Message{EN: "Too many requests. Please try again later."})))...)
 	if err != nil {
 		return err
 	}
