@@ -108,28 +108,26 @@ var (
 // Store and configuration errors. They are not reasons a request is
 // refused: they say why a store or a method of Sessions failed. errors.Is
 // still finds one inside the reason that carries it to a client (RequestID
-// answers ErrReplayStoreFull with ErrUnavailable, ExchangeRefreshToken
+// answers ErrStoreFull with ErrUnavailable, ExchangeRefreshToken
 // ErrRefreshTokenReused with ErrInvalidToken).
 var (
-	// ErrStoreFull is returned by MemoryKeyStore.Add when the store holds its
-	// capacity of keys.
-	ErrStoreFull = errors.New("apiguard: key store full")
-
-	// ErrReplayStoreFull is returned by MemoryReplayStore.Seen when the store
-	// holds its capacity of ids still inside their retention. RequestID answers
-	// it, as any store failure, with 503 (ErrUnavailable).
-	ErrReplayStoreFull = errors.New("apiguard: replay store full")
+	// ErrStoreFull is returned when a bounded store holds its capacity
+	// (WithCapacity) and the entry is not taken:
+	//
+	//   - by MemoryKeyStore.Add, when the store holds its capacity of keys;
+	//   - by MemoryReplayStore.Seen, when the store holds its capacity of ids
+	//     still inside their retention (RequestID answers it, as any store
+	//     failure, with 503: ErrUnavailable);
+	//   - by Sessions.RevokeSession and Sessions.RevokeSubject, when the
+	//     revocation list holds its capacity of revocations still in force:
+	//     the revocation did not take effect.
+	ErrStoreFull = errors.New("apiguard: store full")
 
 	// ErrRefreshTokenReused is the cause, wrapped with ErrInvalidToken, of
 	// the refusal of a refresh token that is not its session's latest: it
 	// was used already, or replaced. The session is revoked. Clients see a
 	// plain invalid token; a denial hook can match this to raise an alarm.
 	ErrRefreshTokenReused = errors.New("apiguard: refresh token reused; session revoked")
-
-	// ErrRevocationsFull is returned by Sessions.RevokeSession and
-	// Sessions.RevokeSubject when the revocation list holds its capacity of
-	// revocations still in force; the revocation did not take effect.
-	ErrRevocationsFull = errors.New("apiguard: revocation list full")
 )
 
 // reason is the type of the package's sentinels: it carries the status, the

@@ -335,7 +335,7 @@ func TestReuseDoesNotCrowdOutRevocations(t *testing.T) {
 		}
 	}
 	victim := login(t, f, "victim")
-	if err := f.s.RevokeSession(victim.SessionID); !errors.Is(err, ErrRevocationsFull) {
+	if err := f.s.RevokeSession(victim.SessionID); !errors.Is(err, ErrStoreFull) {
 		t.Fatalf("list not full after 5 reuses: %v", err)
 	}
 	// Once the reused sessions' access tokens have expired, their entries

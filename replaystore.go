@@ -16,10 +16,11 @@ import (
 const defaultReplayCapacity = 100_000
 
 // MemoryReplayStore is the in-memory ReplayStore. It holds at most its
-// capacity of ids (WithCapacity), each for its ttl, in about 100 bytes apiece (ids are
-// kept as 128-bit digests of namespace and id, whatever their length).
+// capacity of ids (WithCapacity), each for its ttl, in about 100 bytes
+// apiece (ids are kept as 128-bit digests of namespace and id, whatever
+// their length).
 //
-// When it is full it refuses new ids with ErrReplayStoreFull rather than
+// When it is full it refuses new ids with ErrStoreFull rather than
 // forget ids still inside their ttl: forgetting them would let a client
 // flush the store and replay. An id removed by Forget keeps its place
 // toward the capacity until its ttl runs out. Size the capacity for the
@@ -86,7 +87,7 @@ func (m *MemoryReplayStore) Seen(_ context.Context, namespace, id string, ttl ti
 		return false, nil
 	}
 	if len(m.q) >= m.capacity() {
-		return false, ErrReplayStoreFull
+		return false, ErrStoreFull
 	}
 	m.seen[k] = expires
 	m.push(replayItem{k, expires})

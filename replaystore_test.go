@@ -117,7 +117,7 @@ func TestMemoryReplayStoreModel(t *testing.T) {
 				if fresh != wantFresh || (err != nil) != wantErr {
 					t.Fatalf("round %d op %d key %s: got %v %v, want %v err %v", round, op, key, fresh, err, wantFresh, wantErr)
 				}
-				if wantErr && !errors.Is(err, ErrReplayStoreFull) {
+				if wantErr && !errors.Is(err, ErrStoreFull) {
 					t.Fatalf("error %v", err)
 				}
 				if wantErr {

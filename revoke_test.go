@@ -49,7 +49,7 @@ func TestRevocationBound(t *testing.T) {
 	if err := f.s.RevokeSession("sess_a"); err != nil {
 		t.Errorf("revoking again: %v", err)
 	}
-	if err := f.s.RevokeSession("sess_b"); !errors.Is(err, ErrRevocationsFull) {
+	if err := f.s.RevokeSession("sess_b"); !errors.Is(err, ErrStoreFull) {
 		t.Errorf("full list: %v", err)
 	}
 	// Once every token they concern has expired, revocations make room.

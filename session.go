@@ -153,7 +153,7 @@ const defaultSessionCapacity = 100_000
 //     as many revocations (at least 1) are held at once; a revocation is
 //     dropped once every token it concerns has expired, and when the list
 //     is full of revocations still in force a new one fails with
-//     ErrRevocationsFull.
+//     ErrStoreFull.
 //
 // It fails if ring is nil, or if an option is out of range or does not
 // apply to it.
