@@ -108,8 +108,8 @@ var (
 // Store and configuration errors. They are not reasons a request is
 // refused: they say why a store or a method of Sessions failed. errors.Is
 // still finds one inside the reason that carries it to a client (RequestID
-// answers ErrStoreFull with ErrUnavailable, ExchangeRefreshToken
-// ErrRefreshTokenReused with ErrInvalidToken).
+// answers ErrStoreFull with ErrUnavailable, Exchange ErrRefreshTokenReused
+// with ErrInvalidToken).
 var (
 	// ErrStoreFull is returned when a bounded store holds its capacity
 	// (WithCapacity) and the entry is not taken:

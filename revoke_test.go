@@ -74,7 +74,7 @@ func TestRevokeLoginSession(t *testing.T) {
 	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(set.AccessToken)); w.Code != 401 {
 		t.Errorf("access token of a revoked session: %d", w.Code)
 	}
-	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.s.Exchange(bearer(set.UserToken), UserToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("user token of a revoked session: %v", err)
 	}
 }

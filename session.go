@@ -28,9 +28,9 @@ type TokenKind uint8
 const (
 	// AccessToken authenticates regular API calls.
 	AccessToken TokenKind = iota + 1
-	// RefreshToken only mints access tokens (Sessions.ExchangeRefreshToken).
+	// RefreshToken only mints access tokens (Sessions.Exchange).
 	RefreshToken
-	// UserToken only mints refresh tokens (Sessions.ExchangeUserToken) and
+	// UserToken only mints refresh tokens (Sessions.Exchange) and
 	// marks user-specific calls (the x-user-token header of UserScheme).
 	UserToken
 )
@@ -84,10 +84,10 @@ var (
 //     "sess_<uuid>"; SessionScheme then authenticates calls carrying
 //     `Authorization: Bearer <token>` and `x-session-id`.
 //   - The client-system API (seed 003): Login issues a user token, a refresh
-//     token and an access token sharing one session;
-//     ExchangeRefreshToken trades a refresh token for an access token and
-//     the next refresh token; ExchangeUserToken trades the user token for a
-//     new refresh token; AccessScheme and UserScheme authenticate calls.
+//     token and an access token sharing one session; Exchange trades a
+//     refresh token for an access token and the next refresh token, and the
+//     user token for a new refresh token; AccessScheme and UserScheme
+//     authenticate calls.
 //
 // Tokens carry "sub" (the client id: merchant or user), "sid" (the
 // session), "jti" (the token id), "kind", "iat", "exp", and the client's

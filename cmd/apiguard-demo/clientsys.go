@@ -94,9 +94,9 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 		}
 		writeJSON(w, 200, set)
 	}
-	exchange := func(f func(*http.Request) (*apiguard.TokenSet, error)) http.HandlerFunc {
+	exchange := func(kind apiguard.TokenKind) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			set, err := f(r)
+			set, err := sessions.Exchange(r, kind)
 			switch {
 			case errors.Is(err, apiguard.ErrInvalidToken):
 				app.Deny(w, r, apiguard.ErrInvalidToken)
@@ -114,7 +114,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 
 	mux.Handle("POST /client/auth/login", general(http.HandlerFunc(login)))
 	mux.Handle("GET /client/me", apiguard.Chain(general, user.Authenticate())(http.HandlerFunc(me)))
-	mux.Handle("POST /client/auth/access-token", general(exchange(sessions.ExchangeRefreshToken)))
-	mux.Handle("POST /client/auth/refresh-token", general(exchange(sessions.ExchangeUserToken)))
+	mux.Handle("POST /client/auth/access-token", general(exchange(apiguard.RefreshToken)))
+	mux.Handle("POST /client/auth/refresh-token", general(exchange(apiguard.UserToken)))
 	return nil
 }
