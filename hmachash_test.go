@@ -368,7 +368,7 @@ func TestRotationOverlap(t *testing.T) {
 			t.Errorf("%s during overlap: %d %q, want %d %q", tc.key, code, kid, tc.status, tc.keyID)
 		}
 	}
-	keys.Expire("k-old", clock.Now().Add(24*time.Hour))
+	keys.Revoke("k-old", clock.Now().Add(24*time.Hour))
 	clock.Advance(24 * time.Hour)
 	if code, _ := try("old_secret"); code != 401 {
 		t.Errorf("expired key: %d", code)

@@ -63,7 +63,7 @@ func TestCachedKeyStore(t *testing.T) {
 		t.Errorf("%d entries, capacity 2", c.Len())
 	}
 	// Forget makes a revocation take effect at once.
-	back.KeyStore.(*MemoryKeyStore).Revoke(mustClient(t, back, "k2").KeyID)
+	back.KeyStore.(*MemoryKeyStore).Revoke(mustClient(t, back, "k2").KeyID, time.Time{})
 	if _, err := c.Lookup(ctx, "k2"); err != nil {
 		t.Errorf("cached entry gone early: %v", err)
 	}

@@ -137,32 +137,25 @@ func (s *MemoryKeyStore) Add(spec KeySpec) error {
 	return nil
 }
 
-// Expire makes the key with id keyID stop working at t, as after a rotation
-// with an overlap. It reports whether the key was stored.
-func (s *MemoryKeyStore) Expire(keyID string, t time.Time) bool {
+// Revoke makes the key with id keyID stop working at at: a rotated key
+// keeps working through its overlap (88Pay's 24 hours) and then stops. A
+// zero at revokes the key now, and removes it from the store. Revoke
+// reports whether the key was stored.
+func (s *MemoryKeyStore) Revoke(keyID string, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.byID[keyID]
 	if e == nil {
 		return false
 	}
-	// Entries are read without the lock by callers holding their client, so
-	// replace rather than modify.
-	ne := *e
-	ne.notAfter = t
-	s.byDigest[e.digest] = &ne
-	s.byID[keyID] = &ne
-	return true
-}
-
-// Revoke removes the key with id keyID at once. It reports whether the key
-// was stored.
-func (s *MemoryKeyStore) Revoke(keyID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.byID[keyID]
-	if e == nil {
-		return false
+	if !at.IsZero() {
+		// Entries are read without the lock by callers holding their
+		// client, so replace rather than modify.
+		ne := *e
+		ne.notAfter = at
+		s.byDigest[e.digest] = &ne
+		s.byID[keyID] = &ne
+		return true
 	}
 	delete(s.byID, keyID)
 	delete(s.byDigest, e.digest)

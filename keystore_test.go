@@ -44,8 +44,8 @@ func TestMemoryKeyStoreLifecycle(t *testing.T) {
 		t.Errorf("live key: %+v", c)
 	}
 	// Rotation: the old key keeps working through a 24 h overlap, then stops.
-	if !s.Expire("old", clock.Now().Add(24*time.Hour)) {
-		t.Fatal("Expire")
+	if !s.Revoke("old", clock.Now().Add(24*time.Hour)) {
+		t.Fatal("Revoke at a time")
 	}
 	clock.Advance(23 * time.Hour)
 	if _, err := s.Lookup(ctx, "sk_test_old"); err != nil {
@@ -62,7 +62,7 @@ func TestMemoryKeyStoreLifecycle(t *testing.T) {
 		t.Errorf("secrets after overlap: %+v", sec)
 	}
 	// Revocation is immediate.
-	if !s.Revoke("new") || s.Revoke("new") {
+	if !s.Revoke("new", time.Time{}) || s.Revoke("new", time.Time{}) {
 		t.Fatal("Revoke")
 	}
 	if _, err := s.Lookup(ctx, "sk_test_new"); !errors.Is(err, ErrInvalidKey) {
@@ -133,10 +133,10 @@ func TestKeyStoresConcurrent(t *testing.T) {
 						t.Errorf("lookup %s: %v", key, err)
 					}
 				}
-				s.Expire(key, clock.Now().Add(time.Hour))
+				s.Revoke(key, clock.Now().Add(time.Hour))
 				s.Secrets(context.Background(), "c")
 				if i%2 == 0 {
-					s.Revoke(key)
+					s.Revoke(key, time.Time{})
 				}
 			}
 		}(w)
@@ -161,8 +161,8 @@ func TestSecretsIndex(t *testing.T) {
 			}
 		}
 	}
-	s.Revoke("c7-k0")
-	s.Expire("c8-k1", clock.Now().Add(time.Minute))
+	s.Revoke("c7-k0", time.Time{})
+	s.Revoke("c8-k1", clock.Now().Add(time.Minute))
 	clock.Advance(2 * time.Minute)
 	for client, want := range map[string][]string{
 		"c0":     {"secret-c0-k0", "secret-c0-k1"},

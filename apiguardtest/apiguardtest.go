@@ -99,7 +99,7 @@ type Demo struct {
 
 // Demos returns the demo keys NewKeyStore holds, a fresh copy on each
 // call. Each key's Client.KeyID is fixed ("key-client-a", ...) so tests can
-// Expire or Revoke it.
+// revoke it (MemoryKeyStore.Revoke), at once or at a time.
 func Demos() []Demo {
 	rw := func() []string { return []string{"payment:create", "payment:read"} }
 	return []Demo{
@@ -119,8 +119,8 @@ func Demos() []Demo {
 
 // NewKeyStore returns a new MemoryKeyStore, made with opts (such as
 // apiguard.WithClock(clock.Now)), holding the demo keys (see Demos).
-// Each call returns a store of its own, so a test may add, expire and
-// revoke keys freely. It panics if opts are invalid.
+// Each call returns a store of its own, so a test may add and revoke keys
+// freely. It panics if opts are invalid.
 func NewKeyStore(opts ...apiguard.Option) *apiguard.MemoryKeyStore {
 	s, err := apiguard.NewMemoryKeyStore(opts...)
 	if err != nil {

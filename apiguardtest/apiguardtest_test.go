@@ -81,7 +81,7 @@ func TestNewKeyStore(t *testing.T) {
 
 	// Stores are independent: revoking in one leaves the other.
 	other := apiguardtest.NewKeyStore()
-	keys.Revoke("key-client-a")
+	keys.Revoke("key-client-a", time.Time{})
 	if _, err := other.Lookup(context.Background(), apiguardtest.KeyClientA); err != nil {
 		t.Error("a revocation leaked into another store")
 	}
@@ -96,7 +96,7 @@ func TestNewKeyStore(t *testing.T) {
 func TestNewKeyStoreClock(t *testing.T) {
 	clock := apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	keys := apiguardtest.NewKeyStore(apiguard.WithClock(clock.Now))
-	keys.Expire("key-client-a", clock.Now().Add(24*time.Hour)) // a rotation's overlap
+	keys.Revoke("key-client-a", clock.Now().Add(24*time.Hour)) // a rotation's overlap
 	clock.Advance(24*time.Hour - time.Second)
 	if _, err := keys.Lookup(context.Background(), apiguardtest.KeyClientA); err != nil {
 		t.Errorf("during the overlap: %v", err)

@@ -60,7 +60,7 @@ func ExampleClock() {
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithClock(clock.Now), apiguard.WithDialect(apiguard.Pay88()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 
-	keys.Expire("key-client-a", clock.Now().Add(24*time.Hour))
+	keys.Revoke("key-client-a", clock.Now().Add(24*time.Hour))
 	for _, d := range []time.Duration{0, 23 * time.Hour, time.Hour} {
 		clock.Advance(d)
 		resp := apiguardtest.Serve(h, apiguardtest.BearerRequest("GET", "/", apiguardtest.KeyClientA, nil))
