@@ -16,7 +16,8 @@ import (
 // cached.
 //
 // A key revoked in the backing store keeps working from the cache until its
-// entry expires; call Forget after a revocation to stop it at once.
+// entry expires; call Forget with its key id after a revocation to stop it
+// at once, or Purge to drop everything.
 //
 // It starts no goroutine: entries expire when read, and the LRU bound
 // (WithCapacity) caps memory. It is safe for concurrent use. The zero
@@ -85,10 +86,22 @@ func (c *CachedKeyStore) Secrets(ctx context.Context, clientID string) ([]Secret
 	return c.next.Secrets(ctx, clientID)
 }
 
-// Forget drops key from the cache, so that a revocation takes effect at once.
-func (c *CachedKeyStore) Forget(key string) {
-	c.cache.Remove(sha256.Sum256([]byte(key)))
+// Forget drops every cached entry of the key with id keyID (the
+// Client.KeyID the backing store gave), so that a revocation in the
+// backing store takes effect at once: call it after the revocation. It
+// looks at every entry, so it takes time in proportion to the capacity;
+// cached unknown keys are left alone.
+func (c *CachedKeyStore) Forget(keyID string) {
+	for _, k := range c.cache.Keys() {
+		if e, ok := c.cache.Peek(k); ok && e.client != nil && e.client.KeyID == keyID {
+			c.cache.Remove(k)
+		}
+	}
 }
+
+// Purge drops every cached entry, found clients and unknown keys alike:
+// after a key is added, or many revoked, in the backing store.
+func (c *CachedKeyStore) Purge() { c.cache.Purge() }
 
 // Len returns the number of cached entries.
 func (c *CachedKeyStore) Len() int { return c.cache.Len() }
