@@ -40,10 +40,10 @@ func text(e *Error) (Message, bool) {
 	return Message{}, false
 }
 
-// Language returns the language the request asks for in its x-language
+// language returns the language the request asks for in its x-language
 // header: "en" for "en" or "en-*" in any case, and "id" (the default) for
 // anything else, absent included.
-func Language(r *http.Request) string {
+func language(r *http.Request) string {
 	v := r.Header.Get("X-Language")
 	if len(v) >= 2 && strings.EqualFold(v[:2], "en") && (len(v) == 2 || v[2] == '-') {
 		return "en"
@@ -60,8 +60,10 @@ type JSONDialect struct {
 	// ContentType of error bodies; empty means "application/json".
 	ContentType string
 
-	// Localized makes the x-language header choose the message language
-	// (see Language). Otherwise messages are in English (Message.EN).
+	// Localized makes the x-language header choose the message language:
+	// English (Message.EN) for "en" or "en-*" in any case, Indonesian
+	// (Message.ID, when it is set) for anything else, no header included.
+	// Otherwise messages are in English.
 	Localized bool
 
 	// Messages overrides the catalogue's text of a code, or adds a code.
@@ -85,7 +87,7 @@ func (d *JSONDialect) Message(r *http.Request, e *Error) string {
 			return http.StatusText(e.Status)
 		}
 	}
-	if d.Localized && Language(r) == "id" && m.ID != "" {
+	if d.Localized && language(r) == "id" && m.ID != "" {
 		return m.ID
 	}
 	if m.EN == "" {
