@@ -154,7 +154,7 @@ type problemBody struct {
 	Code   string `json:"code"`
 }
 
-// MockPay returns the dialect of the MockPay payment API (seed 000):
+// MockPay returns the dialect of the MockPay payment API:
 //
 //	{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}
 //
@@ -202,14 +202,15 @@ func statusCode(status int) string {
 	}, t)
 }
 
-// Reseller returns the dialect of the game top-up reseller API (seed 001):
+// Reseller returns the dialect of the Reseller API (the game top-up
+// reseller):
 //
 //	{"status":"error","message":"Invalid API key","code":401}
 //
-// Its texts are the seed's, Indonesian where the seed's are ("IP belum di
-// whitelist"). The seed's product list says "Too many requests. Please try
-// again later." where the other routes say "Too many requests": use
-// WithMessage("rate_limited", ...) on that route's guard.
+// Its texts are the ones the Reseller API documents, Indonesian where those
+// are ("IP belum di whitelist"). Its product list says "Too many requests.
+// Please try again later." where the other routes say "Too many requests":
+// use WithMessage("rate_limited", ...) on that route's guard.
 func Reseller() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
@@ -240,13 +241,14 @@ type resellerBody struct {
 	Code    int    `json:"code"`
 }
 
-// Pay88 returns the dialect of the 88Pay API (seed 004):
+// Pay88 returns the dialect of the 88Pay API:
 //
 //	{"status":"Error","code":401,"message":"Unauthorized"}
 //
 // Missing or invalid tokens read "Unauthorized"; invalid credentials at the
 // token endpoint read "Invalid API key or merchant ID"; plain HTTP is 403
-// "HTTPS required" (the seed says only that such requests are rejected).
+// "HTTPS required" (88Pay's documentation says only that such requests are
+// rejected).
 func Pay88() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
@@ -270,13 +272,13 @@ type pay88Body struct {
 	Message string `json:"message"`
 }
 
-// Midtrans returns the dialect of the Midtrans API (seed 002), whose status
-// code is a string:
+// Midtrans returns the dialect of the Midtrans API, whose status code is a
+// string:
 //
 //	{"status_code":"401","status_message":"Access denied due to unauthorized transaction, please check client or server key"}
 //
-// The seed shows no error bodies; the 401 text is the one Midtrans itself
-// answers with, the others are the catalogue's English texts.
+// Its documentation shows no error bodies: the 401 text is the one Midtrans
+// itself answers with, the others are the catalogue's English texts.
 func Midtrans() *JSONDialect {
 	const denied = "Access denied due to unauthorized transaction, please check client or server key"
 	return &JSONDialect{

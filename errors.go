@@ -90,7 +90,7 @@ var (
 	// guard fails closed.
 	ErrUnavailable error = &reason{"apiguard: backend unavailable", http.StatusServiceUnavailable, "unavailable", Message{"Layanan sedang tidak tersedia", "Service unavailable"}}
 
-	// Reasons of the client-system headers of seed 003 (x-app-key and
+	// Reasons of the client-system API's headers (x-app-key and
 	// x-request-id). The missing and invalid app key also match ErrMissingKey
 	// and ErrInvalidKey, as a Scheme's errors must.
 

@@ -33,8 +33,8 @@ func ExampleGuard_IPAllow() {
 	// 403 {"status":"error","message":"IP belum di whitelist","code":403}
 }
 
-// Unique request ids per client system (seed 003): the second use of an id
-// is refused with 409.
+// Unique request ids per client system (the client-system API): the second
+// use of an id is refused with 409.
 func ExampleGuard_RequestID() {
 	keys, _ := apiguard.NewMemoryKeyStore()
 	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Publishable: true}})

@@ -123,8 +123,8 @@ func ComputedField(compute func(r *http.Request, c *Client) (string, error)) Fie
 	return Field{kind: computedField, compute: compute}
 }
 
-// HashSignature returns the Scheme of the reseller's hash signatures (seed
-// 001): the request carries
+// HashSignature returns the Scheme of the Reseller API's hash signatures
+// (the game top-up reseller): the request carries
 //
 //	Authorization: Bearer hex(SHA256(key + field1 + field2 + ...))
 //

@@ -30,7 +30,7 @@ func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 // Issuer returns the handler of 88Pay's token endpoint, POST
 // /api/auth/token. It asks g who the caller is (g's Scheme: MerchantKey for
 // 88Pay, which checks x-api-key and x-merchant-id; g's environment refuses
-// keys of the other one) and answers with the seed's body:
+// keys of the other one) and answers with the body 88Pay documents:
 //
 //	{"status":"Success","code":200,"message":"Token generated successfully",
 //	 "data":{"access_token":"eyJ...","expires_in":60,"session_id":"sess_53a2cfc4-441e-4554-b560-4e008784d98e"}}

@@ -17,8 +17,8 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// Session tokens: 88Pay's second layer (seed 004) and the access, refresh
-// and user tokens of the client-system API (seed 003).
+// Session tokens: 88Pay's second layer and the access, refresh and user
+// tokens of the client-system API.
 
 // A TokenKind says what a session token may be used for. The kind is a
 // claim of the token; a token presented where another kind is expected is
@@ -78,12 +78,12 @@ var (
 //
 // Its two uses:
 //
-//   - 88Pay's two layers (seed 004): Issuer answers POST /api/auth/token,
+//   - 88Pay's two layers: Issuer answers POST /api/auth/token,
 //     exchanging the credentials a Guard checks (MerchantKey: x-api-key and
 //     x-merchant-id) for a 60-second access token and a new session id
 //     "sess_<uuid>"; SessionScheme then authenticates calls carrying
 //     `Authorization: Bearer <token>` and `x-session-id`.
-//   - The client-system API (seed 003): Login issues a user token, a refresh
+//   - The client-system API: Login issues a user token, a refresh
 //     token and an access token sharing one session; Exchange trades a
 //     refresh token for an access token and the next refresh token, and the
 //     user token for a new refresh token; AccessScheme and UserScheme
@@ -337,22 +337,22 @@ func equalStrings(a, b string) bool {
 // The session header is checked first, since it needs no cryptography: a
 // request without it (or with it empty) is ErrMissingSessionID (400
 // "Missing required header: x-session-id"), whatever its Authorization, as
-// the seed's troubleshooting shows. Then a missing, malformed, forged,
+// 88Pay's troubleshooting guide shows. Then a missing, malformed, forged,
 // expired, not yet valid, revoked or wrong-kind token, several
 // Authorization or x-session-id headers, or a session id that is not the
 // token's (compared in constant time) is ErrInvalidToken (401
 // "Unauthorized").
 func (s *Sessions) SessionScheme() Scheme { return &tokenScheme{s: s, session: true} }
 
-// AccessScheme returns the Scheme of the client-system API's regular calls
-// (seed 003): an access token in `Authorization: Bearer <token>`. A
-// missing, invalid or wrong-kind token is ErrInvalidToken.
+// AccessScheme returns the Scheme of the client-system API's regular calls: an
+// access token in `Authorization: Bearer <token>`. A missing, invalid or
+// wrong-kind token is ErrInvalidToken.
 func (s *Sessions) AccessScheme() Scheme { return &tokenScheme{s: s} }
 
-// UserScheme returns the Scheme of the client-system API's user-specific
-// calls (seed 003): an access token in `Authorization: Bearer <token>` and
-// a user token of the same session in x-user-token. A missing or invalid
-// token of either kind, or tokens of two sessions, is ErrInvalidToken.
+// UserScheme returns the Scheme of the client-system API's user-specific calls:
+// an access token in `Authorization: Bearer <token>` and a user token of the
+// same session in x-user-token. A missing or invalid token of either kind, or
+// tokens of two sessions, is ErrInvalidToken.
 func (s *Sessions) UserScheme() Scheme { return &tokenScheme{s: s, user: true} }
 
 type tokenScheme struct {

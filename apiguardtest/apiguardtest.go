@@ -168,7 +168,7 @@ func BasicRequest(method, target, serverKey string, body io.Reader) *http.Reques
 	return NewRequest(method, target, body, must(client.Basic(serverKey)))
 }
 
-// StatusRequest returns the reseller's status check (seed 001): a POST of
+// StatusRequest returns the Reseller API's status check: a POST of
 // {"trx_id":trxID} to target, signed with `Authorization: Bearer
 // hex(SHA256(apiKey + trxID))`.
 func StatusRequest(target, apiKey, trxID string) *http.Request {
@@ -176,7 +176,7 @@ func StatusRequest(target, apiKey, trxID string) *http.Request {
 	return NewRequest("POST", target, bytes.NewReader(body), must(client.StatusHash(apiKey)))
 }
 
-// Order is the body of the reseller's order (seed 001).
+// Order is the body of the Reseller API's order.
 type Order struct {
 	UserID    string `json:"user_id"`
 	Zone      string `json:"zone,omitempty"`
@@ -184,7 +184,7 @@ type Order struct {
 	RefID     string `json:"ref_id"`
 }
 
-// OrderRequest returns the reseller's order (seed 001): a POST of order to
+// OrderRequest returns the Reseller API's order: a POST of order to
 // target with X-API-Key, X-Request-Time (at, in Unix seconds) and
 // `Authorization: Bearer hex(SHA256(apiKey + order.RefID + price))`.
 func OrderRequest(target, apiKey string, order Order, price int64, at time.Time) *http.Request {
@@ -199,7 +199,7 @@ func OrderRequest(target, apiKey string, order Order, price int64, at time.Time)
 	return r
 }
 
-// SessionRequest returns a request of 88Pay's second layer (seed 004):
+// SessionRequest returns a request of 88Pay's second layer:
 // `Authorization: Bearer accessToken` and `x-session-id: sessionID`. Get
 // them from a token handler with FetchToken.
 func SessionRequest(method, target, accessToken, sessionID string, body io.Reader) *http.Request {
@@ -211,7 +211,7 @@ func SessionRequest(method, target, accessToken, sessionID string, body io.Reade
 
 // FetchToken asks the token handler h for an 88Pay token, as a client
 // would: a POST to target with x-api-key and x-merchant-id, answered with
-// the seed's envelope. It fails unless h answers 200 with an access token
+// 88Pay's envelope. It fails unless h answers 200 with an access token
 // and a session id. The token's Expires counts expires_in from the wall
 // clock.
 func FetchToken(h http.Handler, target, apiKey, merchantID string) (client.Token, error) {

@@ -72,7 +72,7 @@ func ExampleClock() {
 	// 2026-11-23 10:00:00 401
 }
 
-// The reseller's order, signed as seed 001 says.
+// The Reseller API's order, signed as it documents.
 func ExampleOrderRequest() {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	order := apiguardtest.Order{UserID: "123456", Zone: "1234", ProductID: "1", RefID: "REF_123456789"}

@@ -8,7 +8,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// The client-system API (seed 003): every call carries the client system's
+// The client-system API: every call carries the client system's
 // public x-app-key and a unique x-request-id; x-language picks the language
 // of messages (id by default, en); users log in for a user token, an access
 // token and a refresh token.
@@ -20,7 +20,7 @@ const (
 
 var clientAPI = api{
 	mount: mountClient,
-	title: "Client system (seed 003) under /client: x-app-key, unique x-request-id, x-language, problem+json",
+	title: "Client system under /client: x-app-key, unique x-request-id, x-language, problem+json",
 	credentials: []string{
 		clientAppKey + "  app key",
 		clientUser + " / " + clientPassword + "  user and password",

@@ -7,7 +7,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// 88Pay (seed 004): two layers. The API key and merchant id are exchanged
+// 88Pay: two layers. The API key and merchant id are exchanged
 // at POST /api/auth/token for a short-lived ES256 JWT and a session id;
 // every call then sends both. HTTPS only; live keys refused in the sandbox.
 const (
@@ -18,7 +18,7 @@ const (
 
 var pay88API = api{
 	mount: mountPay88,
-	title: "88Pay (seed 004) under /88pay: API key + merchant id for a token, then Bearer token + x-session-id; HTTPS only",
+	title: "88Pay under /88pay: API key + merchant id for a token, then Bearer token + x-session-id; HTTPS only",
 	credentials: []string{
 		pay88Key + "  API key of merchant " + pay88Merchant,
 		pay88LiveKey + "  live key: refused in this sandbox",

@@ -10,7 +10,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// The game top-up reseller (seed 001): an IP whitelist and keys bound to
+// The game top-up reseller: an IP whitelist and keys bound to
 // registered IPs; a Bearer key for the product list; hash signatures for
 // the status check, SHA256(api_key + trx_id), and for orders,
 // SHA256(api_key + ref_id + price) with X-API-Key and X-Request-Time; limits
@@ -22,7 +22,7 @@ const (
 
 var topupAPI = api{
 	mount: mountTopup,
-	title: "Reseller (seed 001) under /topup: IP whitelist, Bearer key, hash signatures, per-IP and per-user limits",
+	title: "Reseller under /topup: IP whitelist, Bearer key, hash signatures, per-IP and per-user limits",
 	credentials: []string{
 		topupKeyGold + "  user 123, role gold, balance 1000000",
 		topupKeyIPBound + "  user 456, role regular, balance 10000, registered IP 203.0.113.7 only",
