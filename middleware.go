@@ -71,7 +71,8 @@ type Scheme interface {
 // beside the identity of a user or merchant, and ClientFrom then returns
 // the latter, whatever the order of the stack.
 //
-// A Guard is safe for concurrent use.
+// The zero Guard is not usable; build one with New (or MustNew). A Guard is
+// safe for concurrent use.
 type Guard struct {
 	scheme    Scheme
 	challenge string
@@ -400,9 +401,9 @@ func (g *Guard) RequireHTTPS() Middleware {
 	})
 }
 
-// RequireJSON returns a wrapper for JSON APIs (seed 002). A request with a
-// body must say "Content-Type: application/json" (parameters allowed; a
-// charset, if given, must be UTF-8), or it is refused with 415
+// RequireJSON returns a wrapper for JSON APIs (such as Midtrans'). A request
+// with a body must say "Content-Type: application/json" (parameters allowed;
+// a charset, if given, must be UTF-8), or it is refused with 415
 // (ErrUnsupportedMediaType). Every request must accept a JSON answer: no
 // Accept header (or an empty one), or one whose most specific range that
 // matches application/json (application/json, application/*, */*) has a
