@@ -118,7 +118,7 @@ func keyIDOK(id string) bool { return len(id) <= 128 && tokenOK(id) }
 // signs.
 func (k *SigningKey) ID() string { return k.id }
 
-// CanSign reports whether k holds a private key.
+// canSign reports whether k holds a private key.
 func (k *SigningKey) canSign() bool { return k.priv != nil }
 
 // PrivatePEM returns the private key as a PKCS #8 "PRIVATE KEY" PEM block,
