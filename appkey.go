@@ -15,10 +15,10 @@ var (
 	errBadAppKey = fmt.Errorf("%w: %w", ErrInvalidAppKey, ErrInvalidKey)
 )
 
-// AppKey returns the Scheme of seed 003's x-app-key header: the public key
-// that identifies the client system calling. The key is looked up in keys
-// and must be a PublishableKey (a secret server key sent in a header meant
-// for a public one is refused).
+// AppKey returns the Scheme of the client-system API's x-app-key header:
+// the public key that identifies the client system calling. The key is
+// looked up in keys and must be publishable (Client.Publishable; a secret
+// server key sent in a header meant for a public one is refused).
 //
 // No x-app-key is ErrMissingAppKey; an unknown, revoked, expired or server
 // key, a malformed one (control characters, spaces, over 1024 bytes), or
@@ -44,7 +44,7 @@ func (a *appKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
 		return nil, errBadAppKey
 	}
-	c, err := lookupKey(r, a.keys, vs[0], PublishableKey)
+	c, err := lookupKey(r, a.keys, vs[0], true)
 	if errors.Is(err, ErrInvalidKey) {
 		return nil, errBadAppKey
 	}

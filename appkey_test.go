@@ -12,7 +12,7 @@ func TestAppKeyErrorsMatchKeyReasons(t *testing.T) {
 	if !errors.Is(errBadAppKey, ErrInvalidAppKey) || !errors.Is(errBadAppKey, ErrInvalidKey) || errors.Is(errBadAppKey, ErrMissingKey) {
 		t.Error("invalid app key does not match its reasons")
 	}
-	if e := NewError(errBadAppKey); e.Status != 401 || e.Code != CodeInvalidAppKey {
+	if e := NewError(errBadAppKey); e.Status != 401 || e.Code != "invalid_app_key" {
 		t.Errorf("NewError: %d %s", e.Status, e.Code)
 	}
 	if _, err := New(AppKey(nil)); err == nil {

@@ -11,7 +11,8 @@ import (
 
 // Basic returns the Scheme of Midtrans' server key: `Authorization: Basic
 // base64(server_key + ":")`, the server key as the username and an empty
-// password. The key is looked up in keys and must be a ServerKey.
+// password. The key is looked up in keys and must be a server key (not
+// Client.Publishable).
 //
 // No Authorization header is ErrMissingKey. Several Authorization headers,
 // another scheme, bad base64 (standard alphabet, padded), a missing colon,
@@ -35,7 +36,7 @@ func (b *basicScheme) Authenticate(r *http.Request) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lookupKey(r, b.keys, key, ServerKey)
+	return lookupKey(r, b.keys, key, false)
 }
 
 // basicKey returns the username of Basic credentials with an empty password.

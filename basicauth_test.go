@@ -15,7 +15,7 @@ const (
 func midtransStore(t testing.TB) *MemoryKeyStore {
 	return mustStore(t,
 		KeySpec{Key: serverKey, Client: Client{ID: "M-demo", KeyID: "server"}},
-		KeySpec{Key: pubKey, Client: Client{ID: "M-demo", KeyID: "client", Kind: PublishableKey}},
+		KeySpec{Key: pubKey, Client: Client{ID: "M-demo", KeyID: "client", Publishable: true}},
 	)
 }
 

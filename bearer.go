@@ -10,7 +10,8 @@ import (
 )
 
 // Bearer returns the Scheme of server keys (MockPay, the reseller's product
-// list): the key is looked up in keys and must be a ServerKey.
+// list): the key is looked up in keys and must be a server key (not
+// Client.Publishable).
 //
 // headers names where the key is read: "Authorization" means the form
 // `Authorization: Bearer <key>` (scheme name in any case), any other name a
@@ -57,7 +58,7 @@ func (b *bearerScheme) Authenticate(r *http.Request) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lookupKey(r, b.keys, key, ServerKey)
+	return lookupKey(r, b.keys, key, false)
 }
 
 // presented returns the one key the request presents.
@@ -114,11 +115,12 @@ func cutScheme(v, scheme string) (string, bool) {
 	return strings.TrimLeft(rest, " "), true
 }
 
-// lookupKey finds the client of key in keys and checks its kind.
-func lookupKey(r *http.Request, keys KeyStore, key string, kind KeyKind) (*Client, error) {
+// lookupKey finds the client of key in keys and checks that it is a
+// publishable key, or a server key.
+func lookupKey(r *http.Request, keys KeyStore, key string, publishable bool) (*Client, error) {
 	c, err := keys.Lookup(r.Context(), key)
 	switch {
-	case err == nil && c != nil && c.Kind == kind:
+	case err == nil && c != nil && c.Publishable == publishable:
 		return c, nil
 	case err == nil, errors.Is(err, ErrInvalidKey):
 		return nil, ErrInvalidKey

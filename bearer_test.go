@@ -21,7 +21,7 @@ func mockPayStore(t testing.TB) *MemoryKeyStore {
 		KeySpec{Key: keyA, Client: Client{ID: "client-a", KeyID: "ka", Scopes: []string{"payment:create", "payment:read"}}},
 		KeySpec{Key: keyB, Client: Client{ID: "client-b", KeyID: "kb", Scopes: []string{"payment:read"}}},
 		KeySpec{Key: keyLive, Client: Client{ID: "client-a", KeyID: "kl", Scopes: []string{"payment:create", "payment:read"}}},
-		KeySpec{Key: pubKey, Client: Client{ID: "client-a", KeyID: "kp", Kind: PublishableKey}},
+		KeySpec{Key: pubKey, Client: Client{ID: "client-a", KeyID: "kp", Publishable: true}},
 	)
 }
 

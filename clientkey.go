@@ -10,8 +10,9 @@ import (
 
 // ClientKey returns the Scheme of publishable client keys sent in the URL
 // query parameter client_key, for front-end routes such as Midtrans' GET
-// /v2/token. The key is looked up in keys and must be a PublishableKey: a
-// server key is refused here, as a client key is refused by Bearer and Basic.
+// /v2/token. The key is looked up in keys and must be publishable
+// (Client.Publishable): a server key is refused here, as a client key is
+// refused by Bearer and Basic.
 //
 // No client_key is ErrMissingKey; a client_key given twice, a query that
 // does not parse, or a key that is not a live publishable key is
@@ -39,5 +40,5 @@ func (c *clientKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
 		return nil, ErrInvalidKey
 	}
-	return lookupKey(r, c.keys, vs[0], PublishableKey)
+	return lookupKey(r, c.keys, vs[0], true)
 }

@@ -25,7 +25,7 @@ type Message struct {
 	EN string
 }
 
-// internalText is the text of CodeInternal.
+// internalText is the text of the code "internal_error".
 var internalText = Message{"Terjadi kesalahan pada server", "Internal server error"}
 
 // text returns the catalogue's texts for e: those of its reason.
@@ -34,16 +34,16 @@ func text(e *Error) (Message, bool) {
 	if errors.As(e.Err, &r) && r.code == e.Code {
 		return r.text, true
 	}
-	if e.Code == CodeInternal {
+	if e.Code == "internal_error" {
 		return internalText, true
 	}
 	return Message{}, false
 }
 
-// Language returns the language the request asks for in its x-language
+// language returns the language the request asks for in its x-language
 // header: "en" for "en" or "en-*" in any case, and "id" (the default) for
 // anything else, absent included.
-func Language(r *http.Request) string {
+func language(r *http.Request) string {
 	v := r.Header.Get("X-Language")
 	if len(v) >= 2 && strings.EqualFold(v[:2], "en") && (len(v) == 2 || v[2] == '-') {
 		return "en"
@@ -60,8 +60,10 @@ type JSONDialect struct {
 	// ContentType of error bodies; empty means "application/json".
 	ContentType string
 
-	// Localized makes the x-language header choose the message language
-	// (see Language). Otherwise messages are in English (Message.EN).
+	// Localized makes the x-language header choose the message language:
+	// English (Message.EN) for "en" or "en-*" in any case, Indonesian
+	// (Message.ID, when it is set) for anything else, no header included.
+	// Otherwise messages are in English.
 	Localized bool
 
 	// Messages overrides the catalogue's text of a code, or adds a code.
@@ -85,7 +87,7 @@ func (d *JSONDialect) Message(r *http.Request, e *Error) string {
 			return http.StatusText(e.Status)
 		}
 	}
-	if d.Localized && Language(r) == "id" && m.ID != "" {
+	if d.Localized && language(r) == "id" && m.ID != "" {
 		return m.ID
 	}
 	if m.EN == "" {
@@ -152,7 +154,7 @@ type problemBody struct {
 	Code   string `json:"code"`
 }
 
-// MockPay returns the dialect of the MockPay payment API (seed 000):
+// MockPay returns the dialect of the MockPay payment API:
 //
 //	{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}
 //
@@ -161,10 +163,10 @@ type problemBody struct {
 func MockPay() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:       same("Invalid or missing API key"),
-			CodeInvalidKey:       same("Invalid or missing API key"),
-			CodeIdentityConflict: same("Invalid or missing API key"),
-			CodeForbidden:        same("Insufficient permissions for this operation"),
+			"missing_key":       same("Invalid or missing API key"),
+			"invalid_key":       same("Invalid or missing API key"),
+			"identity_conflict": same("Invalid or missing API key"),
+			"forbidden":         same("Insufficient permissions for this operation"),
 		},
 		Body: func(e *Error, msg string) any {
 			return mockPayBody{Error: mockPayError{statusCode(e.Status), msg}}
@@ -200,31 +202,32 @@ func statusCode(status int) string {
 	}, t)
 }
 
-// Reseller returns the dialect of the game top-up reseller API (seed 001):
+// Reseller returns the dialect of the Reseller API (the game top-up
+// reseller):
 //
 //	{"status":"error","message":"Invalid API key","code":401}
 //
-// Its texts are the seed's, Indonesian where the seed's are ("IP belum di
-// whitelist"). The seed's product list says "Too many requests. Please try
-// again later." where the other routes say "Too many requests": use
-// WithMessage(CodeRateLimited, ...) on that route's guard.
+// Its texts are the ones the Reseller API documents, Indonesian where those
+// are ("IP belum di whitelist"). Its product list says "Too many requests.
+// Please try again later." where the other routes say "Too many requests":
+// use WithMessage("rate_limited", ...) on that route's guard.
 func Reseller() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:        same("Unauthorized"),
-			CodeInvalidKey:        same("Invalid API key"),
-			CodeIdentityConflict:  same("Unauthorized"),
-			CodeHashMismatch:      same("Invalid hash combination"),
-			CodeMissingHeaders:    same("Unauthorized: Missing required headers"),
-			CodeIPNotWhitelisted:  same("IP belum di whitelist"),
-			CodeIPNotRegistered:   same("IP address not authorized"),
-			CodeRequestExpired:    same("Request expired"),
-			CodeRequestTimeFormat: same("Invalid X-Request-Time format"),
-			CodeRateLimited:       same("Too many requests"),
-			CodeInternal:          same("Internal Server Error"),
+			"missing_key":          same("Unauthorized"),
+			"invalid_key":          same("Invalid API key"),
+			"identity_conflict":    same("Unauthorized"),
+			"hash_mismatch":        same("Invalid hash combination"),
+			"missing_headers":      same("Unauthorized: Missing required headers"),
+			"ip_not_whitelisted":   same("IP belum di whitelist"),
+			"ip_not_registered":    same("IP address not authorized"),
+			"request_expired":      same("Request expired"),
+			"invalid_request_time": same("Invalid X-Request-Time format"),
+			"rate_limited":         same("Too many requests"),
+			"internal_error":       same("Internal Server Error"),
 
 			// The status route's "Missing or invalid authorization header".
-			CodeInvalidAuthorization: same("Unauthorized"),
+			"invalid_authorization": same("Unauthorized"),
 		},
 		Body: func(e *Error, msg string) any {
 			return resellerBody{"error", msg, e.Status}
@@ -238,23 +241,24 @@ type resellerBody struct {
 	Code    int    `json:"code"`
 }
 
-// Pay88 returns the dialect of the 88Pay API (seed 004):
+// Pay88 returns the dialect of the 88Pay API:
 //
 //	{"status":"Error","code":401,"message":"Unauthorized"}
 //
 // Missing or invalid tokens read "Unauthorized"; invalid credentials at the
 // token endpoint read "Invalid API key or merchant ID"; plain HTTP is 403
-// "HTTPS required" (the seed says only that such requests are rejected).
+// "HTTPS required" (88Pay's documentation says only that such requests are
+// rejected).
 func Pay88() *JSONDialect {
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:       same("Unauthorized"),
-			CodeInvalidToken:     same("Unauthorized"),
-			CodeIdentityConflict: same("Unauthorized"),
-			CodeInvalidKey:       same("Invalid API key or merchant ID"),
-			CodeMissingSessionID: same("Missing required header: x-session-id"),
-			CodeRateLimited:      same("Rate limit exceeded"),
-			CodeHTTPSRequired:    same("HTTPS required"),
+			"missing_key":        same("Unauthorized"),
+			"invalid_token":      same("Unauthorized"),
+			"identity_conflict":  same("Unauthorized"),
+			"invalid_key":        same("Invalid API key or merchant ID"),
+			"missing_session_id": same("Missing required header: x-session-id"),
+			"rate_limited":       same("Rate limit exceeded"),
+			"https_required":     same("HTTPS required"),
 		},
 		Body: func(e *Error, msg string) any {
 			return pay88Body{"Error", e.Status, msg}
@@ -268,20 +272,20 @@ type pay88Body struct {
 	Message string `json:"message"`
 }
 
-// Midtrans returns the dialect of the Midtrans API (seed 002), whose status
-// code is a string:
+// Midtrans returns the dialect of the Midtrans API, whose status code is a
+// string:
 //
 //	{"status_code":"401","status_message":"Access denied due to unauthorized transaction, please check client or server key"}
 //
-// The seed shows no error bodies; the 401 text is the one Midtrans itself
-// answers with, the others are the catalogue's English texts.
+// Its documentation shows no error bodies: the 401 text is the one Midtrans
+// itself answers with, the others are the catalogue's English texts.
 func Midtrans() *JSONDialect {
 	const denied = "Access denied due to unauthorized transaction, please check client or server key"
 	return &JSONDialect{
 		Messages: map[string]Message{
-			CodeMissingKey:       same(denied),
-			CodeInvalidKey:       same(denied),
-			CodeIdentityConflict: same(denied),
+			"missing_key":       same(denied),
+			"invalid_key":       same(denied),
+			"identity_conflict": same(denied),
 		},
 		Body: func(e *Error, msg string) any {
 			return midtransBody{strconv.Itoa(e.Status), msg}

@@ -5,9 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +23,7 @@ import (
 // TestSeedErrorRows renders every row of the error table of DESIGN.md in
 // its dialect and compares the body with the seed's, to the letter.
 func TestSeedErrorRows(t *testing.T) {
-	productDialect := Reseller().WithMessage(CodeRateLimited, Message{EN: "Too many requests. Please try again later."})
+	productDialect := Reseller().WithMessage("rate_limited", Message{EN: "Too many requests. Please try again later."})
 	rows := []struct {
 		name    string
 		dialect Dialect
@@ -111,7 +116,7 @@ func TestRejectionsAreNosniff(t *testing.T) {
 		fmt.Errorf("%w: key store: %w", ErrUnavailable, errors.New("down")),
 		errors.New("db down"), // a 500
 		&Error{Status: 404, Code: "not_found", Message: "Payment not found"},
-		&Error{Status: 429, Code: CodeRateLimited, RetryAfter: time.Second, Err: ErrRateLimited},
+		&Error{Status: 429, Code: "rate_limited", RetryAfter: time.Second, Err: ErrRateLimited},
 	}
 	for name, d := range dialects {
 		g := MustNew(Bearer(mockPayStore(t)), WithDialect(d))
@@ -137,8 +142,8 @@ func TestRejectionsAreNosniff(t *testing.T) {
 }
 
 func TestDialectOverrideAndCustom(t *testing.T) {
-	d := MockPay().WithMessage(CodeForbidden, Message{EN: "Nope"})
-	if MockPay().Messages[CodeForbidden].EN == "Nope" {
+	d := MockPay().WithMessage("forbidden", Message{EN: "Nope"})
+	if MockPay().Messages["forbidden"].EN == "Nope" {
 		t.Fatal("WithMessage changed the original dialect")
 	}
 	g := MustNew(nil, WithDialect(d))
@@ -166,7 +171,7 @@ func TestDialectOverrideAndCustom(t *testing.T) {
 func TestErrorsIs(t *testing.T) {
 	cause := errors.New("token is expired")
 	e := NewError(fmt.Errorf("%w: %w", ErrInvalidToken, cause))
-	if e.Status != 401 || e.Code != CodeInvalidToken {
+	if e.Status != 401 || e.Code != "invalid_token" {
 		t.Fatalf("got %d %s", e.Status, e.Code)
 	}
 	if !errors.Is(e, ErrInvalidToken) || !errors.Is(e, cause) || errors.Is(e, ErrInvalidKey) {
@@ -201,7 +206,7 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 		want string
 	}{{time.Millisecond, "1"}, {time.Second, "1"}, {1500 * time.Millisecond, "2"}, {60 * time.Second, "60"}} {
 		w := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			g.Deny(w, r, &Error{Status: 429, Code: CodeRateLimited, RetryAfter: tc.d})
+			g.Deny(w, r, &Error{Status: 429, Code: "rate_limited", RetryAfter: tc.d})
 		}), httptest.NewRequest("GET", "/", nil))
 		if got := w.Header().Get("Retry-After"); got != tc.want {
 			t.Errorf("%v: Retry-After = %q, want %q", tc.d, got, tc.want)
@@ -228,7 +233,7 @@ func TestErrorStringHasNoSecret(t *testing.T) {
 	f := newSessFixture(t)
 	expired, expiredSID := f.issue(t, payKey, payMerchant)
 	f.clock.Advance(2 * time.Minute)
-	other, err := GenerateTokenKey(f.key.ID())
+	other, err := GenerateSigningKey(f.key.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +263,7 @@ func TestErrorStringHasNoSecret(t *testing.T) {
 			get("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(secret+":"))), []string{secret}, ErrUnavailable, "connection refused"},
 		{"merchant lookup fails", MerchantKey(failingStore{}), get("X-Api-Key", secret, "X-Merchant-Id", "merchant-1"), []string{secret}, ErrUnavailable, "connection refused"},
 		{"key of another merchant", MerchantKey(store), get("X-Api-Key", secret, "X-Merchant-Id", "merchant-2"), []string{secret}, ErrInvalidKey, ""},
-		{"hash made with the key", HashSignature(KeyHeader(store, "X-Api-Key"), []Field{BodyField("ref_id", nil)}),
+		{"hash made with the key", HashSignature(SignerFromHeader(store, "X-Api-Key"), []Field{BodyField("ref_id", nil)}),
 			withHeaders(newReq(`{"ref_id":"R1"}`), "X-Api-Key", secret, "Authorization", "Bearer "+seedHash(secret, "R2")), []string{secret}, ErrHashMismatch, ""},
 		{"forged token", f.s.SessionScheme(), call(forged, "sess_forged"), []string{forged, signature(forged)}, ErrInvalidToken, "signature"},
 		{"expired token", f.s.SessionScheme(), call(expired, expiredSID), []string{expired, signature(expired)}, ErrInvalidToken, "expired"},
@@ -292,5 +297,65 @@ func TestErrorStringHasNoSecret(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReasonCodesAreDocumented: the code and status errors.go documents
+// beside each reason, `// ErrX (code "x", 401): ...`, are the ones
+// NewError gives it, every reason is documented so, and no two reasons
+// share a code.
+func TestReasonCodesAreDocumented(t *testing.T) {
+	reasons := map[string]error{
+		"ErrMissingKey": ErrMissingKey, "ErrInvalidKey": ErrInvalidKey, "ErrForbidden": ErrForbidden,
+		"ErrIdentityConflict": ErrIdentityConflict, "ErrHashMismatch": ErrHashMismatch, "ErrMissingHeaders": ErrMissingHeaders,
+		"ErrInvalidAuthorization": ErrInvalidAuthorization, "ErrInvalidField": ErrInvalidField,
+		"ErrIPNotWhitelisted": ErrIPNotWhitelisted, "ErrIPNotRegistered": ErrIPNotRegistered, "ErrHTTPSRequired": ErrHTTPSRequired,
+		"ErrUnsupportedMediaType": ErrUnsupportedMediaType, "ErrNotAcceptable": ErrNotAcceptable,
+		"ErrRequestExpired": ErrRequestExpired, "ErrRequestTimeFormat": ErrRequestTimeFormat,
+		"ErrMissingRequestID": ErrMissingRequestID, "ErrDuplicateRequestID": ErrDuplicateRequestID,
+		"ErrMissingSessionID": ErrMissingSessionID, "ErrInvalidToken": ErrInvalidToken, "ErrBodyTooLarge": ErrBodyTooLarge,
+		"ErrInvalidBody": ErrInvalidBody, "ErrRateLimited": ErrRateLimited, "ErrUnavailable": ErrUnavailable,
+		"ErrMissingAppKey": ErrMissingAppKey, "ErrInvalidAppKey": ErrInvalidAppKey, "ErrInvalidRequestID": ErrInvalidRequestID,
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := regexp.MustCompile(`^(Err\w+) \(code "([a-z_]+)", (\d{3})\): `)
+	documented := map[string]bool{}
+	codes := map[string]string{}
+	for _, d := range f.Decls {
+		gd, ok := d.(*ast.GenDecl)
+		if !ok || gd.Tok != token.VAR {
+			continue
+		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			m := doc.FindStringSubmatch(vs.Doc.Text())
+			if m == nil {
+				continue
+			}
+			name, code, status := m[1], m[2], m[3]
+			if len(vs.Names) != 1 || vs.Names[0].Name != name {
+				t.Errorf("the doc of %s names %s", vs.Names[0].Name, name)
+				continue
+			}
+			e := NewError(reasons[name])
+			if reasons[name] == nil || e.Code != code || strconv.Itoa(e.Status) != status {
+				t.Errorf("%s is documented as %s %s, NewError gives %+v", name, code, status, e)
+			}
+			if other, ok := codes[code]; ok {
+				t.Errorf("%s and %s share the code %q", name, other, code)
+			}
+			codes[code], documented[name] = name, true
+		}
+	}
+	for name := range reasons {
+		if !documented[name] {
+			t.Errorf("%s has no documented code", name)
+		}
+	}
+	if e := NewError(errors.New("db down")); e.Code != "internal_error" || e.Status != 500 {
+		t.Errorf("another error: %+v", e)
 	}
 }

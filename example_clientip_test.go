@@ -33,12 +33,12 @@ func ExampleGuard_IPAllow() {
 	// 403 {"status":"error","message":"IP belum di whitelist","code":403}
 }
 
-// Unique request ids per client system (seed 003): the second use of an id
-// is refused with 409.
+// Unique request ids per client system (the client-system API): the second
+// use of an id is refused with 409.
 func ExampleGuard_RequestID() {
 	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Kind: apiguard.PublishableKey}})
-	ids, _ := apiguard.NewMemoryReplayStore(100_000, nil)
+	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Publishable: true}})
+	ids, _ := apiguard.NewMemoryReplayStore()
 	g := apiguard.MustNew(apiguard.AppKey(keys))
 	h := apiguard.Chain(g.Authenticate(), g.RequestID(ids, 0))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "ok")

@@ -27,7 +27,7 @@ func ExampleHashSignature() {
 		}
 		return "", &apiguard.Error{Status: 404, Code: "not_found", Message: "Transaction not found"}
 	}
-	g := apiguard.MustNew(apiguard.HashSignature(apiguard.KeyOwner(keys, owner),
+	g := apiguard.MustNew(apiguard.HashSignature(apiguard.SignerFromOwner(keys, owner),
 		[]apiguard.Field{apiguard.BodyField("trx_id", &apiguard.Error{Status: 400, Code: "trx_id_required", Message: "Transaction ID is required"})}),
 		apiguard.WithDialect(apiguard.Reseller()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -70,9 +70,9 @@ func ExampleHashSignature_order() {
 		}
 		return "15000", nil
 	}
-	g := apiguard.MustNew(apiguard.HashSignature(apiguard.KeyHeader(keys, "X-API-Key"),
+	g := apiguard.MustNew(apiguard.HashSignature(apiguard.SignerFromHeader(keys, "X-API-Key"),
 		[]apiguard.Field{apiguard.BodyField("ref_id", nil), apiguard.ComputedField(price)},
-		apiguard.HashRequireHeaders("X-Request-Time")),
+		apiguard.WithRequiredHeaders("X-Request-Time")),
 		apiguard.WithDialect(apiguard.Reseller()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body) // the whole body, though price read it
@@ -104,7 +104,7 @@ func ExampleHMACSignature() {
 	keys.Add(apiguard.KeySpec{Key: "whsec_demo", Client: apiguard.Client{ID: "acme"}, KeepSecret: true})
 
 	client := func(r *http.Request, _ []string) (string, error) { return r.Header.Get("X-Client-Id"), nil }
-	g := apiguard.MustNew(apiguard.HMACSignature(apiguard.KeyOwner(keys, client),
+	g := apiguard.MustNew(apiguard.HMACSignature(apiguard.SignerFromOwner(keys, client),
 		[]apiguard.Field{apiguard.HeaderField("X-Request-Time", nil), apiguard.PathField("id", nil), apiguard.BodyField("amount", nil)}))
 	mux := http.NewServeMux()
 	mux.Handle("POST /payments/{id}", g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -86,7 +86,7 @@ func ExampleBasic() {
 func ExampleJSONDialect() {
 	// A dialect of one's own: an envelope and a text of one's own.
 	d := &apiguard.JSONDialect{
-		Messages: map[string]apiguard.Message{apiguard.CodeMissingKey: {EN: "API key required"}},
+		Messages: map[string]apiguard.Message{"missing_key": {EN: "API key required"}},
 		Body: func(e *apiguard.Error, msg string) any {
 			return map[string]any{"ok": false, "error": e.Code, "message": msg}
 		},
@@ -97,7 +97,7 @@ func ExampleJSONDialect() {
 
 	// Or one text changed in a built-in dialect.
 	g = apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(
-		apiguard.Reseller().WithMessage(apiguard.CodeRateLimited, apiguard.Message{EN: "Too many requests. Please try again later."})))
+		apiguard.Reseller().WithMessage("rate_limited", apiguard.Message{EN: "Too many requests. Please try again later."})))
 	call(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.Deny(w, r, apiguard.ErrRateLimited) }),
 		httptest.NewRequest("GET", "/", nil))
 	// Output:

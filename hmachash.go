@@ -12,34 +12,34 @@ import (
 	"github.com/apiguard/apiguard/internal/wire"
 )
 
-// DefaultHashBodyLimit is the most a hash signature reads of a request
-// body unless HashBodyLimit says otherwise: 1 MiB.
-const DefaultHashBodyLimit = 1 << 20
+// defaultHashBodyLimit is the most a hash signature reads of a request
+// body unless WithBodyLimit says otherwise: 1 MiB.
+const defaultHashBodyLimit = 1 << 20
 
-// A KeySource says where a hash signature finds the key it was made with:
-// sent in a header (KeyHeader) or held for the client the request names
-// (KeyOwner). The zero KeySource is not usable.
-type KeySource struct {
+// A Signer says where a hash signature finds the key it was made with:
+// sent in a header (SignerFromHeader) or held for the client the request
+// names (SignerFromOwner). The zero Signer is not usable.
+type Signer struct {
 	keys   KeyStore
-	header string // canonical; KeyHeader only
+	header string // canonical; SignerFromHeader only
 	owner  func(r *http.Request, fields []string) (string, error)
 }
 
-// KeyHeader returns the KeySource of a key sent as it is in the header name
-// (the reseller's X-API-Key) and looked up in keys, where it must be a live
-// ServerKey. The header is required: when it is absent the request is
-// refused as HashSignature describes. Several headers of that name, or a
+// SignerFromHeader returns the Signer of a key sent as it is in the header
+// name (the reseller's X-API-Key) and looked up in keys, where it must be a
+// live server key (not Client.Publishable). The header is required: when
+// it is absent the request is refused as HashSignature describes. Several headers of that name, or a
 // malformed key, are ErrInvalidKey; an unknown key is ErrInvalidKey.
 //
 // The key travels with every request, so only HashSignature takes a
-// KeyHeader: HMACSignature needs a secret that is never sent.
-func KeyHeader(keys KeyStore, name string) KeySource {
-	return KeySource{keys: keys, header: http.CanonicalHeaderKey(name)}
+// SignerFromHeader: HMACSignature needs a secret that is never sent.
+func SignerFromHeader(keys KeyStore, name string) Signer {
+	return Signer{keys: keys, header: http.CanonicalHeaderKey(name)}
 }
 
-// KeyOwner returns the KeySource of keys that are never sent: owner names
-// the client whose live keys (keys.Secrets, keys stored with KeepSecret)
-// may have made the signature, and each of them is tried. The reseller's
+// SignerFromOwner returns the Signer of keys that are never sent: owner
+// names the client whose live keys (keys.Secrets, keys stored with
+// KeepSecret) may have made the signature, and each of them is tried. The reseller's
 // status route finds the owner of the transaction named in the body.
 //
 // owner gets the request, whose Body yields the whole body (the handler
@@ -49,8 +49,8 @@ func KeyHeader(keys KeyStore, name string) KeySource {
 // as a 404 "Transaction not found", or a sentinel; any other error is a
 // 500). An owner with no live secret ("" or an unknown id) makes every
 // signature a mismatch.
-func KeyOwner(keys KeyStore, owner func(r *http.Request, fields []string) (clientID string, err error)) KeySource {
-	return KeySource{keys: keys, owner: owner}
+func SignerFromOwner(keys KeyStore, owner func(r *http.Request, fields []string) (clientID string, err error)) Signer {
+	return Signer{keys: keys, owner: owner}
 }
 
 type fieldKind uint8
@@ -122,29 +122,8 @@ func ComputedField(compute func(r *http.Request, c *Client) (string, error)) Fie
 	return Field{kind: computedField, compute: compute}
 }
 
-// A HashOption configures HashSignature or HMACSignature.
-type HashOption struct{ apply func(*hashScheme) }
-
-// HashBodyLimit sets the most of a request body that is read, in bytes. A
-// longer body is refused with ErrBodyTooLarge (413). The default is
-// DefaultHashBodyLimit (1 MiB).
-func HashBodyLimit(n int64) HashOption {
-	return HashOption{func(h *hashScheme) { h.limit = n }}
-}
-
-// HashRequireHeaders adds headers that must be present, though the
-// signature does not cover them, such as the reseller's X-Request-Time
-// (whose value another wrapper checks). The default is none.
-func HashRequireHeaders(names ...string) HashOption {
-	return HashOption{func(h *hashScheme) {
-		for _, n := range names {
-			h.required = append(h.required, http.CanonicalHeaderKey(n))
-		}
-	}}
-}
-
-// HashSignature returns the Scheme of the reseller's hash signatures (seed
-// 001): the request carries
+// HashSignature returns the Scheme of the Reseller API's hash signatures
+// (the game top-up reseller): the request carries
 //
 //	Authorization: Bearer hex(SHA256(key + field1 + field2 + ...))
 //
@@ -163,19 +142,22 @@ func HashRequireHeaders(names ...string) HashOption {
 // A request is checked in this order, and refused with the first failure:
 //
 //  1. The headers the scheme requires are present and not empty:
-//     Authorization, the KeyHeader if any, and those of
-//     HashRequireHeaders. When Authorization is the only one its absence
+//     Authorization, the header of a SignerFromHeader, and those of
+//     WithRequiredHeaders. When Authorization is the only one its absence
 //     is ErrMissingKey (the reseller's 401 "Unauthorized"); otherwise the
 //     absence of any is ErrMissingHeaders (401 "Unauthorized: Missing
 //     required headers").
 //  2. Authorization is one header of the form `Bearer <digest>`, else
 //     ErrInvalidAuthorization (401, "Unauthorized" in the Reseller
 //     dialect).
-//  3. The key of a KeyHeader is a live ServerKey, else ErrInvalidKey.
+//  3. The key sent in the header of a SignerFromHeader is a live server
+//     key, else ErrInvalidKey.
 //  4. The body, when a field or function needs it, is read whole (at most
-//     HashBodyLimit) and parsed once; the handler gets it byte for byte.
+//     WithBodyLimit, 1 MiB by default) and parsed once; the handler gets
+//     it byte for byte.
 //  5. Each field of the request has a value, else its missing error.
-//  6. For KeyOwner, owner names the client, whose live secrets are tried.
+//  6. For SignerFromOwner, owner names the client, whose live secrets are
+//     tried.
 //  7. The digest matches the one computed with one of the keys, each
 //     compared in constant time after hex decoding; a digest of the wrong
 //     length or not in hex is a mismatch too: ErrHashMismatch (401
@@ -191,12 +173,13 @@ func HashRequireHeaders(names ...string) HashOption {
 // empty body aside: it lacks every field. Signed values of the request
 // must be valid UTF-8 without control characters, else ErrInvalidField.
 //
-// The Scheme's configuration is checked by New, which fails on a zero
-// KeySource, a nil KeyStore or function, no fields, a zero Field, an empty
-// name, a body limit that is not positive, or a header name that is not an
-// RFC 9110 token.
-func HashSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
-	return newHashScheme(false, key, fields, opts)
+// Its options are WithBodyLimit and WithRequiredHeaders. The Scheme's
+// configuration is checked by its Validate method, which New calls: it
+// fails on a zero Signer, a nil KeyStore or function, no fields, a zero
+// Field, an empty name, a bad header name, or an option that is out of
+// range or does not apply to a hash scheme.
+func HashSignature(signer Signer, fields []Field, opts ...Option) Scheme {
+	return newHashScheme(false, signer, fields, opts)
 }
 
 // HMACSignature returns the Scheme of HMAC signatures, recommended for new
@@ -204,20 +187,20 @@ func HashSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
 //
 //	Authorization: Bearer hex(HMAC-SHA256(secret, field1 + "\n" + field2 + ...))
 //
-// where secret is a key of the client that key (a KeyOwner) names, never
-// sent over the wire, and the fields are joined by newlines. Field values
+// where secret is a key of the client that signer (a SignerFromOwner)
+// names, never sent over the wire, and the fields are joined by newlines. Field values
 // cannot hold a newline (or any control character: ErrInvalidField), so
 // the canonical string is unambiguous, and HMAC is not open to length
 // extension. Sign a timestamp (HeaderField("X-Request-Time", nil)) and
 // check its window with another wrapper to bound replays. Everything else
 // is as for HashSignature.
-func HMACSignature(key KeySource, fields []Field, opts ...HashOption) Scheme {
-	return newHashScheme(true, key, fields, opts)
+func HMACSignature(signer Signer, fields []Field, opts ...Option) Scheme {
+	return newHashScheme(true, signer, fields, opts)
 }
 
 type hashScheme struct {
 	hmac     bool
-	src      KeySource
+	src      Signer
 	fields   []Field
 	required []string // headers that must be present; Authorization first
 	limit    int64
@@ -230,24 +213,26 @@ type hashScheme struct {
 	err error // the configuration error, if any
 }
 
-func newHashScheme(mac bool, key KeySource, fields []Field, opts []HashOption) *hashScheme {
+func newHashScheme(mac bool, key Signer, fields []Field, opts []Option) *hashScheme {
 	h := &hashScheme{
 		hmac:     mac,
 		src:      key,
 		fields:   append([]Field(nil), fields...),
 		required: []string{"Authorization"},
-		limit:    DefaultHashBodyLimit,
+		limit:    defaultHashBodyLimit,
 	}
 	if key.header != "" {
 		h.required = append(h.required, key.header)
 	}
-	for _, o := range opts {
-		if o.apply == nil {
-			h.err = errors.New("apiguard: the zero HashOption")
-			return h
-		}
-		o.apply(h)
+	c, err := configure(toHash, opts)
+	if err != nil {
+		h.err = err
+		return h
 	}
+	if c.bodyLimit != 0 {
+		h.limit = c.bodyLimit
+	}
+	h.required = append(h.required, c.required...)
 	h.err = h.check()
 	return h
 }
@@ -260,17 +245,15 @@ func (h *hashScheme) check() error {
 	}
 	switch {
 	case h.src.keys == nil:
-		return fmt.Errorf("apiguard: %s needs a KeySource with a KeyStore", name)
+		return fmt.Errorf("apiguard: %s needs a Signer with a KeyStore", name)
 	case h.src.header == "" && h.src.owner == nil:
-		return fmt.Errorf("apiguard: %s needs KeyHeader or KeyOwner", name)
+		return fmt.Errorf("apiguard: %s needs SignerFromHeader or SignerFromOwner", name)
 	case h.hmac && h.src.header != "":
-		return errors.New("apiguard: HMACSignature needs KeyOwner: an HMAC key sent in a header protects nothing")
+		return errors.New("apiguard: HMACSignature needs SignerFromOwner: an HMAC key sent in a header protects nothing")
 	case h.src.header == "Authorization":
 		return fmt.Errorf("apiguard: %s: the key cannot be sent in Authorization, which holds the digest", name)
 	case len(h.fields) == 0:
 		return fmt.Errorf("apiguard: %s needs at least one field", name)
-	case h.limit <= 0:
-		return fmt.Errorf("apiguard: %s: body limit must be positive, got %d", name, h.limit)
 	}
 	for _, hd := range h.required {
 		if !wire.ValidHeaderName(hd) {
@@ -332,7 +315,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 	if h.err != nil {
 		return nil, h.err // a Scheme used without New: a 500
 	}
-	// h.required is Authorization, then the KeyHeader if any, then others.
+	// h.required is Authorization, then the signer's header if any, then others.
 	var auth, keyVals []string
 	for i, name := range h.required {
 		vs := r.Header[name]
@@ -363,7 +346,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 		if len(keyVals) != 1 || !wire.ValidCredential(keyVals[0]) {
 			return nil, ErrInvalidKey
 		}
-		c, err := lookupKey(r, h.src.keys, keyVals[0], ServerKey)
+		c, err := lookupKey(r, h.src.keys, keyVals[0], false)
 		if err != nil {
 			return nil, err
 		}
@@ -410,7 +393,7 @@ func (h *hashScheme) Authenticate(r *http.Request) (*Client, error) {
 				return nil, fmt.Errorf("%w: key store: %w", ErrUnavailable, err)
 			}
 			for _, sc := range secrets {
-				if sc.Client != nil && sc.Client.Kind == ServerKey && sc.Key != "" {
+				if sc.Client != nil && !sc.Client.Publishable && sc.Key != "" {
 					cands = append(cands, sc)
 				}
 			}

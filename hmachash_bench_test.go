@@ -44,10 +44,10 @@ func BenchmarkHashAuth(b *testing.B) {
 		g      *Guard
 		digest string
 	}{
-		{"key", MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
-		{"order", MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(flat)},
-			HashRequireHeaders("X-Request-Time"))), seedHash(goldKey, "REF_123456789", "14500")},
-		{"status", MustNew(HashSignature(KeyOwner(keys, owner), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
+		{"key", MustNew(HashSignature(SignerFromHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
+		{"order", MustNew(HashSignature(SignerFromHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(flat)},
+			WithRequiredHeaders("X-Request-Time"))), seedHash(goldKey, "REF_123456789", "14500")},
+		{"status", MustNew(HashSignature(SignerFromOwner(keys, owner), []Field{BodyField("ref_id", nil)})), seedHash(goldKey, "REF_123456789")},
 	}
 	b.Run("floor", func(b *testing.B) { benchHashFloor(b, nil) })
 	b.Run("floor+lookup", func(b *testing.B) { benchHashFloor(b, keys) })

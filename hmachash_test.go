@@ -70,9 +70,9 @@ func price(r *http.Request, c *Client) (string, error) {
 	return strconv.Itoa(p[0]), nil
 }
 
-func statusGuard(t testing.TB, keys KeyStore, opts ...HashOption) *Guard {
+func statusGuard(t testing.TB, keys KeyStore, opts ...Option) *Guard {
 	t.Helper()
-	g, err := New(HashSignature(KeyOwner(keys, trxOwner), []Field{BodyField("trx_id", errTrxRequired)}, opts...),
+	g, err := New(HashSignature(SignerFromOwner(keys, trxOwner), []Field{BodyField("trx_id", errTrxRequired)}, opts...),
 		WithDialect(Reseller()))
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +82,8 @@ func statusGuard(t testing.TB, keys KeyStore, opts ...HashOption) *Guard {
 
 func orderGuard(t testing.TB, keys KeyStore) *Guard {
 	t.Helper()
-	g, err := New(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(price)},
-		HashRequireHeaders("X-Request-Time")), WithDialect(Reseller()))
+	g, err := New(HashSignature(SignerFromHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil), ComputedField(price)},
+		WithRequiredHeaders("X-Request-Time")), WithDialect(Reseller()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestOrderSeedRows(t *testing.T) {
 // announced or not, and so is one an outer http.MaxBytesHandler cuts.
 func TestBodyLimit(t *testing.T) {
 	const limit = 128
-	g := statusGuard(t, resellerStore(t), HashBodyLimit(limit))
+	g := statusGuard(t, resellerStore(t), WithBodyLimit(limit))
 	h := g.Authenticate()(echo)
 	auth := "Bearer " + seedHash(goldKey, "TRX_123456789")
 	pad := func(n int) string {
@@ -343,12 +343,12 @@ func TestBodyLimit(t *testing.T) {
 // expires, its digests fail.
 func TestRotationOverlap(t *testing.T) {
 	clock := newTestClock()
-	keys, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
+	keys, _ := NewMemoryKeyStore(WithClock(clock.Now))
 	for _, sp := range []KeySpec{
 		{Key: "old_secret", Client: Client{ID: "123", KeyID: "k-old"}, KeepSecret: true},
 		{Key: "new_secret", Client: Client{ID: "123", KeyID: "k-new"}, KeepSecret: true},
 		{Key: "unkept_key", Client: Client{ID: "123", KeyID: "k-unkept"}},
-		{Key: "client_key", Client: Client{ID: "123", KeyID: "k-pub", Kind: PublishableKey}, KeepSecret: true},
+		{Key: "client_key", Client: Client{ID: "123", KeyID: "k-pub", Publishable: true}, KeepSecret: true},
 	} {
 		if err := keys.Add(sp); err != nil {
 			t.Fatal(err)
@@ -368,7 +368,7 @@ func TestRotationOverlap(t *testing.T) {
 			t.Errorf("%s during overlap: %d %q, want %d %q", tc.key, code, kid, tc.status, tc.keyID)
 		}
 	}
-	keys.Expire("k-old", clock.Now().Add(24*time.Hour))
+	keys.Revoke("k-old", clock.Now().Add(24*time.Hour))
 	clock.Advance(24 * time.Hour)
 	if code, _ := try("old_secret"); code != 401 {
 		t.Errorf("expired key: %d", code)
@@ -383,7 +383,7 @@ func TestRotationOverlap(t *testing.T) {
 func TestHMAC(t *testing.T) {
 	keys := resellerStore(t)
 	byHeader := func(r *http.Request, _ []string) (string, error) { return r.Header.Get("X-Client-Id"), nil }
-	g := MustNew(HMACSignature(KeyOwner(keys, byHeader),
+	g := MustNew(HMACSignature(SignerFromOwner(keys, byHeader),
 		[]Field{HeaderField("X-Request-Time", nil), PathField("id", nil), QueryField("currency", nil), BodyField("ref_id", nil)}),
 		WithDialect(Reseller()))
 	mux := http.NewServeMux()
@@ -440,8 +440,8 @@ func TestConcatenationIsAmbiguous(t *testing.T) {
 	keys := resellerStore(t)
 	owner := func(*http.Request, []string) (string, error) { return "123", nil }
 	fields := []Field{BodyField("a", nil), BodyField("b", nil)}
-	plain := MustNew(HashSignature(KeyOwner(keys, owner), fields))
-	withHMAC := MustNew(HMACSignature(KeyOwner(keys, owner), fields))
+	plain := MustNew(HashSignature(SignerFromOwner(keys, owner), fields))
+	withHMAC := MustNew(HMACSignature(SignerFromOwner(keys, owner), fields))
 	m := hmac.New(sha256.New, []byte(goldKey))
 	m.Write([]byte("12\n3"))
 	for _, tc := range []struct {
@@ -463,7 +463,7 @@ func TestConcatenationIsAmbiguous(t *testing.T) {
 // attack appends holds 0x80 and 0x00 bytes; a signed value cannot hold them.
 func TestLengthExtensionPaddingRefused(t *testing.T) {
 	keys := resellerStore(t)
-	g := MustNew(HashSignature(KeyOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil }),
+	g := MustNew(HashSignature(SignerFromOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil }),
 		[]Field{BodyField("a", nil), QueryField("b", nil)}), WithDialect(Reseller()))
 	for name, r := range map[string]*http.Request{
 		"body \\u0000": newReq(`{"a":"x\u0080\u0000\u0000"}`),
@@ -526,7 +526,7 @@ func TestHashStoreFailureIs503(t *testing.T) {
 // has seen, reads the body through ReadBody and leaves the same bytes for
 // the handler.
 func TestHashWithoutGuard(t *testing.T) {
-	s := HashSignature(KeyOwner(resellerStore(t), trxOwner), []Field{BodyField("trx_id", nil)})
+	s := HashSignature(SignerFromOwner(resellerStore(t), trxOwner), []Field{BodyField("trx_id", nil)})
 	r := newReq(`{"trx_id":"TRX_123456789"}`, "Authorization", "Bearer "+seedHash(goldKey, "TRX_123456789"))
 	if c, err := s.Authenticate(r); err != nil || c.ID != "123" {
 		t.Errorf("Authenticate: %v %v", c, err)
@@ -544,14 +544,14 @@ func TestHashWithoutGuard(t *testing.T) {
 func TestHashConfigErrors(t *testing.T) {
 	keys := resellerStore(t)
 	f := []Field{BodyField("trx_id", nil)}
-	owner := KeyOwner(keys, trxOwner)
+	owner := SignerFromOwner(keys, trxOwner)
 	for name, s := range map[string]Scheme{
-		"zero source":              HashSignature(KeySource{}, f),
-		"nil store header":         HashSignature(KeyHeader(nil, "X-API-Key"), f),
-		"nil store owner":          HashSignature(KeyOwner(nil, trxOwner), f),
-		"nil owner":                HashSignature(KeyOwner(keys, nil), f),
-		"key in Authorization":     HashSignature(KeyHeader(keys, "authorization"), f),
-		"bad key header":           HashSignature(KeyHeader(keys, "X API Key"), f),
+		"zero source":              HashSignature(Signer{}, f),
+		"nil store header":         HashSignature(SignerFromHeader(nil, "X-API-Key"), f),
+		"nil store owner":          HashSignature(SignerFromOwner(nil, trxOwner), f),
+		"nil owner":                HashSignature(SignerFromOwner(keys, nil), f),
+		"key in Authorization":     HashSignature(SignerFromHeader(keys, "authorization"), f),
+		"bad key header":           HashSignature(SignerFromHeader(keys, "X API Key"), f),
 		"no fields":                HashSignature(owner, nil),
 		"zero field":               HashSignature(owner, []Field{{}}),
 		"empty body name":          HashSignature(owner, []Field{BodyField("", nil)}),
@@ -559,14 +559,15 @@ func TestHashConfigErrors(t *testing.T) {
 		"empty path name":          HashSignature(owner, []Field{PathField("", nil)}),
 		"bad header field":         HashSignature(owner, []Field{HeaderField("X:Y", nil)}),
 		"header field not a token": HashSignature(owner, []Field{HeaderField("X(Ref)", nil)}),
-		"required not a token":     HashSignature(owner, f, HashRequireHeaders("X-Time/UTC")),
+		"required not a token":     HashSignature(owner, f, WithRequiredHeaders("X-Time/UTC")),
 		"nil compute":              HashSignature(owner, []Field{ComputedField(nil)}),
-		"zero limit":               HashSignature(owner, f, HashBodyLimit(0)),
-		"bad required header":      HashSignature(owner, f, HashRequireHeaders("")),
-		"HMAC with a sent key":     HMACSignature(KeyHeader(keys, "X-API-Key"), f),
+		"zero limit":               HashSignature(owner, f, WithBodyLimit(0)),
+		"bad required header":      HashSignature(owner, f, WithRequiredHeaders("")),
+		"HMAC with a sent key":     HMACSignature(SignerFromHeader(keys, "X-API-Key"), f),
 		"HMAC zero field":          HMACSignature(owner, []Field{{}}),
-		"HMAC negative body size":  HMACSignature(owner, f, HashBodyLimit(-1)),
-		"zero option":              HashSignature(owner, f, HashOption{}),
+		"HMAC negative body size":  HMACSignature(owner, f, WithBodyLimit(-1)),
+		"zero option":              HashSignature(owner, f, Option{}),
+		"a store's option":         HashSignature(owner, f, WithCapacity(1)),
 	} {
 		if _, err := New(s); err == nil {
 			t.Errorf("%s: no error", name)
@@ -574,7 +575,7 @@ func TestHashConfigErrors(t *testing.T) {
 	}
 	for name, s := range map[string]Scheme{
 		"status":                HashSignature(owner, f),
-		"order":                 HashSignature(KeyHeader(keys, "x-api-key"), []Field{BodyField("ref_id", nil), ComputedField(price)}, HashRequireHeaders("X-Request-Time")),
+		"order":                 HashSignature(SignerFromHeader(keys, "x-api-key"), []Field{BodyField("ref_id", nil), ComputedField(price)}, WithRequiredHeaders("X-Request-Time")),
 		"same body field twice": HashSignature(owner, []Field{BodyField("a", nil), BodyField("b", nil), BodyField("a", nil)}),
 		"hmac":                  HMACSignature(owner, []Field{HeaderField("X-Request-Time", nil), BodyField("trx_id", nil)}),
 	} {
@@ -586,7 +587,7 @@ func TestHashConfigErrors(t *testing.T) {
 
 // TestSameBodyFieldTwice: a name listed twice is signed twice.
 func TestSameBodyFieldTwice(t *testing.T) {
-	g := MustNew(HashSignature(KeyOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
+	g := MustNew(HashSignature(SignerFromOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
 		[]Field{BodyField("a", nil), BodyField("b", nil), BodyField("a", nil)}))
 	r := newReq(`{"b":"2","a":"1"}`, "Authorization", "Bearer "+seedHash(goldKey, "1", "2", "1"))
 	if w := serve(g.Authenticate()(echo), r); w.Code != 200 {
@@ -621,7 +622,7 @@ func TestHashSeedErrorRows(t *testing.T) {
 func FuzzHashAuth(f *testing.F) {
 	keys := resellerStore(f)
 	order := orderGuard(f, keys).Authenticate()(echo)
-	status := statusGuard(f, keys, HashBodyLimit(4096)).Authenticate()(echo)
+	status := statusGuard(f, keys, WithBodyLimit(4096)).Authenticate()(echo)
 	orderBody := `{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`
 	f.Add(orderBody, "Bearer "+seedHash(goldKey, "REF_123456789", "14500"), goldKey, "1763805600", false, false)
 	f.Add(`{"produk_id":"2","ref_id":"R\u00e9F","REF_ID":"x"}`, "Bearer "+seedHash(regularKey, "RéF", "16000"), regularKey, "1", false, false)
@@ -717,7 +718,7 @@ func FuzzHashAuth(f *testing.F) {
 // whose last digit is not hex leaves the last byte of the buffer zero, so
 // without the validity flag it would match a true digest ending in 0x00.
 func TestNonHexDigestNeverMatches(t *testing.T) {
-	g := MustNew(HashSignature(KeyOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
+	g := MustNew(HashSignature(SignerFromOwner(resellerStore(t), func(*http.Request, []string) (string, error) { return "123", nil }),
 		[]Field{BodyField("id", nil)}))
 	for i := 0; ; i++ {
 		id := "ID" + strconv.Itoa(i)
@@ -761,7 +762,7 @@ func TestFunctionsReadWholeBody(t *testing.T) {
 		}
 		return "5", nil
 	}
-	g := MustNew(HashSignature(KeyOwner(keys, owner), []Field{BodyField("ref_id", nil), ComputedField(amount)}))
+	g := MustNew(HashSignature(SignerFromOwner(keys, owner), []Field{BodyField("ref_id", nil), ComputedField(amount)}))
 	var got []byte
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got, _ = io.ReadAll(r.Body) }))
 	// Signed with the second key tried, so both keys' digests are computed.
@@ -784,7 +785,7 @@ func TestFunctionsReadWholeBody(t *testing.T) {
 // it).
 func TestIdentifyKeepsBody(t *testing.T) {
 	keys := mustStore(t, KeySpec{Key: "k1", Client: Client{ID: "c1"}})
-	g := MustNew(HashSignature(KeyHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)}))
+	g := MustNew(HashSignature(SignerFromHeader(keys, "X-API-Key"), []Field{BodyField("ref_id", nil)}))
 	body := `{"ref_id":"R1","amount":5}`
 	r := newReq(body, "X-API-Key", "k1", "Authorization", "Bearer "+seedHash("k1", "R1"))
 	c, err := g.Identify(r)

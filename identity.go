@@ -46,18 +46,6 @@ func EnvironmentOf(key string) Environment {
 	return AnyEnvironment
 }
 
-// KeyKind separates secret server keys from publishable client keys.
-type KeyKind uint8
-
-const (
-	// ServerKey is a secret key for back-end calls (the zero value).
-	ServerKey KeyKind = iota
-	// PublishableKey is a client key that front-end code may expose
-	// (Midtrans' client_key). It never authorizes a server-key route, and
-	// a server key never authorizes a client-key route.
-	PublishableKey
-)
-
 // Client is the authenticated caller of a request, found in its context with
 // ClientFrom. Handlers use ID to keep each client's data apart.
 //
@@ -70,7 +58,13 @@ type Client struct {
 	Role   string         // a role, such as "gold" (prices vary by role)
 	Env    Environment    // sandbox or live
 	IPs    []netip.Prefix // registered addresses; empty means any address
-	Kind   KeyKind        // server or publishable key
+
+	// Publishable marks a client key that front-end code may expose
+	// (Midtrans' client_key, the client-system API's x-app-key) rather than
+	// a secret server key (false, the zero value). A publishable key never
+	// authorizes a server-key route, and a server key never authorizes a
+	// client-key route.
+	Publishable bool
 }
 
 // HasScope reports whether c holds scope.

@@ -14,9 +14,9 @@ import (
 // Issue returns a new access token for c in a new session (88Pay's token
 // endpoint; Issuer calls it): TokenSet.AccessToken, ExpiresIn and
 // SessionID "sess_<uuid v4>". It keeps no state. It fails if c has no ID,
-// if c is of another environment than SessionEnvironment (ErrInvalidKey),
-// if the ring cannot sign (ErrNoSigningKey), or if c's id, scopes and role
-// would make a token longer than the 4096 bytes verification accepts.
+// if c is of another environment than the Sessions' (WithEnvironment) with
+// ErrInvalidKey, if the ring has no signing key, or if c's id, scopes and
+// role would make a token longer than the 4096 bytes verification accepts.
 func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 	g, err := s.newGrant(c)
 	if err != nil {
@@ -32,7 +32,7 @@ func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 // Issuer returns the handler of 88Pay's token endpoint, POST
 // /api/auth/token. It asks g who the caller is (g's Scheme: MerchantKey for
 // 88Pay, which checks x-api-key and x-merchant-id; g's environment refuses
-// keys of the other one) and answers with the seed's body:
+// keys of the other one) and answers with the body 88Pay documents:
 //
 //	{"status":"Success","code":200,"message":"Token generated successfully",
 //	 "data":{"access_token":"eyJ...","expires_in":60,"session_id":"sess_53a2cfc4-441e-4554-b560-4e008784d98e"}}
@@ -47,13 +47,17 @@ func (s *Sessions) Issue(c *Client) (*TokenSet, error) {
 // Key them by the identity g establishes (ByClient()), not by the
 // x-merchant-id header: a key taken from an unauthenticated header lets
 // anyone use up a merchant's tokens, and fill the limiter with junk keys. Mount it on POST
-// only. Issuer fails if g is nil or has no Scheme.
+// only. Issuer fails if g is nil or has no Scheme, or if the Sessions'
+// ring has no signing key.
 func (s *Sessions) Issuer(g *Guard) (http.Handler, error) {
 	if g == nil || g.scheme == nil {
 		return nil, errors.New("apiguard: Issuer needs a Guard with a Scheme")
 	}
 	if _, ok := g.scheme.(*tokenScheme); ok {
 		return nil, errors.New("apiguard: Issuer needs a Guard that checks credentials, not session tokens")
+	}
+	if s.ring == nil || s.ring.signer() == nil {
+		return nil, fmt.Errorf("apiguard: Issuer: %w", errNoSigningKey)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st, r := begin(r)
@@ -102,9 +106,9 @@ func writeTokenJSON(w http.ResponseWriter, body []byte) {
 
 // MerchantKey returns the Scheme of 88Pay's first layer: the secret key in
 // x-api-key and the merchant id in x-merchant-id. The key is looked up in
-// keys and must be a ServerKey whose Client.ID is the merchant id; the ids
-// are compared in constant time, and an unknown key takes the same path as
-// a key of another merchant. Neither header is ErrMissingKey; one of them
+// keys and must be a server key (not Client.Publishable) whose Client.ID is
+// the merchant id; the ids are compared in constant time, and an unknown
+// key takes the same path as a key of another merchant. Neither header is ErrMissingKey; one of them
 // missing, empty, repeated or malformed, an unknown, expired, revoked or
 // publishable key, or a key of another merchant is ErrInvalidKey (88Pay:
 // "Invalid API key or merchant ID"); a KeyStore failure is ErrUnavailable.
@@ -139,7 +143,7 @@ func (m *merchantScheme) Authenticate(r *http.Request) (*Client, error) {
 	if err == nil && c != nil {
 		owner = c.ID
 	}
-	if !equalStrings(owner, ids[0]) || err != nil || c == nil || c.Kind != ServerKey {
+	if !equalStrings(owner, ids[0]) || err != nil || c == nil || c.Publishable {
 		return nil, ErrInvalidKey
 	}
 	return c, nil

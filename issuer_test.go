@@ -103,7 +103,7 @@ func TestIssuerWrapped(t *testing.T) {
 	limit := f.issueG.Check(func(r *http.Request) error {
 		n++
 		if n > 2 {
-			return &Error{Status: 429, Code: CodeRateLimited, RetryAfter: 60 * time.Second, Err: ErrRateLimited}
+			return &Error{Status: 429, Code: "rate_limited", RetryAfter: 60 * time.Second, Err: ErrRateLimited}
 		}
 		return nil
 	})
@@ -143,8 +143,11 @@ func TestIssuerConfig(t *testing.T) {
 	}
 	ring, _ := NewKeyRing(nil, f.key)
 	s, _ := NewSessions(ring)
-	if _, err := s.Issue(&Client{ID: "m"}); !errors.Is(err, ErrNoSigningKey) {
+	if _, err := s.Issue(&Client{ID: "m"}); !errors.Is(err, errNoSigningKey) {
 		t.Errorf("verify-only ring issued: %v", err)
+	}
+	if _, err := s.Issuer(MustNew(MerchantKey(f.store))); err == nil {
+		t.Error("Issuer on a verify-only ring")
 	}
 	if _, err := f.s.Issue(&Client{}); err == nil {
 		t.Error("client without id issued")

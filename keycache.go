@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -17,10 +16,12 @@ import (
 // cached.
 //
 // A key revoked in the backing store keeps working from the cache until its
-// entry expires; call Forget after a revocation to stop it at once.
+// entry expires; call Forget with its key id after a revocation to stop it
+// at once, or Purge to drop everything.
 //
-// It starts no goroutine: entries expire when read, and the LRU bound caps
-// memory. It is safe for concurrent use.
+// It starts no goroutine: entries expire when read, and the LRU bound
+// (WithCapacity) caps memory. It is safe for concurrent use. The zero
+// CachedKeyStore is not usable; make one with NewCachedKeyStore.
 type CachedKeyStore struct {
 	next     KeyStore
 	cache    *lru.Cache[[sha256.Size]byte, cacheEntry]
@@ -33,40 +34,30 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-// CacheOption configures a CachedKeyStore.
-type CacheOption func(*CachedKeyStore)
+// defaultCacheCapacity is the capacity of a CachedKeyStore unless
+// WithCapacity says otherwise.
+const defaultCacheCapacity = 10_000
 
-// CacheTTL sets how long found clients (positive) and unknown keys
-// (negative) are cached. A negative TTL of zero disables negative caching.
-// The defaults are 30 seconds and 5 seconds.
-func CacheTTL(positive, negative time.Duration) CacheOption {
-	return func(c *CachedKeyStore) { c.ttl, c.neg = positive, negative }
-}
-
-// CacheClock sets the clock of a CachedKeyStore. The default is time.Now.
-func CacheClock(now func() time.Time) CacheOption {
-	return func(c *CachedKeyStore) { c.now = now }
-}
-
-// NewCachedKeyStore returns a CachedKeyStore over next holding at most size
-// entries. It fails if next is nil, size is not positive, or a TTL is
-// negative.
-func NewCachedKeyStore(next KeyStore, size int, opts ...CacheOption) (*CachedKeyStore, error) {
+// NewCachedKeyStore returns a CachedKeyStore over next. Its options are
+// WithCapacity (the most entries it holds, 10,000 by default; the least
+// recently used goes first), WithCacheTTL (30 seconds for found clients and
+// 5 seconds for unknown keys by default) and WithClock (time.Now by
+// default). It fails if next is nil, or if an option is out of range or
+// does not apply to it.
+func NewCachedKeyStore(next KeyStore, opts ...Option) (*CachedKeyStore, error) {
 	if next == nil {
 		return nil, errors.New("apiguard: NewCachedKeyStore needs a KeyStore")
 	}
-	c := &CachedKeyStore{next: next, ttl: 30 * time.Second, neg: 5 * time.Second, now: time.Now}
-	for _, o := range opts {
-		o(c)
-	}
-	if c.ttl <= 0 || c.neg < 0 || c.now == nil {
-		return nil, errors.New("apiguard: CacheTTL needs a positive TTL and a non-negative negative TTL, CacheClock a clock")
-	}
-	cache, err := lru.New[[sha256.Size]byte, cacheEntry](size)
+	cfg, err := configure(toKeyCache, opts)
 	if err != nil {
-		return nil, fmt.Errorf("apiguard: cache size %d: %w", size, err)
+		return nil, err
 	}
-	c.cache = cache
+	c := &CachedKeyStore{next: next, ttl: 30 * time.Second, neg: 5 * time.Second, now: cfg.clock()}
+	if cfg.ttlSet {
+		c.ttl, c.neg = cfg.ttl, cfg.negTTL
+	}
+	// The capacity is at least 1 (WithCapacity), so New cannot fail.
+	c.cache, _ = lru.New[[sha256.Size]byte, cacheEntry](cfg.capacityOr(defaultCacheCapacity))
 	return c, nil
 }
 
@@ -95,10 +86,22 @@ func (c *CachedKeyStore) Secrets(ctx context.Context, clientID string) ([]Secret
 	return c.next.Secrets(ctx, clientID)
 }
 
-// Forget drops key from the cache, so that a revocation takes effect at once.
-func (c *CachedKeyStore) Forget(key string) {
-	c.cache.Remove(sha256.Sum256([]byte(key)))
+// Forget drops every cached entry of the key with id keyID (the
+// Client.KeyID the backing store gave), so that a revocation in the
+// backing store takes effect at once: call it after the revocation. It
+// looks at every entry, so it takes time in proportion to the capacity;
+// cached unknown keys are left alone.
+func (c *CachedKeyStore) Forget(keyID string) {
+	for _, k := range c.cache.Keys() {
+		if e, ok := c.cache.Peek(k); ok && e.client != nil && e.client.KeyID == keyID {
+			c.cache.Remove(k)
+		}
+	}
 }
+
+// Purge drops every cached entry, found clients and unknown keys alike:
+// after a key is added, or many revoked, in the backing store.
+func (c *CachedKeyStore) Purge() { c.cache.Purge() }
 
 // Len returns the number of cached entries.
 func (c *CachedKeyStore) Len() int { return c.cache.Len() }

@@ -26,7 +26,7 @@ func (s *slowStore) Lookup(ctx context.Context, key string) (*Client, error) {
 func TestCachedKeyStore(t *testing.T) {
 	clock := newTestClock()
 	back := &slowStore{KeyStore: mustStore(t, KeySpec{Key: "k1", Client: Client{ID: "a"}}, KeySpec{Key: "k2", Client: Client{ID: "b"}})}
-	c, err := NewCachedKeyStore(back, 2, CacheTTL(time.Minute, 10*time.Second), CacheClock(clock.Now))
+	c, err := NewCachedKeyStore(back, WithCapacity(2), WithCacheTTL(time.Minute, 10*time.Second), WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,22 +62,64 @@ func TestCachedKeyStore(t *testing.T) {
 	if c.Len() > 2 {
 		t.Errorf("%d entries, capacity 2", c.Len())
 	}
-	// Forget makes a revocation take effect at once.
-	back.KeyStore.(*MemoryKeyStore).Revoke(mustClient(t, back, "k2").KeyID)
-	if _, err := c.Lookup(ctx, "k2"); err != nil {
-		t.Errorf("cached entry gone early: %v", err)
-	}
-	c.Forget("k2")
-	if _, err := c.Lookup(ctx, "k2"); !errors.Is(err, ErrInvalidKey) {
-		t.Errorf("after Forget: %v", err)
-	}
 	for _, bad := range []func() (*CachedKeyStore, error){
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(nil, 1) },
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 0) },
-		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, 1, CacheTTL(0, 0)) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(nil) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, WithCapacity(0)) },
+		func() (*CachedKeyStore, error) { return NewCachedKeyStore(back, WithCacheTTL(0, 0)) },
 	} {
 		if _, err := bad(); err == nil {
 			t.Error("bad config accepted")
 		}
+	}
+}
+
+// TestCachedKeyStoreForget: Forget(keyID) makes the revocation of that key
+// in the backing store take effect at once, and leaves other keys cached;
+// Purge drops every entry.
+func TestCachedKeyStoreForget(t *testing.T) {
+	clock := newTestClock()
+	keys := mustStore(t,
+		KeySpec{Key: "k1", Client: Client{ID: "a", KeyID: "key-a"}},
+		KeySpec{Key: "k2", Client: Client{ID: "b", KeyID: "key-b"}})
+	back := &slowStore{KeyStore: keys}
+	c, err := NewCachedKeyStore(back, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, k := range []string{"k1", "k2", "unknown"} {
+		c.Lookup(ctx, k)
+	}
+	keys.Revoke("key-a", time.Time{})
+	if _, err := c.Lookup(ctx, "k1"); err != nil {
+		t.Errorf("revoked key refused before Forget, so the cache did not hold it: %v", err)
+	}
+	c.Forget("key-a")
+	if _, err := c.Lookup(ctx, "k1"); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("revoked key after Forget: %v", err)
+	}
+	// k2 and the unknown key are still cached: the backend, down now, is
+	// not asked.
+	back.fail.Store(true)
+	n := back.n.Load()
+	if cl, err := c.Lookup(ctx, "k2"); err != nil || cl.ID != "b" {
+		t.Errorf("unrelated key after Forget: %v, %v", cl, err)
+	}
+	if _, err := c.Lookup(ctx, "unknown"); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("unknown key after Forget: %v", err)
+	}
+	if back.n.Load() != n {
+		t.Errorf("%d backend lookups after Forget, want none", back.n.Load()-n)
+	}
+	c.Forget("no-such-key")
+	if c.Len() != 3 { // k1's miss, k2, unknown
+		t.Errorf("%d entries, want 3", c.Len())
+	}
+	c.Purge()
+	if c.Len() != 0 {
+		t.Errorf("%d entries after Purge", c.Len())
+	}
+	if _, err := c.Lookup(ctx, "k2"); err == nil || errors.Is(err, ErrInvalidKey) {
+		t.Errorf("after Purge, k2 came from the cache, not the failing backend: %v", err)
 	}
 }

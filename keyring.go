@@ -1,7 +1,6 @@
 package apiguard
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,79 +23,79 @@ import (
 // it replaced and a few published ahead of use.
 const maxRingKeys = 16
 
-// A TokenKey is an ES256 (ECDSA P-256) key that signs or verifies session
-// tokens, with the key id ("kid") that names it in token headers and in the
-// JWKS. A TokenKey made from a private key signs and verifies; one made from
-// a public key only verifies. A TokenKey is immutable and safe for
-// concurrent use.
-type TokenKey struct {
+// A SigningKey is an ES256 (ECDSA P-256) key that signs or verifies
+// session tokens, with the key id ("kid") that names it in token headers
+// and in the JWKS. A SigningKey made from a private key signs and verifies;
+// one made from a public key only verifies. A SigningKey is immutable and
+// safe for concurrent use.
+type SigningKey struct {
 	id   string
 	priv *ecdsa.PrivateKey // nil for a verification key
 	pub  *ecdsa.PublicKey
 	x, y string // base64url coordinates, for the JWKS
 }
 
-// GenerateTokenKey returns a new P-256 signing key named id. An empty id
+// GenerateSigningKey returns a new P-256 signing key named id. An empty id
 // gets the key's RFC 7638 thumbprint.
-func GenerateTokenKey(id string) (*TokenKey, error) {
+func GenerateSigningKey(id string) (*SigningKey, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("apiguard: generating a token key: %w", err)
+		return nil, fmt.Errorf("apiguard: generating a signing key: %w", err)
 	}
-	return newTokenKey(id, priv, &priv.PublicKey)
+	return newSigningKey(id, priv, &priv.PublicKey)
 }
 
-// ParseTokenKey returns the key in the first PEM block of data, named id (an
+// ParseSigningKey returns the key in the first PEM block of data, named id (an
 // empty id gets the key's RFC 7638 thumbprint, so every service that loads
 // the same key names it alike). The block is a P-256 private key, as "EC
 // PRIVATE KEY" (SEC 1) or "PRIVATE KEY" (PKCS #8), which signs and verifies,
 // or a P-256 public key, as "PUBLIC KEY" (PKIX), which only verifies. Other
 // blocks, curves and key types are refused.
-func ParseTokenKey(data []byte, id string) (*TokenKey, error) {
+func ParseSigningKey(data []byte, id string) (*SigningKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, errors.New("apiguard: no PEM block in token key data")
+		return nil, errors.New("apiguard: no PEM block in signing key data")
 	}
 	switch block.Type {
 	case "EC PRIVATE KEY":
 		priv, err := x509.ParseECPrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("apiguard: token key: %w", err)
+			return nil, fmt.Errorf("apiguard: signing key: %w", err)
 		}
-		return newTokenKey(id, priv, &priv.PublicKey)
+		return newSigningKey(id, priv, &priv.PublicKey)
 	case "PRIVATE KEY":
 		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("apiguard: token key: %w", err)
+			return nil, fmt.Errorf("apiguard: signing key: %w", err)
 		}
 		priv, ok := k.(*ecdsa.PrivateKey)
 		if !ok {
-			return nil, fmt.Errorf("apiguard: token key is a %T, want an ECDSA P-256 key", k)
+			return nil, fmt.Errorf("apiguard: signing key is a %T, want an ECDSA P-256 key", k)
 		}
-		return newTokenKey(id, priv, &priv.PublicKey)
+		return newSigningKey(id, priv, &priv.PublicKey)
 	case "PUBLIC KEY":
 		k, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("apiguard: token key: %w", err)
+			return nil, fmt.Errorf("apiguard: signing key: %w", err)
 		}
 		pub, ok := k.(*ecdsa.PublicKey)
 		if !ok {
-			return nil, fmt.Errorf("apiguard: token key is a %T, want an ECDSA P-256 key", k)
+			return nil, fmt.Errorf("apiguard: signing key is a %T, want an ECDSA P-256 key", k)
 		}
-		return newTokenKey(id, nil, pub)
+		return newSigningKey(id, nil, pub)
 	}
-	return nil, fmt.Errorf("apiguard: PEM block %q is not a token key", block.Type)
+	return nil, fmt.Errorf("apiguard: PEM block %q is not a signing key", block.Type)
 }
 
-func newTokenKey(id string, priv *ecdsa.PrivateKey, pub *ecdsa.PublicKey) (*TokenKey, error) {
+func newSigningKey(id string, priv *ecdsa.PrivateKey, pub *ecdsa.PublicKey) (*SigningKey, error) {
 	if pub.Curve != elliptic.P256() {
-		return nil, errors.New("apiguard: token keys are ECDSA P-256 (ES256)")
+		return nil, errors.New("apiguard: signing keys are ECDSA P-256 (ES256)")
 	}
 	point, err := pub.Bytes() // 0x04 || X || Y
 	if err != nil || len(point) != 65 {
 		return nil, errors.New("apiguard: invalid P-256 public key")
 	}
-	k := &TokenKey{
+	k := &SigningKey{
 		priv: priv,
 		pub:  pub,
 		x:    base64.RawURLEncoding.EncodeToString(point[1:33]),
@@ -108,7 +107,7 @@ func newTokenKey(id string, priv *ecdsa.PrivateKey, pub *ecdsa.PublicKey) (*Toke
 		id = base64.RawURLEncoding.EncodeToString(sum[:])
 	}
 	if !keyIDOK(id) {
-		return nil, fmt.Errorf("apiguard: token key id %q: want 1 to 128 printable ASCII characters without spaces", id)
+		return nil, fmt.Errorf("apiguard: signing key id %q: want 1 to 128 printable ASCII characters without spaces", id)
 	}
 	k.id = id
 	return k, nil
@@ -119,19 +118,16 @@ func keyIDOK(id string) bool { return len(id) <= 128 && wire.ValidCredential(id)
 
 // ID returns the key id, sent as "kid" in the header of the tokens the key
 // signs.
-func (k *TokenKey) ID() string { return k.id }
+func (k *SigningKey) ID() string { return k.id }
 
-// CanSign reports whether k holds a private key.
-func (k *TokenKey) CanSign() bool { return k.priv != nil }
-
-// Public returns the public key, an *ecdsa.PublicKey.
-func (k *TokenKey) Public() crypto.PublicKey { return k.pub }
+// canSign reports whether k holds a private key.
+func (k *SigningKey) canSign() bool { return k.priv != nil }
 
 // PrivatePEM returns the private key as a PKCS #8 "PRIVATE KEY" PEM block,
 // to store a generated key. It fails for a verification key.
-func (k *TokenKey) PrivatePEM() ([]byte, error) {
+func (k *SigningKey) PrivatePEM() ([]byte, error) {
 	if k.priv == nil {
-		return nil, errors.New("apiguard: token key has no private key")
+		return nil, errors.New("apiguard: signing key has no private key")
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(k.priv)
 	if err != nil {
@@ -142,7 +138,7 @@ func (k *TokenKey) PrivatePEM() ([]byte, error) {
 
 // PublicPEM returns the public key as a PKIX "PUBLIC KEY" PEM block, for
 // services that only verify tokens.
-func (k *TokenKey) PublicPEM() ([]byte, error) {
+func (k *SigningKey) PublicPEM() ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(k.pub)
 	if err != nil {
 		return nil, err
@@ -167,9 +163,9 @@ type KeyRing struct {
 
 // ringState is an immutable snapshot of a KeyRing.
 type ringState struct {
-	signing *TokenKey
-	keys    map[string]*TokenKey
-	order   []*TokenKey // keys in the order they were added, for the JWKS
+	signing *SigningKey
+	keys    map[string]*SigningKey
+	order   []*SigningKey // keys in the order they were added, for the JWKS
 	jwks    []byte
 }
 
@@ -178,11 +174,11 @@ type ringState struct {
 // issuer). A nil signing key makes a ring that only verifies. It fails if
 // signing cannot sign, if two keys share an id, or if there are more than
 // 16 keys.
-func NewKeyRing(signing *TokenKey, others ...*TokenKey) (*KeyRing, error) {
-	st := &ringState{keys: make(map[string]*TokenKey)}
+func NewKeyRing(signing *SigningKey, others ...*SigningKey) (*KeyRing, error) {
+	st := &ringState{keys: make(map[string]*SigningKey)}
 	if signing != nil {
-		if !signing.CanSign() {
-			return nil, fmt.Errorf("apiguard: token key %q has no private key to sign with", signing.id)
+		if !signing.canSign() {
+			return nil, fmt.Errorf("apiguard: signing key %q has no private key to sign with", signing.id)
 		}
 		st.signing = signing
 		if err := st.add(signing); err != nil {
@@ -202,12 +198,12 @@ func NewKeyRing(signing *TokenKey, others ...*TokenKey) (*KeyRing, error) {
 	return kr, nil
 }
 
-func (st *ringState) add(k *TokenKey) error {
+func (st *ringState) add(k *SigningKey) error {
 	switch {
 	case k == nil:
-		return errors.New("apiguard: nil token key")
+		return errors.New("apiguard: nil signing key")
 	case st.keys[k.id] != nil:
-		return fmt.Errorf("apiguard: token key id %q is already in the ring", k.id)
+		return fmt.Errorf("apiguard: signing key id %q is already in the ring", k.id)
 	case len(st.order) >= maxRingKeys:
 		return fmt.Errorf("apiguard: a key ring holds at most %d keys; remove one first", maxRingKeys)
 	}
@@ -217,11 +213,11 @@ func (st *ringState) add(k *TokenKey) error {
 }
 
 func (st *ringState) clone() *ringState {
-	c := &ringState{signing: st.signing, keys: make(map[string]*TokenKey, len(st.keys)+1)}
+	c := &ringState{signing: st.signing, keys: make(map[string]*SigningKey, len(st.keys)+1)}
 	for id, k := range st.keys {
 		c.keys[id] = k
 	}
-	c.order = append([]*TokenKey(nil), st.order...)
+	c.order = append([]*SigningKey(nil), st.order...)
 	return c
 }
 
@@ -250,7 +246,7 @@ func (kr *KeyRing) publish(st *ringState) {
 // the JWKS this way before Rotate makes it sign, so that verifiers that
 // cache the JWKS know it by then. It fails if the id is taken or the ring
 // is full.
-func (kr *KeyRing) Add(k *TokenKey) error {
+func (kr *KeyRing) Add(k *SigningKey) error {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
 	st := kr.state.Load().clone()
@@ -266,16 +262,16 @@ func (kr *KeyRing) Add(k *TokenKey) error {
 // token lifetime has passed). k may already be in the ring (see Add). It
 // fails if k cannot sign, if another key of the ring has k's id, or if the
 // ring is full.
-func (kr *KeyRing) Rotate(k *TokenKey) error {
-	if k == nil || !k.CanSign() {
-		return errors.New("apiguard: Rotate needs a token key with a private key")
+func (kr *KeyRing) Rotate(k *SigningKey) error {
+	if k == nil || !k.canSign() {
+		return errors.New("apiguard: Rotate needs a signing key with a private key")
 	}
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
 	st := kr.state.Load().clone()
 	if cur := st.keys[k.id]; cur != k {
 		if cur != nil {
-			return fmt.Errorf("apiguard: token key id %q is already in the ring", k.id)
+			return fmt.Errorf("apiguard: signing key id %q is already in the ring", k.id)
 		}
 		if err := st.add(k); err != nil {
 			return err
@@ -319,7 +315,7 @@ func (kr *KeyRing) SigningKeyID() string {
 }
 
 // signer returns the signing key, or nil.
-func (kr *KeyRing) signer() *TokenKey { return kr.state.Load().signing }
+func (kr *KeyRing) signer() *SigningKey { return kr.state.Load().signing }
 
 // verifier returns the public key named id, or nil.
 func (kr *KeyRing) verifier(id string) *ecdsa.PublicKey {

@@ -23,7 +23,7 @@ func pemOf(t *testing.T, typ string, der []byte, err error) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
-func TestParseTokenKey(t *testing.T) {
+func TestParseSigningKey(t *testing.T) {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 1024)
@@ -46,11 +46,11 @@ func TestParseTokenKey(t *testing.T) {
 	var ids []string
 	for name, tc := range good {
 		t.Run(name, func(t *testing.T) {
-			k, err := ParseTokenKey(tc.data, "")
+			k, err := ParseSigningKey(tc.data, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if k.CanSign() != tc.canSign || !k.Public().(*ecdsa.PublicKey).Equal(&priv.PublicKey) {
+			if k.canSign() != tc.canSign || !k.pub.Equal(&priv.PublicKey) {
 				t.Errorf("key %+v", k)
 			}
 			ids = append(ids, k.ID())
@@ -61,7 +61,7 @@ func TestParseTokenKey(t *testing.T) {
 	if len(ids) != 3 || ids[0] != ids[1] || ids[1] != ids[2] || len(ids[0]) != 43 {
 		t.Errorf("thumbprint ids %q", ids)
 	}
-	if k, err := ParseTokenKey(good["PKIX"].data, "2026-11"); err != nil || k.ID() != "2026-11" {
+	if k, err := ParseSigningKey(good["PKIX"].data, "2026-11"); err != nil || k.ID() != "2026-11" {
 		t.Errorf("named key: %v %v", k, err)
 	}
 
@@ -91,14 +91,14 @@ func TestParseTokenKey(t *testing.T) {
 		case "id with a non-char":
 			data, id = good["PKIX"].data, "k\x7f"
 		}
-		if _, err := ParseTokenKey(data, id); err == nil {
+		if _, err := ParseSigningKey(data, id); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
 }
 
-func TestTokenKeyPEMRoundTrip(t *testing.T) {
-	k, err := GenerateTokenKey("")
+func TestSigningKeyPEMRoundTrip(t *testing.T) {
+	k, err := GenerateSigningKey("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,12 +110,12 @@ func TestTokenKeyPEMRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := ParseTokenKey(privPEM, "")
-	if err != nil || k2.ID() != k.ID() || !k2.CanSign() {
+	k2, err := ParseSigningKey(privPEM, "")
+	if err != nil || k2.ID() != k.ID() || !k2.canSign() {
 		t.Fatalf("private round trip: %v", err)
 	}
-	k3, err := ParseTokenKey(pubPEM, "")
-	if err != nil || k3.ID() != k.ID() || k3.CanSign() {
+	k3, err := ParseSigningKey(pubPEM, "")
+	if err != nil || k3.ID() != k.ID() || k3.canSign() {
 		t.Fatalf("public round trip: %v", err)
 	}
 	if _, err := k3.PrivatePEM(); err == nil {
@@ -125,8 +125,8 @@ func TestTokenKeyPEMRoundTrip(t *testing.T) {
 	signer, _ := NewKeyRing(k2)
 	verifier, _ := NewKeyRing(nil, k3)
 	clock := newTestClock()
-	s1, _ := NewSessions(signer, SessionClock(clock.Now))
-	s2, _ := NewSessions(verifier, SessionClock(clock.Now))
+	s1, _ := NewSessions(signer, WithClock(clock.Now))
+	s2, _ := NewSessions(verifier, WithClock(clock.Now))
 	set, err := s1.Issue(&Client{ID: "m"})
 	if err != nil {
 		t.Fatal(err)
@@ -137,11 +137,11 @@ func TestTokenKeyPEMRoundTrip(t *testing.T) {
 }
 
 func TestKeyRing(t *testing.T) {
-	k1, _ := GenerateTokenKey("k1")
-	k2, _ := GenerateTokenKey("k2")
-	k1dup, _ := GenerateTokenKey("k1")
+	k1, _ := GenerateSigningKey("k1")
+	k2, _ := GenerateSigningKey("k2")
+	k1dup, _ := GenerateSigningKey("k1")
 	pubPEM, _ := k2.PublicPEM()
-	k2pub, _ := ParseTokenKey(pubPEM, "k2")
+	k2pub, _ := ParseSigningKey(pubPEM, "k2")
 
 	for name, f := range map[string]func() (*KeyRing, error){
 		"no keys":                  func() (*KeyRing, error) { return NewKeyRing(nil) },
@@ -193,7 +193,7 @@ func TestKeyRing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	extra, _ := GenerateTokenKey("extra")
+	extra, _ := GenerateSigningKey("extra")
 	if err := ring.Add(extra); err == nil {
 		t.Error("Add past 16 keys")
 	}
@@ -202,11 +202,11 @@ func TestKeyRing(t *testing.T) {
 	}
 }
 
-func manyKeys(t *testing.T, n int) []*TokenKey {
+func manyKeys(t *testing.T, n int) []*SigningKey {
 	t.Helper()
-	out := make([]*TokenKey, n)
+	out := make([]*SigningKey, n)
 	for i := range out {
-		k, err := GenerateTokenKey(fmt.Sprintf("many-%d", i))
+		k, err := GenerateSigningKey(fmt.Sprintf("many-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,8 +216,8 @@ func manyKeys(t *testing.T, n int) []*TokenKey {
 }
 
 func TestJWKS(t *testing.T) {
-	k1, _ := GenerateTokenKey("k1")
-	k2, _ := GenerateTokenKey("")
+	k1, _ := GenerateSigningKey("k1")
+	k2, _ := GenerateSigningKey("")
 	ring, _ := NewKeyRing(k1, k2)
 	jwks := func() (map[string]*ecdsa.PublicKey, *httptest.ResponseRecorder) {
 		w := serve(ring.JWKS(), httptest.NewRequest("GET", "/.well-known/jwks.json", nil))
@@ -246,7 +246,7 @@ func TestJWKS(t *testing.T) {
 	if w.Header().Get("Content-Type") != "application/jwk-set+json" || w.Header().Get("Cache-Control") != "public, max-age=300" {
 		t.Errorf("headers %v", w.Header())
 	}
-	if len(keys) != 2 || !keys["k1"].Equal(k1.Public()) || !keys[k2.ID()].Equal(k2.Public()) {
+	if len(keys) != 2 || !keys["k1"].Equal(k1.pub) || !keys[k2.ID()].Equal(k2.pub) {
 		t.Errorf("JWKS keys %v", keys)
 	}
 	// The set follows the ring, and never holds a private member.

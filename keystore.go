@@ -57,7 +57,8 @@ type KeySpec struct {
 
 // MemoryKeyStore is the in-memory KeyStore. It keeps the SHA-256 digest of
 // each key (and the plaintext only for keys added with KeepSecret), holds at
-// most its capacity of keys, and is safe for concurrent use.
+// most its capacity of keys (WithCapacity), and is safe for concurrent use.
+// The zero MemoryKeyStore is not usable; make one with NewMemoryKeyStore.
 type MemoryKeyStore struct {
 	mu       sync.RWMutex
 	byDigest map[[sha256.Size]byte]*keyEntry
@@ -74,38 +75,27 @@ type keyEntry struct {
 	secret   string // "" unless KeepSecret
 }
 
-// MemoryKeyStoreOption configures a MemoryKeyStore.
-type MemoryKeyStoreOption func(*MemoryKeyStore)
+// defaultKeyStoreCapacity is the capacity of a MemoryKeyStore unless
+// WithCapacity says otherwise.
+const defaultKeyStoreCapacity = 100_000
 
-// MaxKeys sets the capacity of a MemoryKeyStore. The default is 100,000.
-func MaxKeys(n int) MemoryKeyStoreOption { return func(s *MemoryKeyStore) { s.max = n } }
-
-// KeyStoreClock sets the clock a MemoryKeyStore checks expiry with. The
-// default is time.Now.
-func KeyStoreClock(now func() time.Time) MemoryKeyStoreOption {
-	return func(s *MemoryKeyStore) { s.now = now }
-}
-
-// NewMemoryKeyStore returns an empty MemoryKeyStore. It fails if the
-// capacity is not positive or the clock is nil.
-func NewMemoryKeyStore(opts ...MemoryKeyStoreOption) (*MemoryKeyStore, error) {
-	s := &MemoryKeyStore{
+// NewMemoryKeyStore returns an empty MemoryKeyStore. Its options are
+// WithCapacity (the most keys it holds, 100,000 by default; Add fails with
+// ErrStoreFull past it) and WithClock (the clock it checks expiry with,
+// time.Now by default). It fails if an option is out of range or does not
+// apply to it.
+func NewMemoryKeyStore(opts ...Option) (*MemoryKeyStore, error) {
+	c, err := configure(toKeyStore, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &MemoryKeyStore{
 		byDigest: make(map[[sha256.Size]byte]*keyEntry),
 		byID:     make(map[string]*keyEntry),
 		secrets:  make(map[string][]string),
-		max:      100_000,
-		now:      time.Now,
-	}
-	for _, o := range opts {
-		o(s)
-	}
-	if s.max <= 0 {
-		return nil, fmt.Errorf("apiguard: MaxKeys must be positive, got %d", s.max)
-	}
-	if s.now == nil {
-		return nil, errors.New("apiguard: KeyStoreClock needs a clock")
-	}
-	return s, nil
+		max:      c.capacityOr(defaultKeyStoreCapacity),
+		now:      c.clock(),
+	}, nil
 }
 
 // Add stores a key. It fails if the key or client id is empty, if the key or
@@ -147,32 +137,25 @@ func (s *MemoryKeyStore) Add(spec KeySpec) error {
 	return nil
 }
 
-// Expire makes the key with id keyID stop working at t, as after a rotation
-// with an overlap. It reports whether the key was stored.
-func (s *MemoryKeyStore) Expire(keyID string, t time.Time) bool {
+// Revoke makes the key with id keyID stop working at at: a rotated key
+// keeps working through its overlap (88Pay's 24 hours) and then stops. A
+// zero at revokes the key now, and removes it from the store. Revoke
+// reports whether the key was stored.
+func (s *MemoryKeyStore) Revoke(keyID string, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.byID[keyID]
 	if e == nil {
 		return false
 	}
-	// Entries are read without the lock by callers holding their client, so
-	// replace rather than modify.
-	ne := *e
-	ne.notAfter = t
-	s.byDigest[e.digest] = &ne
-	s.byID[keyID] = &ne
-	return true
-}
-
-// Revoke removes the key with id keyID at once. It reports whether the key
-// was stored.
-func (s *MemoryKeyStore) Revoke(keyID string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.byID[keyID]
-	if e == nil {
-		return false
+	if !at.IsZero() {
+		// Entries are read without the lock by callers holding their
+		// client, so replace rather than modify.
+		ne := *e
+		ne.notAfter = at
+		s.byDigest[e.digest] = &ne
+		s.byID[keyID] = &ne
+		return true
 	}
 	delete(s.byID, keyID)
 	delete(s.byDigest, e.digest)

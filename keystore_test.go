@@ -14,7 +14,7 @@ import (
 
 func TestMemoryKeyStoreLifecycle(t *testing.T) {
 	clock := newTestClock()
-	s, err := NewMemoryKeyStore(KeyStoreClock(clock.Now), MaxKeys(3))
+	s, err := NewMemoryKeyStore(WithClock(clock.Now), WithCapacity(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +46,8 @@ func TestMemoryKeyStoreLifecycle(t *testing.T) {
 		t.Errorf("live key: %+v", c)
 	}
 	// Rotation: the old key keeps working through a 24 h overlap, then stops.
-	if !s.Expire("old", clock.Now().Add(24*time.Hour)) {
-		t.Fatal("Expire")
+	if !s.Revoke("old", clock.Now().Add(24*time.Hour)) {
+		t.Fatal("Revoke at a time")
 	}
 	clock.Advance(23 * time.Hour)
 	if _, err := s.Lookup(ctx, "sk_test_old"); err != nil {
@@ -64,7 +64,7 @@ func TestMemoryKeyStoreLifecycle(t *testing.T) {
 		t.Errorf("secrets after overlap: %+v", sec)
 	}
 	// Revocation is immediate.
-	if !s.Revoke("new") || s.Revoke("new") {
+	if !s.Revoke("new", time.Time{}) || s.Revoke("new", time.Time{}) {
 		t.Fatal("Revoke")
 	}
 	if _, err := s.Lookup(ctx, "sk_test_new"); !errors.Is(err, ErrInvalidKey) {
@@ -74,8 +74,8 @@ func TestMemoryKeyStoreLifecycle(t *testing.T) {
 	if sec, _ := s.Secrets(ctx, "m2"); len(sec) != 0 {
 		t.Error("plaintext kept without KeepSecret")
 	}
-	if _, err := NewMemoryKeyStore(MaxKeys(0)); err == nil {
-		t.Error("MaxKeys(0) accepted")
+	if _, err := NewMemoryKeyStore(WithCapacity(0)); err == nil {
+		t.Error("WithCapacity(0) accepted")
 	}
 }
 
@@ -117,8 +117,8 @@ func mustClient(t *testing.T, s KeyStore, key string) *Client {
 
 func TestKeyStoresConcurrent(t *testing.T) {
 	clock := newTestClock()
-	s, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
-	cached, _ := NewCachedKeyStore(s, 64, CacheClock(clock.Now))
+	s, _ := NewMemoryKeyStore(WithClock(clock.Now))
+	cached, _ := NewCachedKeyStore(s, WithCapacity(64), WithClock(clock.Now))
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -135,10 +135,10 @@ func TestKeyStoresConcurrent(t *testing.T) {
 						t.Errorf("lookup %s: %v", key, err)
 					}
 				}
-				s.Expire(key, clock.Now().Add(time.Hour))
+				s.Revoke(key, clock.Now().Add(time.Hour))
 				s.Secrets(context.Background(), "c")
 				if i%2 == 0 {
-					s.Revoke(key)
+					s.Revoke(key, time.Time{})
 				}
 			}
 		}(w)
@@ -153,7 +153,7 @@ func TestKeyStoresConcurrent(t *testing.T) {
 // many clients', through additions, expiry and revocation.
 func TestSecretsIndex(t *testing.T) {
 	clock := newTestClock()
-	s, _ := NewMemoryKeyStore(KeyStoreClock(clock.Now))
+	s, _ := NewMemoryKeyStore(WithClock(clock.Now))
 	ctx := context.Background()
 	for c := 0; c < 300; c++ {
 		for k := 0; k < 3; k++ {
@@ -163,8 +163,8 @@ func TestSecretsIndex(t *testing.T) {
 			}
 		}
 	}
-	s.Revoke("c7-k0")
-	s.Expire("c8-k1", clock.Now().Add(time.Minute))
+	s.Revoke("c7-k0", time.Time{})
+	s.Revoke("c8-k1", clock.Now().Add(time.Minute))
 	clock.Advance(2 * time.Minute)
 	for client, want := range map[string][]string{
 		"c0":     {"secret-c0-k0", "secret-c0-k1"},

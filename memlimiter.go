@@ -2,8 +2,6 @@ package apiguard
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"hash/maphash"
 	"math"
 	"runtime"
@@ -16,7 +14,7 @@ import (
 // MemoryLimiter is a Limiter that keeps its buckets in memory, for one
 // process. The zero value is not usable; build one with NewMemoryLimiter.
 //
-// It holds at most its capacity of keys (LimiterCapacity) in LRU caches
+// It holds at most its capacity of keys (WithCapacity) in LRU caches
 // (github.com/hashicorp/golang-lru/v2), sharded so that goroutines on
 // several cores rarely wait for each other. A key is identified by a 64-bit
 // keyed hash of its string (hash/maphash, seeded at random per limiter), so
@@ -39,7 +37,7 @@ import (
 // every new caller wait; give such a limiter a capacity above its honest
 // callers' number, or put a per-IP limit in front of it.
 //
-// The clock (LimiterClock) may step backwards: the limiter's time then
+// The clock (WithClock) may step backwards: the limiter's time then
 // stands still until the clock catches up, so no tokens are minted. With
 // the default clock, time.Now, steps of the wall clock do not matter at
 // all, as the limiter measures time on the monotonic clock.
@@ -60,67 +58,37 @@ type store interface {
 	len() int
 }
 
-// DefaultLimiterCapacity is the number of keys a MemoryLimiter holds unless
-// told otherwise (LimiterCapacity).
-const DefaultLimiterCapacity = 100_000
-
-// A LimiterOption configures a MemoryLimiter.
-type LimiterOption func(*limiterConfig) error
-
-type limiterConfig struct {
-	capacity int
-	now      func() time.Time
-}
-
-// LimiterCapacity sets the most keys a MemoryLimiter holds, at least 1. A
-// key costs about 120 bytes (see MemoryLimiter), which also says what
-// happens when it is full. The default is DefaultLimiterCapacity.
-func LimiterCapacity(keys int) LimiterOption {
-	return func(c *limiterConfig) error {
-		if keys < 1 {
-			return fmt.Errorf("apiguard: limiter capacity %d, want at least 1", keys)
-		}
-		c.capacity = keys
-		return nil
-	}
-}
-
-// LimiterClock sets the clock of a MemoryLimiter; give it the clock given
-// to the Guard's WithClock. The default is time.Now.
-func LimiterClock(now func() time.Time) LimiterOption {
-	return func(c *limiterConfig) error {
-		if now == nil {
-			return errors.New("apiguard: LimiterClock needs a clock")
-		}
-		c.now = now
-		return nil
-	}
-}
+// defaultLimiterCapacity is the number of keys a MemoryLimiter holds
+// unless WithCapacity says otherwise.
+const defaultLimiterCapacity = 100_000
 
 // NewMemoryLimiter returns a MemoryLimiter that admits a key's requests
 // while every one of windows (at most 8) has a token for them.
-func NewMemoryLimiter(windows []Window, opts ...LimiterOption) (*MemoryLimiter, error) {
+// Its options are WithCapacity (the most keys it holds, at least 1; 100,000
+// by default; a key costs about 120 bytes, see MemoryLimiter, which also
+// says what happens when it is full) and WithClock (give it the clock given
+// to the Guard; time.Now by default). It fails if windows are invalid, or
+// if an option is out of range or does not apply to it.
+func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) {
 	if err := checkWindows(windows); err != nil {
 		return nil, err
 	}
-	c := limiterConfig{capacity: DefaultLimiterCapacity, now: time.Now}
-	for _, o := range opts {
-		if err := o(&c); err != nil {
-			return nil, err
-		}
+	c, err := configure(toLimiter, opts)
+	if err != nil {
+		return nil, err
 	}
+	now, capacity := c.clock(), c.capacityOr(defaultLimiterCapacity)
 	ws := compile(windows)
-	l := &MemoryLimiter{seed: maphash.MakeSeed(), now: c.now, epoch: c.now()}
-	var err error
+	l := &MemoryLimiter{seed: maphash.MakeSeed(), now: now, epoch: now()}
 	switch n := len(ws); {
 	case n == 1:
-		l.store, err = newShards[[1]int64](ws, c.capacity)
+		l.store, err = newShards[[1]int64](ws, capacity)
 	case n == 2:
-		l.store, err = newShards[[2]int64](ws, c.capacity)
+		l.store, err = newShards[[2]int64](ws, capacity)
 	case n <= 4:
-		l.store, err = newShards[[4]int64](ws, c.capacity)
+		l.store, err = newShards[[4]int64](ws, capacity)
 	default:
-		l.store, err = newShards[[8]int64](ws, c.capacity)
+		l.store, err = newShards[[8]int64](ws, capacity)
 	}
 	if err != nil {
 		return nil, err

@@ -97,7 +97,7 @@ func TestStaleClockReadNotRefused(t *testing.T) {
 // bucket can go.
 func TestEvictionKeepsDebts(t *testing.T) {
 	clock := newTestClock()
-	l := mustLimiter(t, clock, []Window{PerMinute(2)}, LimiterCapacity(4))
+	l := mustLimiter(t, clock, []Window{PerMinute(2)}, WithCapacity(4))
 	take(t, l, "drained", 2)
 	for _, k := range []string{"b", "c", "d"} {
 		take(t, l, k, 1) // each full again in 30 s
@@ -155,7 +155,7 @@ func TestMemoryBounded(t *testing.T) {
 		t.Run(flood.name, func(t *testing.T) {
 			clock := newTestClock()
 			base := heapAlloc()
-			l := mustLimiter(t, clock, []Window{PerMinute(20)}, LimiterCapacity(capacity))
+			l := mustLimiter(t, clock, []Window{PerMinute(20)}, WithCapacity(capacity))
 			g := MustNew(nil)
 			r := ipRequest("")
 			admitted := 0
@@ -195,7 +195,7 @@ func TestBytesPerKey(t *testing.T) {
 		clock := newTestClock()
 		base := heapAlloc()
 		// Room to spare: keys spread over shards unevenly.
-		l := mustLimiter(t, clock, ws, LimiterCapacity(keys*11/10))
+		l := mustLimiter(t, clock, ws, WithCapacity(keys*11/10))
 		var buf []byte
 		for i := range keys {
 			buf = strconv.AppendInt(append(buf[:0], "ip:"...), int64(i), 10)

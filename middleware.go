@@ -71,7 +71,8 @@ type Scheme interface {
 // beside the identity of a user or merchant, and ClientFrom then returns
 // the latter, whatever the order of the stack.
 //
-// A Guard is safe for concurrent use.
+// The zero Guard is not usable; build one with New (or MustNew). A Guard is
+// safe for concurrent use.
 type Guard struct {
 	scheme    Scheme
 	challenge string
@@ -201,12 +202,12 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	if err == nil && g.env != AnyEnvironment && c.Env != g.env {
 		err = ErrInvalidKey
 	}
-	if err == nil && s.authed && s.client.ID != c.ID && (s.client.Kind == PublishableKey) == (c.Kind == PublishableKey) {
+	if err == nil && s.authed && s.client.ID != c.ID && s.client.Publishable == c.Publishable {
 		err = ErrIdentityConflict
 	}
 	if err != nil {
 		c = nil
-	} else if !s.authed || s.client.Kind == PublishableKey && c.Kind != PublishableKey {
+	} else if !s.authed || s.client.Publishable && !c.Publishable {
 		s.client, s.authed = c, true
 	}
 	if s.memo.g == nil {
@@ -397,9 +398,9 @@ func (g *Guard) RequireHTTPS() Middleware {
 	})
 }
 
-// RequireJSON returns a wrapper for JSON APIs (seed 002). A request with a
-// body must say "Content-Type: application/json" (parameters allowed; a
-// charset, if given, must be UTF-8), or it is refused with 415
+// RequireJSON returns a wrapper for JSON APIs (such as Midtrans'). A request
+// with a body must say "Content-Type: application/json" (parameters allowed;
+// a charset, if given, must be UTF-8), or it is refused with 415
 // (ErrUnsupportedMediaType). Every request must accept a JSON answer: no
 // Accept header (or an empty one), or one whose most specific range that
 // matches application/json (application/json, application/*, */*) has a

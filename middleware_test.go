@@ -455,9 +455,9 @@ func TestConfigErrors(t *testing.T) {
 // user; two accounts still conflict.
 func TestAppBesideUser(t *testing.T) {
 	store := mustStore(t,
-		KeySpec{Key: "app-key", Client: Client{ID: "app", Kind: PublishableKey}},
+		KeySpec{Key: "app-key", Client: Client{ID: "app", Publishable: true}},
 		KeySpec{Key: "user-key", Client: Client{ID: "user"}},
-		KeySpec{Key: "app2-key", Client: Client{ID: "app2", Kind: PublishableKey}},
+		KeySpec{Key: "app2-key", Client: Client{ID: "app2", Publishable: true}},
 	)
 	app := MustNew(AppKey(store))
 	user := MustNew(Bearer(store))

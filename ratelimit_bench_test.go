@@ -88,7 +88,7 @@ func BenchmarkRateLimit(b *testing.B) {
 		for i := range addrs {
 			addrs[i] = "10." + strconv.Itoa(i>>16&0xff) + "." + strconv.Itoa(i>>8&0xff) + "." + strconv.Itoa(i&0xff) + ":4321"
 		}
-		mem, err := NewMemoryLimiter([]Window{benchWindow}, LimiterCapacity(2*keys+1024))
+		mem, err := NewMemoryLimiter([]Window{benchWindow}, WithCapacity(2*keys+1024))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func BenchmarkRateLimit(b *testing.B) {
 
 // BenchmarkMemoryLimiterTake measures Take alone, on 100,000 keys.
 func BenchmarkMemoryLimiterTake(b *testing.B) {
-	l, err := NewMemoryLimiter([]Window{PerMinute(10), PerHour(100)}, LimiterCapacity(200_000))
+	l, err := NewMemoryLimiter([]Window{PerMinute(10), PerHour(100)}, WithCapacity(200_000))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-func mustLimiter(t testing.TB, clock *testClock, windows []Window, opts ...LimiterOption) *MemoryLimiter {
+func mustLimiter(t testing.TB, clock *testClock, windows []Window, opts ...Option) *MemoryLimiter {
 	t.Helper()
 	if clock != nil {
-		opts = append(opts, LimiterClock(clock.Now))
+		opts = append(opts, WithClock(clock.Now))
 	}
 	l, err := NewMemoryLimiter(windows, opts...)
 	if err != nil {
@@ -75,10 +75,10 @@ func TestLimiterConfig(t *testing.T) {
 	if _, err := NewMemoryLimiter(ok); err != nil {
 		t.Errorf("valid windows: %v", err)
 	}
-	if _, err := NewMemoryLimiter(ok[:1], LimiterCapacity(0)); err == nil {
+	if _, err := NewMemoryLimiter(ok[:1], WithCapacity(0)); err == nil {
 		t.Error("capacity 0 accepted")
 	}
-	if _, err := NewMemoryLimiter(ok[:1], LimiterClock(nil)); err == nil {
+	if _, err := NewMemoryLimiter(ok[:1], WithClock(nil)); err == nil {
 		t.Error("nil clock accepted")
 	}
 	for _, bits := range [][2]int{{-1, 64}, {33, 64}, {32, -1}, {32, 129}} {
@@ -111,7 +111,7 @@ func TestRateLimitSeeds(t *testing.T) {
 	}{
 		{
 			name: "reseller product list: 20 per minute per IP", windows: []Window{PerMinute(20)},
-			dialect:  Reseller().WithMessage(CodeRateLimited, same("Too many requests. Please try again later.")),
+			dialect:  Reseller().WithMessage("rate_limited", same("Too many requests. Please try again later.")),
 			admitted: 20, retryAfter: "3", headers: [3]string{"20", "0", "60"},
 			body: `{"status":"error","message":"Too many requests. Please try again later.","code":429}`,
 		},

@@ -43,16 +43,28 @@ type family struct {
 	end     time.Time // expiry of the user token; nothing of the session outlives it
 }
 
-// ExchangeRefreshToken trades the refresh token in r's `Authorization:
-// Bearer` header for a new access token and the session's next refresh
-// token (TokenSet.AccessToken, RefreshToken, ExpiresIn); the token presented
-// is spent. A refresh token that is not its session's latest (used before,
-// or replaced by ExchangeUserToken) revokes the session and every token of
-// it, and is refused with an error matching ErrInvalidToken and
-// ErrRefreshTokenReused. Any other invalid, wrong-kind or revoked token, or
-// a session no longer tracked, is ErrInvalidToken.
-func (s *Sessions) ExchangeRefreshToken(r *http.Request) (*TokenSet, error) {
-	g, next, err := s.rotate(r.Header, RefreshToken)
+// Exchange trades the token of kind in r's `Authorization: Bearer` header
+// for new tokens of its session; the token presented is spent:
+//
+//   - Exchange(r, RefreshToken) takes a refresh token and gives a new
+//     access token and the session's next refresh token
+//     (TokenSet.AccessToken, RefreshToken, ExpiresIn). A refresh token that
+//     is not its session's latest (used before, or replaced through the
+//     user token) revokes the session and every token of it, and is
+//     refused with an error matching ErrInvalidToken and
+//     ErrRefreshTokenReused.
+//   - Exchange(r, UserToken) takes the user token and gives a new refresh
+//     token of its session (TokenSet.RefreshToken), which replaces the
+//     session's previous one.
+//
+// Any other invalid, wrong-kind or revoked token, or a session no longer
+// tracked, is ErrInvalidToken. Any other kind is an error of the caller,
+// matching no sentinel.
+func (s *Sessions) Exchange(r *http.Request, kind TokenKind) (*TokenSet, error) {
+	if kind != RefreshToken && kind != UserToken {
+		return nil, fmt.Errorf("apiguard: Exchange takes a refresh or a user token, not a %v token", kind)
+	}
+	g, next, err := s.rotate(r.Header, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -60,26 +72,12 @@ func (s *Sessions) ExchangeRefreshToken(r *http.Request) (*TokenSet, error) {
 	if set.RefreshToken, _, err = s.sign(g, RefreshToken, next); err != nil {
 		return nil, err
 	}
-	var life time.Duration
-	if set.AccessToken, life, err = s.sign(g, AccessToken, ""); err != nil {
-		return nil, err
-	}
-	set.ExpiresIn = int64(life / time.Second)
-	return set, nil
-}
-
-// ExchangeUserToken trades the user token in r's `Authorization: Bearer`
-// header for a new refresh token of its session (TokenSet.RefreshToken),
-// which replaces the session's previous one. An invalid, wrong-kind or
-// revoked token, or a session no longer tracked, is ErrInvalidToken.
-func (s *Sessions) ExchangeUserToken(r *http.Request) (*TokenSet, error) {
-	g, next, err := s.rotate(r.Header, UserToken)
-	if err != nil {
-		return nil, err
-	}
-	set := &TokenSet{SessionID: g.sid}
-	if set.RefreshToken, _, err = s.sign(g, RefreshToken, next); err != nil {
-		return nil, err
+	if kind == RefreshToken {
+		var life time.Duration
+		if set.AccessToken, life, err = s.sign(g, AccessToken, ""); err != nil {
+			return nil, err
+		}
+		set.ExpiresIn = int64(life / time.Second)
 	}
 	return set, nil
 }

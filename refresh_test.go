@@ -39,7 +39,7 @@ func login(t *testing.T, f *sessFixture, id string) *TokenSet {
 }
 
 func TestLogin(t *testing.T) {
-	f := newSessFixture(t, SessionEnvironment(AnyEnvironment))
+	f := newSessFixture(t, WithEnvironment(AnyEnvironment))
 	set := login(t, f, "demo")
 	b, _ := json.Marshal(set)
 	var got map[string]any
@@ -51,7 +51,7 @@ func TestLogin(t *testing.T) {
 		t.Errorf("session id %q", set.SessionID)
 	}
 	// Refresh and access tokens never outlive the session's user token.
-	f2 := newSessFixture(t, TokenLifetime(UserToken, 30*time.Second), TokenLifetime(RefreshToken, time.Hour))
+	f2 := newSessFixture(t, WithTokenLifetime(UserToken, 30*time.Second), WithTokenLifetime(RefreshToken, time.Hour))
 	short := login(t, f2, "demo")
 	if short.ExpiresIn != 30 {
 		t.Errorf("access token outlives the user token: expires_in %d", short.ExpiresIn)
@@ -59,7 +59,7 @@ func TestLogin(t *testing.T) {
 	// Half a second past the end: within the leeway for the token, but the
 	// session is over.
 	f2.clock.Advance(30*time.Second + 500*time.Millisecond)
-	if _, err := f2.s.ExchangeRefreshToken(bearer(short.RefreshToken)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f2.s.Exchange(bearer(short.RefreshToken), RefreshToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh token outlived the user token: %v", err)
 	}
 }
@@ -109,21 +109,25 @@ func TestTokenKinds(t *testing.T) {
 	}
 	// Minting: a refresh token only mints access tokens, a user token only
 	// refresh tokens.
-	for name, f2 := range map[string]func(*http.Request) (*TokenSet, error){
-		"ExchangeRefreshToken with an access token": f.s.ExchangeRefreshToken,
-		"ExchangeUserToken with an access token":    f.s.ExchangeUserToken,
-	} {
-		if _, err := f2(bearer(set.AccessToken)); !errors.Is(err, ErrInvalidToken) {
-			t.Errorf("%s: %v", name, err)
+	for _, kind := range []TokenKind{RefreshToken, UserToken} {
+		if _, err := f.s.Exchange(bearer(set.AccessToken), kind); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("Exchange(access token, %v): %v", kind, err)
 		}
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+	// Access tokens, and kinds unknown, are not exchanged: a mistake of
+	// the caller, not a refusal of the token.
+	for _, kind := range []TokenKind{AccessToken, 0, UserToken + 1} {
+		if _, err := f.s.Exchange(bearer(set.UserToken), kind); err == nil || errors.Is(err, ErrInvalidToken) {
+			t.Errorf("Exchange(r, %v): %v", kind, err)
+		}
+	}
+	if _, err := f.s.Exchange(bearer(set.UserToken), RefreshToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("user token minted an access token: %v", err)
 	}
-	if _, err := f.s.ExchangeUserToken(bearer(set.RefreshToken)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.s.Exchange(bearer(set.RefreshToken), UserToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh token minted a refresh token: %v", err)
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer("")); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.s.Exchange(bearer(""), RefreshToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("no token: %v", err)
 	}
 	// Nor are 003 tokens 88Pay session tokens without their session id.
@@ -141,7 +145,7 @@ func TestRefreshRotation(t *testing.T) {
 	refresh := set.RefreshToken
 	for i := range 5 {
 		f.clock.Advance(10 * time.Second)
-		next, err := f.s.ExchangeRefreshToken(bearer(refresh))
+		next, err := f.s.Exchange(bearer(refresh), RefreshToken)
 		if err != nil {
 			t.Fatalf("exchange %d: %v", i, err)
 		}
@@ -170,16 +174,16 @@ func TestRefreshReuseRevokesSession(t *testing.T) {
 	userH := MustNew(f.s.UserScheme()).Authenticate()(okHandler)
 
 	stolen := set.RefreshToken
-	thief, err := f.s.ExchangeRefreshToken(bearer(stolen))
+	thief, err := f.s.Exchange(bearer(stolen), RefreshToken)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The legitimate client presents the same refresh token again.
-	_, err = f.s.ExchangeRefreshToken(bearer(stolen))
+	_, err = f.s.Exchange(bearer(stolen), RefreshToken)
 	if !errors.Is(err, ErrInvalidToken) || !errors.Is(err, ErrRefreshTokenReused) {
 		t.Fatalf("reuse: %v, want ErrInvalidToken and ErrRefreshTokenReused", err)
 	}
-	if e := NewError(err); e.Status != 401 || e.Code != CodeInvalidToken {
+	if e := NewError(err); e.Status != 401 || e.Code != "invalid_token" {
 		t.Errorf("reuse renders as %d %s", e.Status, e.Code)
 	}
 	for name, code := range map[string]int{
@@ -196,23 +200,23 @@ func TestRefreshReuseRevokesSession(t *testing.T) {
 			t.Errorf("%s: %d, want %d", name, code, want)
 		}
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer(thief.RefreshToken)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.s.Exchange(bearer(thief.RefreshToken), RefreshToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("thief's refresh token still mints: %v", err)
 	}
-	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.s.Exchange(bearer(set.UserToken), UserToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("user token of the revoked session still mints: %v", err)
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer(bystander.RefreshToken)); err != nil {
+	if _, err := f.s.Exchange(bearer(bystander.RefreshToken), RefreshToken); err != nil {
 		t.Errorf("bystander: %v", err)
 	}
 }
 
-// TestExchangeUserToken: the user token mints a new refresh token, which
-// replaces the previous one: presenting the replaced one is reuse.
+// TestExchangeUserToken: Exchange(r, UserToken) mints a new refresh token,
+// which replaces the previous one: presenting the replaced one is reuse.
 func TestExchangeUserToken(t *testing.T) {
 	f := newSessFixture(t)
 	set := login(t, f, "demo")
-	got, err := f.s.ExchangeUserToken(bearer(set.UserToken))
+	got, err := f.s.Exchange(bearer(set.UserToken), UserToken)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,29 +227,29 @@ func TestExchangeUserToken(t *testing.T) {
 	if string(b) != `{"refresh_token":"`+got.RefreshToken+`"}` {
 		t.Errorf("JSON %s", b)
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer(got.RefreshToken)); err != nil {
+	if _, err := f.s.Exchange(bearer(got.RefreshToken), RefreshToken); err != nil {
 		t.Fatalf("new refresh token: %v", err)
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer(set.RefreshToken)); !errors.Is(err, ErrRefreshTokenReused) {
+	if _, err := f.s.Exchange(bearer(set.RefreshToken), RefreshToken); !errors.Is(err, ErrRefreshTokenReused) {
 		t.Errorf("replaced refresh token: %v", err)
 	}
 }
 
-// TestSessionFamiliesBounded: past MaxSessionFamilies the oldest session
+// TestSessionFamiliesBounded: past WithCapacity the oldest session
 // can no longer mint tokens (fail closed), but its tokens verify until
 // they expire.
 func TestSessionFamiliesBounded(t *testing.T) {
-	f := newSessFixture(t, MaxSessionFamilies(2))
+	f := newSessFixture(t, WithCapacity(2))
 	first := login(t, f, "u1")
 	login(t, f, "u2")
 	third := login(t, f, "u3")
 	if n := f.s.families.Len(); n != 2 {
 		t.Errorf("%d sessions tracked, want 2", n)
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer(first.RefreshToken)); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrRefreshTokenReused) {
+	if _, err := f.s.Exchange(bearer(first.RefreshToken), RefreshToken); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrRefreshTokenReused) {
 		t.Errorf("evicted session: %v", err)
 	}
-	if _, err := f.s.ExchangeRefreshToken(bearer(third.RefreshToken)); err != nil {
+	if _, err := f.s.Exchange(bearer(third.RefreshToken), RefreshToken); err != nil {
 		t.Errorf("tracked session: %v", err)
 	}
 	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(first.AccessToken)); w.Code != 200 {
@@ -265,7 +269,7 @@ func TestConcurrentRefresh(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.s.ExchangeRefreshToken(bearer(set.RefreshToken)); err == nil {
+			if _, err := f.s.Exchange(bearer(set.RefreshToken), RefreshToken); err == nil {
 				ok.Add(1)
 			} else if !errors.Is(err, ErrInvalidToken) {
 				t.Errorf("error %v", err)
@@ -276,7 +280,7 @@ func TestConcurrentRefresh(t *testing.T) {
 	if ok.Load() != 1 {
 		t.Errorf("%d exchanges succeeded, want 1", ok.Load())
 	}
-	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.s.Exchange(bearer(set.UserToken), UserToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("session survived the reuse: %v", err)
 	}
 }
@@ -326,16 +330,16 @@ func TestConcurrentRotation(t *testing.T) {
 // again and again cannot keep an operator from revoking (regression: they
 // lived as long as the user token, 7 days, and filled the list).
 func TestReuseDoesNotCrowdOutRevocations(t *testing.T) {
-	f := newSessFixture(t, MaxRevocations(5))
+	f := newSessFixture(t, WithCapacity(50))
 	for i := 0; i < 5; i++ {
 		set := login(t, f, "mallory")
-		f.s.ExchangeRefreshToken(bearer(set.RefreshToken))
-		if _, err := f.s.ExchangeRefreshToken(bearer(set.RefreshToken)); !errors.Is(err, ErrRefreshTokenReused) {
+		f.s.Exchange(bearer(set.RefreshToken), RefreshToken)
+		if _, err := f.s.Exchange(bearer(set.RefreshToken), RefreshToken); !errors.Is(err, ErrRefreshTokenReused) {
 			t.Fatalf("reuse %d: %v", i, err)
 		}
 	}
 	victim := login(t, f, "victim")
-	if err := f.s.RevokeSession(victim.SessionID); !errors.Is(err, ErrRevocationsFull) {
+	if err := f.s.RevokeSession(victim.SessionID); !errors.Is(err, ErrStoreFull) {
 		t.Fatalf("list not full after 5 reuses: %v", err)
 	}
 	// Once the reused sessions' access tokens have expired, their entries

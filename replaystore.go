@@ -10,15 +10,17 @@ import (
 	"time"
 )
 
-// defaultReplayCapacity is the capacity of the store RequestID makes when
-// given none.
+// defaultReplayCapacity is the capacity of a MemoryReplayStore unless
+// WithCapacity says otherwise, and of the store RequestID makes when given
+// none.
 const defaultReplayCapacity = 100_000
 
 // MemoryReplayStore is the in-memory ReplayStore. It holds at most its
-// capacity of ids, each for its ttl, in about 100 bytes apiece (ids are
-// kept as 128-bit digests of namespace and id, whatever their length).
+// capacity of ids (WithCapacity), each for its ttl, in about 100 bytes
+// apiece (ids are kept as 128-bit digests of namespace and id, whatever
+// their length).
 //
-// When it is full it refuses new ids with ErrReplayStoreFull rather than
+// When it is full it refuses new ids with ErrStoreFull rather than
 // forget ids still inside their ttl: forgetting them would let a client
 // flush the store and replay. An id removed by Forget keeps its place
 // toward the capacity until its ttl runs out. Size the capacity for the
@@ -42,14 +44,16 @@ type replayItem struct {
 	expires int64
 }
 
-// NewMemoryReplayStore returns an empty MemoryReplayStore holding at most
-// size ids, reading time from now (time.Now if nil). It fails if size is not
-// positive.
-func NewMemoryReplayStore(size int, now func() time.Time) (*MemoryReplayStore, error) {
-	if size <= 0 {
-		return nil, fmt.Errorf("apiguard: replay store size must be positive, got %d", size)
+// NewMemoryReplayStore returns an empty MemoryReplayStore. Its options are
+// WithCapacity (the most ids it holds, 100,000 by default) and WithClock
+// (time.Now by default). It fails if an option is out of range or does not
+// apply to it.
+func NewMemoryReplayStore(opts ...Option) (*MemoryReplayStore, error) {
+	c, err := configure(toReplayStore, opts)
+	if err != nil {
+		return nil, err
 	}
-	return &MemoryReplayStore{max: size, now: now}, nil
+	return &MemoryReplayStore{max: c.capacityOr(defaultReplayCapacity), now: c.clock()}, nil
 }
 
 // keyOf digests namespace and id, length-prefixed so that no two pairs
@@ -83,7 +87,7 @@ func (m *MemoryReplayStore) Seen(_ context.Context, namespace, id string, ttl ti
 		return false, nil
 	}
 	if len(m.q) >= m.capacity() {
-		return false, ErrReplayStoreFull
+		return false, ErrStoreFull
 	}
 	m.seen[k] = expires
 	m.push(replayItem{k, expires})

@@ -13,7 +13,7 @@ import (
 func TestMemoryReplayStore(t *testing.T) {
 	ctx := context.Background()
 	clock := newTestClock()
-	s, _ := NewMemoryReplayStore(100, clock.Now)
+	s, _ := NewMemoryReplayStore(WithCapacity(100), WithClock(clock.Now))
 	seen := func(ns, id string, ttl time.Duration) bool {
 		t.Helper()
 		fresh, err := s.Seen(ctx, ns, id, ttl)
@@ -51,7 +51,7 @@ func TestMemoryReplayStore(t *testing.T) {
 	if !seen("a", "forever", time.Duration(1<<63-1)) || seen("a", "forever", time.Minute) {
 		t.Error("huge ttl")
 	}
-	if _, err := NewMemoryReplayStore(0, nil); err == nil {
+	if _, err := NewMemoryReplayStore(WithCapacity(0)); err == nil {
 		t.Error("size 0 accepted")
 	}
 	var zero MemoryReplayStore
@@ -73,7 +73,7 @@ func TestMemoryReplayStoreModel(t *testing.T) {
 	for round := range 50 {
 		clock := newTestClock()
 		const capacity = 20
-		s, _ := NewMemoryReplayStore(capacity, clock.Now)
+		s, _ := NewMemoryReplayStore(WithCapacity(capacity), WithClock(clock.Now))
 		type rec struct {
 			key       string
 			expires   time.Time
@@ -117,7 +117,7 @@ func TestMemoryReplayStoreModel(t *testing.T) {
 				if fresh != wantFresh || (err != nil) != wantErr {
 					t.Fatalf("round %d op %d key %s: got %v %v, want %v err %v", round, op, key, fresh, err, wantFresh, wantErr)
 				}
-				if wantErr && !errors.Is(err, ErrReplayStoreFull) {
+				if wantErr && !errors.Is(err, ErrStoreFull) {
 					t.Fatalf("error %v", err)
 				}
 				if wantErr {

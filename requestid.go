@@ -39,13 +39,13 @@ type ReplayStore interface {
 const maxRequestIDLen = 128
 
 // RequestID returns a wrapper that requires a unique request id in the
-// x-request-id header (seed 003). Ids are kept per client, the one g's
-// Scheme establishes (with the AppKey Scheme, per client system), so one
-// client cannot use up another's ids. Each id is recorded in store for
-// retention; a zero or negative retention means the default, 10 minutes,
-// twice the default RequestTime window, so that any request RequestTime
-// still accepts is also still remembered. A nil store means a new
-// MemoryReplayStore of 100,000 ids on g's clock, for this wrapper alone:
+// x-request-id header (the client-system API's). Ids are kept per client,
+// the one g's Scheme establishes (with the AppKey Scheme, per client
+// system), so one client cannot use up another's ids. Each id is recorded in
+// store for retention; a zero or negative retention means the default, 10
+// minutes, twice the default RequestTime window, so that any request
+// RequestTime still accepts is also still remembered. A nil store means a
+// new MemoryReplayStore of 100,000 ids on g's clock, for this wrapper alone:
 // give wrappers one store to share ids across routes.
 //
 // It refuses a request without an id with 400 (ErrMissingRequestID), an id

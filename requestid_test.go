@@ -18,8 +18,8 @@ import (
 // the calling system, x-request-id must be unique per system.
 func seed003(t testing.TB, clock *testClock, store ReplayStore) (*Guard, http.Handler) {
 	keys := mustStore(t,
-		KeySpec{Key: "app-public-1", Client: Client{ID: "sys-1", Kind: PublishableKey}},
-		KeySpec{Key: "app-public-2", Client: Client{ID: "sys-2", Kind: PublishableKey}},
+		KeySpec{Key: "app-public-1", Client: Client{ID: "sys-1", Publishable: true}},
+		KeySpec{Key: "app-public-2", Client: Client{ID: "sys-2", Publishable: true}},
 		KeySpec{Key: "server-secret", Client: Client{ID: "sys-3"}},
 	)
 	g := MustNew(AppKey(keys), WithClock(clock.Now))
@@ -109,11 +109,11 @@ func TestRequestIDPerClient(t *testing.T) {
 
 func TestRequestIDRetention(t *testing.T) {
 	clock := newTestClock()
-	store, err := NewMemoryReplayStore(10, clock.Now)
+	store, err := NewMemoryReplayStore(WithCapacity(10), WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Publishable: true}})
 	g := MustNew(AppKey(keys), WithClock(clock.Now))
 	h := g.RequestID(store, time.Minute)(okHandler)
 	do := func() int { return serve(h, req003("app", "r-1", "")).Code }
@@ -157,7 +157,7 @@ func TestRequestIDConcurrentDuplicate(t *testing.T) {
 // not forget the ids it holds to make room.
 func TestRequestIDStoreFull(t *testing.T) {
 	clock := newTestClock()
-	store, _ := NewMemoryReplayStore(3, clock.Now)
+	store, _ := NewMemoryReplayStore(WithCapacity(3), WithClock(clock.Now))
 	_, h := seed003(t, clock, store)
 	for i := range 3 {
 		if w := serve(h, req003("app-public-1", "id-"+strconv.Itoa(i), "")); w.Code != 200 {
@@ -204,7 +204,7 @@ func (f *fakeReplayStore) Forget(ctx context.Context, ns, id string) error {
 func TestRequestIDStoreFailureFailsClosed(t *testing.T) {
 	store := &fakeReplayStore{fail: errors.New("redis: connection refused password=hunter2")}
 	var denied []Denial
-	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Publishable: true}})
 	g := MustNew(AppKey(keys), WithDialect(Reseller()), WithDenyHook(func(d Denial) { denied = append(denied, d) }))
 	w := serve(g.RequestID(store, 0)(okHandler), req003("app", "r-1", ""))
 	if w.Code != 503 || strings.Contains(w.Body.String(), "hunter2") {
@@ -222,7 +222,7 @@ func TestRequestIDReleasedOnLaterRefusal(t *testing.T) {
 	clock := newTestClock()
 	store := &fakeReplayStore{}
 	store.now = clock.Now
-	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Publishable: true}})
 	g := MustNew(AppKey(keys), WithClock(clock.Now))
 	blocked := g.Check(func(r *http.Request) error {
 		if r.Header.Get("X-Block") != "" {
@@ -275,8 +275,8 @@ type valueStore struct {
 func TestRequestIDStackInAnyOrder(t *testing.T) {
 	clock := newTestClock()
 	keys := mustStore(t,
-		KeySpec{Key: "app-1", Client: Client{ID: "sys-1", Kind: PublishableKey}},
-		KeySpec{Key: "app-2", Client: Client{ID: "sys-2", Kind: PublishableKey}},
+		KeySpec{Key: "app-1", Client: Client{ID: "sys-1", Publishable: true}},
+		KeySpec{Key: "app-2", Client: Client{ID: "sys-2", Publishable: true}},
 	)
 	g := MustNew(AppKey(keys), WithDialect(Reseller()), WithClock(clock.Now))
 	allow, _ := ParsePrefixes("203.0.113.0/24")
@@ -293,7 +293,7 @@ func TestRequestIDStackInAnyOrder(t *testing.T) {
 	// refusal of a later wrapper gives it back. So the verdicts are declared.
 	checkAnyOrder(t, anyOrder{
 		stack: func() []namedWrapper {
-			store, _ := NewMemoryReplayStore(100, clock.Now)
+			store, _ := NewMemoryReplayStore(WithCapacity(100), WithClock(clock.Now))
 			return []namedWrapper{
 				{"auth", g.Authenticate()},
 				{"id", g.RequestID(store, 0)},
@@ -326,9 +326,9 @@ func TestRequestIDStackInAnyOrder(t *testing.T) {
 // BenchmarkRequestID measures the unique-id check with the memory store
 // against Authenticate alone, which it needs anyway.
 func BenchmarkRequestID(b *testing.B) {
-	keys := mustStore(b, KeySpec{Key: "app", Client: Client{ID: "sys", Kind: PublishableKey}})
+	keys := mustStore(b, KeySpec{Key: "app", Client: Client{ID: "sys", Publishable: true}})
 	g := MustNew(AppKey(keys))
-	store, _ := NewMemoryReplayStore(1<<20, nil)
+	store, _ := NewMemoryReplayStore(WithCapacity(1 << 20))
 	r := req003("app", "", "")
 	r.RemoteAddr = netip.MustParseAddrPort("203.0.113.9:1").String()
 	for _, c := range []struct {
@@ -357,10 +357,10 @@ func BenchmarkRequestID(b *testing.B) {
 func TestRequestIDReleasedByRateLimit(t *testing.T) {
 	for _, idFirst := range []bool{true, false} {
 		clock := newTestClock()
-		keys := mustStore(t, KeySpec{Key: "app-key", Client: Client{ID: "app", Kind: PublishableKey}})
+		keys := mustStore(t, KeySpec{Key: "app-key", Client: Client{ID: "app", Publishable: true}})
 		g := MustNew(AppKey(keys), WithClock(clock.Now))
-		store, _ := NewMemoryReplayStore(100, clock.Now)
-		l, _ := NewMemoryLimiter([]Window{PerMinute(1)}, LimiterClock(clock.Now))
+		store, _ := NewMemoryReplayStore(WithCapacity(100), WithClock(clock.Now))
+		l, _ := NewMemoryLimiter([]Window{PerMinute(1)}, WithClock(clock.Now))
 		stack := []Middleware{g.RequestID(store, 0), g.RateLimit(l, ByClient())}
 		if !idFirst {
 			stack[0], stack[1] = stack[1], stack[0]

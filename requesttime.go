@@ -6,9 +6,9 @@ import (
 )
 
 // RequestTime returns a wrapper that requires an X-Request-Time header
-// within window of the Guard's clock (WithClock), before or after it, as
-// the reseller's order endpoint does (seed 001). A window of zero or less
-// means the default, 5 minutes.
+// within window of the Guard's clock (WithClock), before or after it, as the
+// Reseller API's order endpoint does. A window of zero or less means the
+// default, 5 minutes.
 //
 // The time is Unix seconds ("1763805600"), Unix milliseconds
 // ("1763805600000"; any number of 10^11 or more is read as milliseconds) or

@@ -9,7 +9,7 @@ import (
 // RevokeSession makes every token of session id (an 88Pay session id, or
 // TokenSet.SessionID) invalid at once, and forgets the session's rotation
 // state. The revocation is held until the longest token lifetime has
-// passed. It fails with ErrRevocationsFull when the revocation list is full.
+// passed. It fails with ErrStoreFull when the revocation list is full.
 func (s *Sessions) RevokeSession(id string) error {
 	s.famMu.Lock()
 	s.families.Remove(id)
@@ -21,7 +21,7 @@ func (s *Sessions) RevokeSession(id string) error {
 // RevokeSubject makes every token issued so far to the client with id
 // (88Pay's merchant, or a user) invalid at once; tokens issued from the next
 // second on are valid. The revocation is held until the longest token
-// lifetime has passed. It fails with ErrRevocationsFull when the revocation
+// lifetime has passed. It fails with ErrStoreFull when the revocation
 // list is full.
 func (s *Sessions) RevokeSubject(id string) error {
 	now := s.now()
@@ -60,7 +60,7 @@ func (rv *revocations) add(sid, sub string, now, until time.Time, limit int) err
 		}
 		if len(rv.sessions)+len(rv.subjects) >= limit {
 			rv.n.Store(int64(len(rv.sessions) + len(rv.subjects)))
-			return ErrRevocationsFull
+			return ErrStoreFull
 		}
 	}
 	if sub != "" {

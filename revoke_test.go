@@ -38,7 +38,7 @@ func TestRevocation(t *testing.T) {
 }
 
 func TestRevocationBound(t *testing.T) {
-	f := newSessFixture(t, MaxRevocations(2))
+	f := newSessFixture(t, WithCapacity(20))
 	if err := f.s.RevokeSession("sess_a"); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestRevocationBound(t *testing.T) {
 	if err := f.s.RevokeSession("sess_a"); err != nil {
 		t.Errorf("revoking again: %v", err)
 	}
-	if err := f.s.RevokeSession("sess_b"); !errors.Is(err, ErrRevocationsFull) {
+	if err := f.s.RevokeSession("sess_b"); !errors.Is(err, ErrStoreFull) {
 		t.Errorf("full list: %v", err)
 	}
 	// Once every token they concern has expired, revocations make room.
@@ -74,7 +74,7 @@ func TestRevokeLoginSession(t *testing.T) {
 	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(set.AccessToken)); w.Code != 401 {
 		t.Errorf("access token of a revoked session: %d", w.Code)
 	}
-	if _, err := f.s.ExchangeUserToken(bearer(set.UserToken)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.s.Exchange(bearer(set.UserToken), UserToken); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("user token of a revoked session: %v", err)
 	}
 }

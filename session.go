@@ -18,8 +18,8 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
-// Session tokens: 88Pay's second layer (seed 004) and the access, refresh
-// and user tokens of the client-system API (seed 003).
+// Session tokens: 88Pay's second layer and the access, refresh and user
+// tokens of the client-system API.
 
 // A TokenKind says what a session token may be used for. The kind is a
 // claim of the token; a token presented where another kind is expected is
@@ -29,9 +29,9 @@ type TokenKind uint8
 const (
 	// AccessToken authenticates regular API calls.
 	AccessToken TokenKind = iota + 1
-	// RefreshToken only mints access tokens (Sessions.ExchangeRefreshToken).
+	// RefreshToken only mints access tokens (Sessions.Exchange).
 	RefreshToken
-	// UserToken only mints refresh tokens (Sessions.ExchangeUserToken) and
+	// UserToken only mints refresh tokens (Sessions.Exchange) and
 	// marks user-specific calls (the x-user-token header of UserScheme).
 	UserToken
 )
@@ -67,8 +67,10 @@ var (
 	errRevoked        = errors.New("token revoked")
 	errSessionID      = errors.New("session id is not the token's")
 	errUnknownSession = errors.New("session unknown, expired or evicted")
-	errUnknownKeyID   = errors.New("token key id missing or unknown")
+	errUnknownKeyID   = errors.New("signing key id missing or unknown")
 	errCrit           = errors.New("token has critical header extensions")
+
+	errNoSigningKey = errors.New("apiguard: the key ring only verifies: it has no signing key")
 )
 
 // Sessions issues and verifies session tokens: ES256 JWTs signed with the
@@ -77,16 +79,16 @@ var (
 //
 // Its two uses:
 //
-//   - 88Pay's two layers (seed 004): Issuer answers POST /api/auth/token,
+//   - 88Pay's two layers: Issuer answers POST /api/auth/token,
 //     exchanging the credentials a Guard checks (MerchantKey: x-api-key and
 //     x-merchant-id) for a 60-second access token and a new session id
 //     "sess_<uuid>"; SessionScheme then authenticates calls carrying
 //     `Authorization: Bearer <token>` and `x-session-id`.
-//   - The client-system API (seed 003): Login issues a user token, a refresh
-//     token and an access token sharing one session;
-//     ExchangeRefreshToken trades a refresh token for an access token and
-//     the next refresh token; ExchangeUserToken trades the user token for a
-//     new refresh token; AccessScheme and UserScheme authenticate calls.
+//   - The client-system API: Login issues a user token, a refresh
+//     token and an access token sharing one session; Exchange trades a
+//     refresh token for an access token and the next refresh token, and the
+//     user token for a new refresh token; AccessScheme and UserScheme
+//     authenticate calls.
 //
 // Tokens carry "sub" (the client id: merchant or user), "sid" (the
 // session), "jti" (the token id), "kind", "iat", "exp", and the client's
@@ -99,13 +101,14 @@ var (
 // has the token's subject as ID and the token id as KeyID (no credential
 // reaches logs); its IPs are empty.
 //
-// Revocation (RevokeSession, RevokeSubject) is held in memory, bounded by
-// MaxRevocations, until the tokens it concerns have expired. Refresh tokens
-// rotate: each session has one live refresh token, and presenting any other
-// of its refresh tokens revokes the whole session (ErrRefreshTokenReused).
-// Sessions issued by Login are tracked in a bounded LRU (MaxSessionFamilies);
-// a session that falls out of it can no longer mint tokens (the user logs in
-// again) but its tokens keep verifying until they expire.
+// Revocation (RevokeSession, RevokeSubject) is held in memory, bounded by a
+// tenth of the capacity (WithCapacity), until the tokens it concerns have
+// expired. Refresh tokens rotate: each session has one live refresh token,
+// and presenting any other of its refresh tokens revokes the whole session
+// (ErrRefreshTokenReused). Sessions issued by Login are tracked in a
+// bounded LRU (WithCapacity); a session that falls out of it can no longer
+// mint tokens (the user logs in again) but its tokens keep verifying until
+// they expire.
 //
 // Use one Sessions (and one KeyRing) per API: tokens of one are not meant
 // for another. Make Sessions with NewSessions; they are safe for
@@ -129,102 +132,58 @@ type Sessions struct {
 	families *simplelru.LRU[string, family]
 }
 
-// A SessionOption configures Sessions.
-type SessionOption func(*Sessions)
-
-// SessionClock sets the clock tokens are issued and verified with. Give it
-// the clock of the Guards that use the Sessions. The default is time.Now.
-func SessionClock(now func() time.Time) SessionOption {
-	return func(s *Sessions) { s.now = now }
-}
-
-// SessionLeeway sets the clock skew tolerated between issuer and verifier: a
-// token is accepted until its exp plus the leeway, and from its iat and nbf
-// minus the leeway. It must be between 0 and one minute. Since iat is
-// counted in whole seconds, a 60-second token issued at t is accepted until
-// at most t+61s with the default of 1 second.
-func SessionLeeway(d time.Duration) SessionOption {
-	return func(s *Sessions) { s.leeway = d }
-}
-
-// TokenLifetime sets how long tokens of kind live, in whole seconds from one
-// second to a year. Verification refuses a token of that kind whose exp is
-// further from its iat. The defaults are 60 seconds for access tokens (the
-// 88Pay seed), 24 hours for refresh tokens and 7 days for user tokens;
-// refresh and access tokens never outlive their session's user token.
-func TokenLifetime(kind TokenKind, d time.Duration) SessionOption {
-	return func(s *Sessions) {
-		if kind < AccessToken || kind > UserToken {
-			s.lifetimes[0] = -1 // reported by NewSessions
-			return
-		}
-		s.lifetimes[kind] = d
-	}
-}
-
-// SessionEnvironment makes the Sessions issue tokens only to clients of
-// env, and accept only tokens issued in env; a token of another environment
-// is ErrInvalidToken ("Unauthorized" for 88Pay, as the seed says of a token
-// used in the wrong environment). Give it the environment of the Guards
-// that use the Sessions. The default, AnyEnvironment, issues to every
-// client and stamps its environment in the token.
-func SessionEnvironment(env Environment) SessionOption {
-	return func(s *Sessions) { s.env = env }
-}
-
-// MaxRevocations sets how many revocations (of sessions and subjects) are
-// held at once. A revocation is dropped once every token it concerns has
-// expired; when the list is full of revocations still in force, a new one
-// fails with ErrRevocationsFull. The default is 10,000.
-func MaxRevocations(n int) SessionOption {
-	return func(s *Sessions) { s.maxRevs = n }
-}
-
-// MaxSessionFamilies sets how many sessions issued by Login are tracked for
-// refresh-token rotation. Past it, the least recently used session is
-// forgotten and can no longer mint tokens. The default is 100,000.
-func MaxSessionFamilies(n int) SessionOption {
-	return func(s *Sessions) { s.maxFams = n }
-}
+// defaultSessionCapacity is the number of session families Sessions
+// track unless WithCapacity says otherwise; they hold a tenth as many
+// revocations.
+const defaultSessionCapacity = 100_000
 
 // NewSessions returns Sessions that sign and verify with ring (a ring
-// without a signing key makes Sessions that only verify). It fails if ring
-// is nil or an option is out of range.
-func NewSessions(ring *KeyRing, opts ...SessionOption) (*Sessions, error) {
+// without a signing key makes Sessions that only verify). Its options:
+//
+//   - WithClock: give it the clock of the Guards that use the Sessions
+//     (time.Now by default).
+//   - WithEnvironment: give it the environment of those Guards
+//     (AnyEnvironment by default: tokens are issued to every client and
+//     stamped with its environment).
+//   - WithLeeway: 1 second by default.
+//   - WithTokenLifetime: 60 seconds for access tokens, 24 hours for
+//     refresh tokens and 7 days for user tokens by default.
+//   - WithCapacity: how many sessions issued by Login are tracked for
+//     refresh-token rotation, 100,000 by default; past it the least
+//     recently used one is forgotten and can no longer mint tokens. A tenth
+//     as many revocations (at least 1) are held at once; a revocation is
+//     dropped once every token it concerns has expired, and when the list
+//     is full of revocations still in force a new one fails with
+//     ErrStoreFull.
+//
+// It fails if ring is nil, or if an option is out of range or does not
+// apply to it.
+func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 	if ring == nil {
 		return nil, errors.New("apiguard: NewSessions needs a KeyRing")
 	}
+	c, err := configure(toSessions, opts)
+	if err != nil {
+		return nil, err
+	}
 	s := &Sessions{
 		ring:      ring,
-		now:       time.Now,
+		now:       c.clock(),
 		leeway:    time.Second,
 		lifetimes: [...]time.Duration{0, 60 * time.Second, 24 * time.Hour, 7 * 24 * time.Hour},
-		maxRevs:   10_000,
-		maxFams:   100_000,
+		env:       c.env,
+		maxFams:   c.capacityOr(defaultSessionCapacity),
 	}
-	for _, o := range opts {
-		o(s)
+	s.maxRevs = max(s.maxFams/10, 1)
+	if c.leewaySet {
+		s.leeway = c.leeway
 	}
-	switch {
-	case s.now == nil:
-		return nil, errors.New("apiguard: SessionClock needs a clock")
-	case s.leeway < 0 || s.leeway > time.Minute:
-		return nil, fmt.Errorf("apiguard: SessionLeeway %v is not between 0 and 1m", s.leeway)
-	case s.lifetimes[0] != 0:
-		return nil, errors.New("apiguard: TokenLifetime of an unknown token kind")
-	case s.env > Live:
-		return nil, fmt.Errorf("apiguard: unknown environment %d", s.env)
-	case s.maxRevs <= 0:
-		return nil, fmt.Errorf("apiguard: MaxRevocations must be positive, got %d", s.maxRevs)
-	case s.maxFams <= 0:
-		return nil, fmt.Errorf("apiguard: MaxSessionFamilies must be positive, got %d", s.maxFams)
-	}
-	for k := AccessToken; k <= UserToken; k++ {
-		if d := s.lifetimes[k]; d < time.Second || d > 366*24*time.Hour || d%time.Second != 0 {
-			return nil, fmt.Errorf("apiguard: %v token lifetime %v: want whole seconds from 1s to a year", k, d)
+	for k, d := range c.lifetimes {
+		if d != 0 {
+			s.lifetimes[k] = d
 		}
 	}
-	s.families, _ = simplelru.NewLRU[string, family](s.maxFams, nil) // size checked above
+	s.families, _ = simplelru.NewLRU[string, family](s.maxFams, nil) // at least 1 (WithCapacity)
 	s.revs.sessions = make(map[string]time.Time)
 	s.revs.subjects = make(map[string]subjectRevocation)
 	s.claims.New = func() any { return new(tokenClaims) }
@@ -379,22 +338,22 @@ func equalStrings(a, b string) bool {
 // The session header is checked first, since it needs no cryptography: a
 // request without it (or with it empty) is ErrMissingSessionID (400
 // "Missing required header: x-session-id"), whatever its Authorization, as
-// the seed's troubleshooting shows. Then a missing, malformed, forged,
+// 88Pay's troubleshooting guide shows. Then a missing, malformed, forged,
 // expired, not yet valid, revoked or wrong-kind token, several
 // Authorization or x-session-id headers, or a session id that is not the
 // token's (compared in constant time) is ErrInvalidToken (401
 // "Unauthorized").
 func (s *Sessions) SessionScheme() Scheme { return &tokenScheme{s: s, session: true} }
 
-// AccessScheme returns the Scheme of the client-system API's regular calls
-// (seed 003): an access token in `Authorization: Bearer <token>`. A
-// missing, invalid or wrong-kind token is ErrInvalidToken.
+// AccessScheme returns the Scheme of the client-system API's regular calls: an
+// access token in `Authorization: Bearer <token>`. A missing, invalid or
+// wrong-kind token is ErrInvalidToken.
 func (s *Sessions) AccessScheme() Scheme { return &tokenScheme{s: s} }
 
-// UserScheme returns the Scheme of the client-system API's user-specific
-// calls (seed 003): an access token in `Authorization: Bearer <token>` and
-// a user token of the same session in x-user-token. A missing or invalid
-// token of either kind, or tokens of two sessions, is ErrInvalidToken.
+// UserScheme returns the Scheme of the client-system API's user-specific calls:
+// an access token in `Authorization: Bearer <token>` and a user token of the
+// same session in x-user-token. A missing or invalid token of either kind, or
+// tokens of two sessions, is ErrInvalidToken.
 func (s *Sessions) UserScheme() Scheme { return &tokenScheme{s: s, user: true} }
 
 type tokenScheme struct {
@@ -506,7 +465,7 @@ func (s *Sessions) newGrant(c *Client) (*grant, error) {
 func (s *Sessions) sign(g *grant, kind TokenKind, jti string) (string, time.Duration, error) {
 	key := s.ring.signer()
 	if key == nil {
-		return "", 0, ErrNoSigningKey
+		return "", 0, errNoSigningKey
 	}
 	if jti == "" {
 		jti = newTokenID()

@@ -139,7 +139,7 @@ func TestJWTAttacks(t *testing.T) {
 func TestRotatedOutKey(t *testing.T) {
 	f := newSessFixture(t)
 	old, oldSid := f.issue(t, payKey, payMerchant)
-	k2, err := GenerateTokenKey("k2")
+	k2, err := GenerateSigningKey("k2")
 	if err != nil {
 		t.Fatal(err)
 	}

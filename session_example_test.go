@@ -17,9 +17,9 @@ func ExampleSessions_Issuer() {
 	keys, _ := apiguard.NewMemoryKeyStore()
 	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
 
-	signing, _ := apiguard.GenerateTokenKey("") // or ParseTokenKey(pemBytes, "")
+	signing, _ := apiguard.GenerateSigningKey("") // or ParseSigningKey(pemBytes, "")
 	ring, _ := apiguard.NewKeyRing(signing)
-	sessions, _ := apiguard.NewSessions(ring, apiguard.SessionEnvironment(apiguard.Sandbox))
+	sessions, _ := apiguard.NewSessions(ring, apiguard.WithEnvironment(apiguard.Sandbox))
 
 	credentials := apiguard.MustNew(apiguard.MerchantKey(keys),
 		apiguard.WithDialect(apiguard.Pay88()), apiguard.WithEnvironment(apiguard.Sandbox))
@@ -70,8 +70,8 @@ func ExampleSessions_Issuer() {
 // The client-system API's tokens: a login issues a user, a refresh and an
 // access token; a refresh token buys an access token (and the next refresh
 // token) once.
-func ExampleSessions_ExchangeRefreshToken() {
-	signing, _ := apiguard.GenerateTokenKey("")
+func ExampleSessions_Exchange() {
+	signing, _ := apiguard.GenerateSigningKey("")
 	ring, _ := apiguard.NewKeyRing(signing)
 	sessions, _ := apiguard.NewSessions(ring)
 
@@ -81,7 +81,7 @@ func ExampleSessions_ExchangeRefreshToken() {
 	// POST /client/auth/access-token with Authorization: Bearer <refresh_token>.
 	r := httptest.NewRequest("POST", "/client/auth/access-token", nil)
 	r.Header.Set("Authorization", "Bearer "+set.RefreshToken)
-	next, err := sessions.ExchangeRefreshToken(r)
+	next, err := sessions.Exchange(r, apiguard.RefreshToken)
 	fmt.Println(err, next.AccessToken != "", next.RefreshToken != set.RefreshToken)
 
 	// Regular calls take the access token (user-specific ones add the
@@ -96,7 +96,7 @@ func ExampleSessions_ExchangeRefreshToken() {
 
 	// The spent refresh token again: refused, and the whole session is
 	// revoked, the new access token with it.
-	_, err = sessions.ExchangeRefreshToken(r)
+	_, err = sessions.Exchange(r, apiguard.RefreshToken)
 	fmt.Println(errors.Is(err, apiguard.ErrRefreshTokenReused))
 	w = httptest.NewRecorder()
 	access(ok).ServeHTTP(w, me)

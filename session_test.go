@@ -32,7 +32,7 @@ var sessionIDPattern = regexp.MustCompile(`^sess_[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-
 // and the Guards of the token endpoint and of the calls, on one clock.
 type sessFixture struct {
 	clock  *testClock
-	key    *TokenKey
+	key    *SigningKey
 	ring   *KeyRing
 	s      *Sessions
 	store  *MemoryKeyStore
@@ -41,28 +41,28 @@ type sessFixture struct {
 	issuer http.Handler
 }
 
-func newSessFixture(t testing.TB, opts ...SessionOption) *sessFixture {
+func newSessFixture(t testing.TB, opts ...Option) *sessFixture {
 	t.Helper()
 	f := &sessFixture{clock: newTestClock()}
 	var err error
-	if f.key, err = GenerateTokenKey("k1"); err != nil {
+	if f.key, err = GenerateSigningKey("k1"); err != nil {
 		t.Fatal(err)
 	}
 	if f.ring, err = NewKeyRing(f.key); err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]SessionOption{SessionClock(f.clock.Now), SessionEnvironment(Sandbox)}, opts...)
+	opts = append([]Option{WithClock(f.clock.Now), WithEnvironment(Sandbox)}, opts...)
 	if f.s, err = NewSessions(f.ring, opts...); err != nil {
 		t.Fatal(err)
 	}
-	if f.store, err = NewMemoryKeyStore(KeyStoreClock(f.clock.Now)); err != nil {
+	if f.store, err = NewMemoryKeyStore(WithClock(f.clock.Now)); err != nil {
 		t.Fatal(err)
 	}
 	for _, sp := range []KeySpec{
 		{Key: payKey, Client: Client{ID: payMerchant, Scopes: []string{"charges:create"}, Role: "merchant"}},
 		{Key: payLiveKey, Client: Client{ID: payMerchant}},
 		{Key: otherKey, Client: Client{ID: otherMerch}},
-		{Key: "pk_test_publishable000", Client: Client{ID: payMerchant, Kind: PublishableKey}},
+		{Key: "pk_test_publishable000", Client: Client{ID: payMerchant, Publishable: true}},
 	} {
 		if err := f.store.Add(sp); err != nil {
 			t.Fatal(err)
@@ -263,7 +263,7 @@ func TestSessionExpiry(t *testing.T) {
 		{"60s no leeway", 0, 60 * time.Second, 401},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newSessFixture(t, SessionLeeway(tc.leeway))
+			f := newSessFixture(t, WithLeeway(tc.leeway))
 			tok, sid := f.issue(t, payKey, payMerchant)
 			f.clock.Advance(tc.after)
 			w := serve(f.callG.Authenticate()(okHandler), call(tok, sid))
@@ -275,7 +275,7 @@ func TestSessionExpiry(t *testing.T) {
 		})
 	}
 	t.Run("lifetime option", func(t *testing.T) {
-		f := newSessFixture(t, TokenLifetime(AccessToken, 5*time.Minute), SessionLeeway(0))
+		f := newSessFixture(t, WithTokenLifetime(AccessToken, 5*time.Minute), WithLeeway(0))
 		r := httptest.NewRequest("POST", "/api/auth/token", nil)
 		r.Header.Set("x-api-key", payKey)
 		r.Header.Set("x-merchant-id", payMerchant)
@@ -328,20 +328,21 @@ func TestSessionStackInAnyOrder(t *testing.T) {
 }
 
 func TestNewSessionsConfig(t *testing.T) {
-	key, _ := GenerateTokenKey("")
+	key, _ := GenerateSigningKey("")
 	ring, _ := NewKeyRing(key)
-	for name, opts := range map[string][]SessionOption{
-		"nil clock":         {SessionClock(nil)},
-		"negative leeway":   {SessionLeeway(-time.Second)},
-		"huge leeway":       {SessionLeeway(time.Hour)},
-		"zero lifetime":     {TokenLifetime(AccessToken, 0)},
-		"half a second":     {TokenLifetime(AccessToken, 1500*time.Millisecond)},
-		"two years":         {TokenLifetime(UserToken, 2*366*24*time.Hour)},
-		"unknown kind":      {TokenLifetime(TokenKind(9), time.Minute)},
-		"kind zero":         {TokenLifetime(TokenKind(0), time.Minute)},
-		"bad environment":   {SessionEnvironment(Environment(7))},
-		"no revocations":    {MaxRevocations(0)},
-		"negative families": {MaxSessionFamilies(-1)},
+	for name, opts := range map[string][]Option{
+		"nil clock":         {WithClock(nil)},
+		"negative leeway":   {WithLeeway(-time.Second)},
+		"huge leeway":       {WithLeeway(time.Hour)},
+		"zero lifetime":     {WithTokenLifetime(AccessToken, 0)},
+		"half a second":     {WithTokenLifetime(AccessToken, 1500*time.Millisecond)},
+		"two years":         {WithTokenLifetime(UserToken, 2*366*24*time.Hour)},
+		"unknown kind":      {WithTokenLifetime(TokenKind(9), time.Minute)},
+		"kind zero":         {WithTokenLifetime(TokenKind(0), time.Minute)},
+		"bad environment":   {WithEnvironment(Environment(7))},
+		"zero capacity":     {WithCapacity(0)},
+		"negative capacity": {WithCapacity(-1)},
+		"a cache's option":  {WithCacheTTL(time.Minute, 0)},
 	} {
 		if _, err := NewSessions(ring, opts...); err == nil {
 			t.Errorf("%s: no error", name)
@@ -349,6 +350,16 @@ func TestNewSessionsConfig(t *testing.T) {
 	}
 	if _, err := NewSessions(nil); err == nil {
 		t.Error("nil ring accepted")
+	}
+	// Sessions hold a tenth of their capacity of revocations, at least 1.
+	for capacity, revs := range map[int]int{0: 10_000, 20: 2, 9: 1, 1: 1} {
+		var opts []Option
+		if capacity > 0 {
+			opts = append(opts, WithCapacity(capacity))
+		}
+		if s, err := NewSessions(ring, opts...); err != nil || s.maxRevs != revs {
+			t.Errorf("capacity %d: %d revocations, want %d (%v)", capacity, s.maxRevs, revs, err)
+		}
 	}
 	if _, err := New(&tokenScheme{}); err == nil {
 		t.Error("scheme without Sessions accepted")
@@ -361,7 +372,7 @@ func TestNewSessionsConfig(t *testing.T) {
 // TestSessionEnvironmentAny: Sessions of no environment issue to every
 // client, stamp its environment, and still refuse an unknown one.
 func TestSessionEnvironmentAny(t *testing.T) {
-	f := newSessFixture(t, SessionEnvironment(AnyEnvironment))
+	f := newSessFixture(t, WithEnvironment(AnyEnvironment))
 	scheme := f.s.SessionScheme()
 	for _, env := range []Environment{AnyEnvironment, Sandbox, Live} {
 		set, err := f.s.Issue(&Client{ID: "m", Env: env})

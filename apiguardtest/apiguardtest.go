@@ -33,9 +33,9 @@ import (
 	"github.com/apiguard/apiguard/client"
 )
 
-// Clock is a settable clock for tests: pass its Now to apiguard.WithClock,
-// apiguard.KeyStoreClock, client.HashClock or client.Pay88Clock, and move
-// it with Set and Advance instead of sleeping.
+// Clock is a settable clock for tests: pass its Now to apiguard.WithClock
+// (for a Guard, a store or Sessions), client.HashClock or
+// client.Pay88Clock, and move it with Set and Advance instead of sleeping.
 //
 // The zero Clock reads the Unix epoch. A Clock is safe for concurrent use.
 type Clock struct{ ns atomic.Int64 }
@@ -99,7 +99,7 @@ type Demo struct {
 
 // Demos returns the demo keys NewKeyStore holds, a fresh copy on each
 // call. Each key's Client.KeyID is fixed ("key-client-a", ...) so tests can
-// Expire or Revoke it.
+// revoke it (MemoryKeyStore.Revoke), at once or at a time.
 func Demos() []Demo {
 	rw := func() []string { return []string{"payment:create", "payment:read"} }
 	return []Demo{
@@ -111,17 +111,17 @@ func Demos() []Demo {
 		{"KeyIPBound", apiguard.KeySpec{Key: KeyIPBound, KeepSecret: true, Client: apiguard.Client{ID: "456", KeyID: "key-456", Role: "regular",
 			IPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}}}},
 		{"MidtransServerKey", apiguard.KeySpec{Key: MidtransServerKey, Client: apiguard.Client{ID: "M-demo", KeyID: "key-m-demo-server"}}},
-		{"MidtransClientKey", apiguard.KeySpec{Key: MidtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "key-m-demo-client", Kind: apiguard.PublishableKey}}},
+		{"MidtransClientKey", apiguard.KeySpec{Key: MidtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "key-m-demo-client", Publishable: true}}},
 		{"Pay88Key", apiguard.KeySpec{Key: Pay88Key, Client: apiguard.Client{ID: Pay88Merchant, KeyID: "key-mch-sandbox"}}},
 		{"Pay88LiveKey", apiguard.KeySpec{Key: Pay88LiveKey, Client: apiguard.Client{ID: Pay88Merchant, KeyID: "key-mch-live"}}},
 	}
 }
 
 // NewKeyStore returns a new MemoryKeyStore, made with opts (such as
-// apiguard.KeyStoreClock(clock.Now)), holding the demo keys (see Demos).
-// Each call returns a store of its own, so a test may add, expire and
-// revoke keys freely. It panics if opts are invalid.
-func NewKeyStore(opts ...apiguard.MemoryKeyStoreOption) *apiguard.MemoryKeyStore {
+// apiguard.WithClock(clock.Now)), holding the demo keys (see Demos).
+// Each call returns a store of its own, so a test may add and revoke keys
+// freely. It panics if opts are invalid.
+func NewKeyStore(opts ...apiguard.Option) *apiguard.MemoryKeyStore {
 	s, err := apiguard.NewMemoryKeyStore(opts...)
 	if err != nil {
 		panic("apiguardtest: " + err.Error())
@@ -168,7 +168,7 @@ func BasicRequest(method, target, serverKey string, body io.Reader) *http.Reques
 	return NewRequest(method, target, body, must(client.Basic(serverKey)))
 }
 
-// StatusRequest returns the reseller's status check (seed 001): a POST of
+// StatusRequest returns the Reseller API's status check: a POST of
 // {"trx_id":trxID} to target, signed with `Authorization: Bearer
 // hex(SHA256(apiKey + trxID))`. It panics, as the client refuses to sign
 // it, if trxID holds a control character, which the server refuses.
@@ -177,7 +177,7 @@ func StatusRequest(target, apiKey, trxID string) *http.Request {
 	return NewRequest("POST", target, bytes.NewReader(body), must(client.StatusHash(apiKey)))
 }
 
-// Order is the body of the reseller's order (seed 001).
+// Order is the body of the Reseller API's order.
 type Order struct {
 	UserID    string `json:"user_id"`
 	Zone      string `json:"zone,omitempty"`
@@ -185,7 +185,7 @@ type Order struct {
 	RefID     string `json:"ref_id"`
 }
 
-// OrderRequest returns the reseller's order (seed 001): a POST of order to
+// OrderRequest returns the Reseller API's order: a POST of order to
 // target with X-API-Key, X-Request-Time (at, in Unix seconds) and
 // `Authorization: Bearer hex(SHA256(apiKey + order.RefID + price))`. It
 // panics, as the client refuses to sign it, if order.RefID holds a control
@@ -202,7 +202,7 @@ func OrderRequest(target, apiKey string, order Order, price int64, at time.Time)
 	return r
 }
 
-// SessionRequest returns a request of 88Pay's second layer (seed 004):
+// SessionRequest returns a request of 88Pay's second layer:
 // `Authorization: Bearer accessToken` and `x-session-id: sessionID`. Get
 // them from a token handler with FetchToken.
 func SessionRequest(method, target, accessToken, sessionID string, body io.Reader) *http.Request {
@@ -214,7 +214,7 @@ func SessionRequest(method, target, accessToken, sessionID string, body io.Reade
 
 // FetchToken asks the token handler h for an 88Pay token, as a client
 // would: a POST to target with x-api-key and x-merchant-id, answered with
-// the seed's envelope. It fails unless h answers 200 with an access token
+// 88Pay's envelope. It fails unless h answers 200 with an access token
 // and a session id. The token's Expires counts expires_in from the wall
 // clock.
 func FetchToken(h http.Handler, target, apiKey, merchantID string) (client.Token, error) {

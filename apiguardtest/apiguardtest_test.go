@@ -40,26 +40,26 @@ func TestNewKeyStore(t *testing.T) {
 	for _, c := range []struct {
 		key, id, keyID string
 		env            apiguard.Environment
-		kind           apiguard.KeyKind
+		publishable    bool
 		scope          string
 	}{
-		{apiguardtest.KeyClientA, "client-a", "key-client-a", apiguard.Sandbox, apiguard.ServerKey, "payment:create"},
-		{apiguardtest.KeyClientB, "client-b", "key-client-b", apiguard.Sandbox, apiguard.ServerKey, "payment:read"},
-		{apiguardtest.KeyAdmin, "admin", "key-admin", apiguard.Sandbox, apiguard.ServerKey, "admin"},
-		{apiguardtest.KeyLive, "client-a", "key-client-a-live", apiguard.Live, apiguard.ServerKey, "payment:create"},
-		{apiguardtest.KeyGold, "123", "key-123", apiguard.AnyEnvironment, apiguard.ServerKey, ""},
-		{apiguardtest.KeyIPBound, "456", "key-456", apiguard.AnyEnvironment, apiguard.ServerKey, ""},
-		{apiguardtest.MidtransServerKey, "M-demo", "key-m-demo-server", apiguard.Sandbox, apiguard.ServerKey, ""},
-		{apiguardtest.MidtransClientKey, "M-demo", "key-m-demo-client", apiguard.Sandbox, apiguard.PublishableKey, ""},
-		{apiguardtest.Pay88Key, apiguardtest.Pay88Merchant, "key-mch-sandbox", apiguard.Sandbox, apiguard.ServerKey, ""},
-		{apiguardtest.Pay88LiveKey, apiguardtest.Pay88Merchant, "key-mch-live", apiguard.Live, apiguard.ServerKey, ""},
+		{apiguardtest.KeyClientA, "client-a", "key-client-a", apiguard.Sandbox, false, "payment:create"},
+		{apiguardtest.KeyClientB, "client-b", "key-client-b", apiguard.Sandbox, false, "payment:read"},
+		{apiguardtest.KeyAdmin, "admin", "key-admin", apiguard.Sandbox, false, "admin"},
+		{apiguardtest.KeyLive, "client-a", "key-client-a-live", apiguard.Live, false, "payment:create"},
+		{apiguardtest.KeyGold, "123", "key-123", apiguard.AnyEnvironment, false, ""},
+		{apiguardtest.KeyIPBound, "456", "key-456", apiguard.AnyEnvironment, false, ""},
+		{apiguardtest.MidtransServerKey, "M-demo", "key-m-demo-server", apiguard.Sandbox, false, ""},
+		{apiguardtest.MidtransClientKey, "M-demo", "key-m-demo-client", apiguard.Sandbox, true, ""},
+		{apiguardtest.Pay88Key, apiguardtest.Pay88Merchant, "key-mch-sandbox", apiguard.Sandbox, false, ""},
+		{apiguardtest.Pay88LiveKey, apiguardtest.Pay88Merchant, "key-mch-live", apiguard.Live, false, ""},
 	} {
 		t.Run(c.key, func(t *testing.T) {
 			got, err := keys.Lookup(context.Background(), c.key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.ID != c.id || got.KeyID != c.keyID || got.Env != c.env || got.Kind != c.kind || c.scope != "" && !got.HasScope(c.scope) {
+			if got.ID != c.id || got.KeyID != c.keyID || got.Env != c.env || got.Publishable != c.publishable || c.scope != "" && !got.HasScope(c.scope) {
 				t.Errorf("client %+v", got)
 			}
 		})
@@ -81,7 +81,7 @@ func TestNewKeyStore(t *testing.T) {
 
 	// Stores are independent: revoking in one leaves the other.
 	other := apiguardtest.NewKeyStore()
-	keys.Revoke("key-client-a")
+	keys.Revoke("key-client-a", time.Time{})
 	if _, err := other.Lookup(context.Background(), apiguardtest.KeyClientA); err != nil {
 		t.Error("a revocation leaked into another store")
 	}
@@ -95,8 +95,8 @@ func TestNewKeyStore(t *testing.T) {
 
 func TestNewKeyStoreClock(t *testing.T) {
 	clock := apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-	keys := apiguardtest.NewKeyStore(apiguard.KeyStoreClock(clock.Now))
-	keys.Expire("key-client-a", clock.Now().Add(24*time.Hour)) // a rotation's overlap
+	keys := apiguardtest.NewKeyStore(apiguard.WithClock(clock.Now))
+	keys.Revoke("key-client-a", clock.Now().Add(24*time.Hour)) // a rotation's overlap
 	clock.Advance(24*time.Hour - time.Second)
 	if _, err := keys.Lookup(context.Background(), apiguardtest.KeyClientA); err != nil {
 		t.Errorf("during the overlap: %v", err)
@@ -110,7 +110,7 @@ func TestNewKeyStoreClock(t *testing.T) {
 			t.Error("bad options did not panic")
 		}
 	}()
-	apiguardtest.NewKeyStore(apiguard.MaxKeys(0))
+	apiguardtest.NewKeyStore(apiguard.WithCapacity(0))
 }
 
 func TestClock(t *testing.T) {
@@ -214,8 +214,8 @@ func TestAssertError(t *testing.T) {
 		return apiguard.Chain(g.Authenticate(), g.RequireScope("payment:create"))(whoAmI)
 	}
 	en := func(r *http.Request) *http.Request { r.Header.Set("X-Language", "en"); return r }
-	rateLimited := &apiguard.Error{Status: 429, Code: apiguard.CodeRateLimited, RetryAfter: 1500 * time.Millisecond, Err: apiguard.ErrRateLimited}
-	reseller := apiguard.Reseller().WithMessage(apiguard.CodeRateLimited, apiguard.Message{EN: "Too many requests. Please try again later."})
+	rateLimited := &apiguard.Error{Status: 429, Code: "rate_limited", RetryAfter: 1500 * time.Millisecond, Err: apiguard.ErrRateLimited}
+	reseller := apiguard.Reseller().WithMessage("rate_limited", apiguard.Message{EN: "Too many requests. Please try again later."})
 	limited := apiguard.MustNew(nil, apiguard.WithDialect(reseller)).Check(func(*http.Request) error { return rateLimited })(whoAmI)
 
 	pass := []struct {

@@ -56,11 +56,11 @@ func ExampleAssertError() {
 // its overlap ends.
 func ExampleClock() {
 	clock := apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
-	keys := apiguardtest.NewKeyStore(apiguard.KeyStoreClock(clock.Now))
+	keys := apiguardtest.NewKeyStore(apiguard.WithClock(clock.Now))
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithClock(clock.Now), apiguard.WithDialect(apiguard.Pay88()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 
-	keys.Expire("key-client-a", clock.Now().Add(24*time.Hour))
+	keys.Revoke("key-client-a", clock.Now().Add(24*time.Hour))
 	for _, d := range []time.Duration{0, 23 * time.Hour, time.Hour} {
 		clock.Advance(d)
 		resp := apiguardtest.Serve(h, apiguardtest.BearerRequest("GET", "/", apiguardtest.KeyClientA, nil))
@@ -72,7 +72,7 @@ func ExampleClock() {
 	// 2026-11-23 10:00:00 401
 }
 
-// The reseller's order, signed as seed 001 says.
+// The Reseller API's order, signed as it documents.
 func ExampleOrderRequest() {
 	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	order := apiguardtest.Order{UserID: "123456", Zone: "1234", ProductID: "1", RefID: "REF_123456789"}

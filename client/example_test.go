@@ -121,7 +121,7 @@ func ExampleNewHMAC() {
 func ExampleNewSession() {
 	keys, _ := apiguard.NewMemoryKeyStore()
 	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
-	signing, _ := apiguard.GenerateTokenKey("")
+	signing, _ := apiguard.GenerateSigningKey("")
 	ring, _ := apiguard.NewKeyRing(signing)
 	sessions, _ := apiguard.NewSessions(ring)
 	credentials := apiguard.MustNew(apiguard.MerchantKey(keys), apiguard.WithDialect(apiguard.Pay88()))

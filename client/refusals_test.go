@@ -37,7 +37,7 @@ func carelessHMAC(key string, vals ...string) string {
 func TestRefusalsMatch(t *testing.T) {
 	const key = "topup_demo_key_gold"
 	keys := mustStore(t, apiguard.KeySpec{Key: key, Client: apiguard.Client{ID: "123"}, KeepSecret: true})
-	owner := apiguard.KeyOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil })
+	owner := apiguard.SignerFromOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil })
 	fields := []apiguard.Field{apiguard.BodyField("trx_id", errTrxRequired), apiguard.HeaderField("X-Ref", nil), apiguard.QueryField("q", nil)}
 	cfields := []client.Field{client.JSONField("trx_id"), client.HeaderField("X-Ref"), client.QueryField("q")}
 	type side struct {
@@ -200,7 +200,7 @@ func TestCredentialRefusalsMatch(t *testing.T) {
 // when the server's configuration does.
 func TestHeaderNameRefusalsMatch(t *testing.T) {
 	keys := mustStore(t)
-	owner := apiguard.KeyOwner(keys, func(*http.Request, []string) (string, error) { return "", nil })
+	owner := apiguard.SignerFromOwner(keys, func(*http.Request, []string) (string, error) { return "", nil })
 	body := []apiguard.Field{apiguard.BodyField("trx_id", nil)}
 	for _, name := range []string{"X-API-Key", "x_ref.v2", "!#$%&'*+-.^_`|~", "Authorization",
 		"", "X API Key", "a:b", "X(Ref)", "X/Ref", "X-Ref\n", "X-Ref\t", "Ünï", `"X"`} {
@@ -213,7 +213,7 @@ func TestHeaderNameRefusalsMatch(t *testing.T) {
 			{"HeaderField", func() (client.Signer, error) { return client.NewHash("k", []client.Field{client.HeaderField(name)}) },
 				apiguard.HashSignature(owner, []apiguard.Field{apiguard.HeaderField(name, nil)})},
 			{"SendKey and KeyHeader", func() (client.Signer, error) { return client.StatusHash("k", client.SendKey(name)) },
-				apiguard.HashSignature(apiguard.KeyHeader(keys, name), body)},
+				apiguard.HashSignature(apiguard.SignerFromHeader(keys, name), body)},
 		} {
 			_, cerr := p.client()
 			_, serr := apiguard.New(p.server)

@@ -50,7 +50,7 @@ func FuzzSignerRoundTrip(f *testing.F) {
 
 	const key = "topup_demo_key_gold"
 	keys := mustStore(f, apiguard.KeySpec{Key: key, Client: apiguard.Client{ID: "123"}, KeepSecret: true})
-	owner := apiguard.KeyOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil })
+	owner := apiguard.SignerFromOwner(keys, func(*http.Request, []string) (string, error) { return "123", nil })
 	missing := &apiguard.Error{Status: 422, Code: "missing", Message: "missing"}
 	fields := []apiguard.Field{apiguard.BodyField("trx_id", missing), apiguard.HeaderField("X-Ref", missing), apiguard.QueryField("q", missing)}
 	cfields := []client.Field{client.JSONField("trx_id"), client.HeaderField("X-Ref"), client.QueryField("q")}

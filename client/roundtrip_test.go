@@ -108,7 +108,7 @@ func signerCases(t *testing.T) []signerCase {
 		}
 		return id, nil
 	}
-	status := guard(apiguard.HashSignature(apiguard.KeyOwner(keys, owner),
+	status := guard(apiguard.HashSignature(apiguard.SignerFromOwner(keys, owner),
 		[]apiguard.Field{apiguard.BodyField("trx_id", errTrxRequired)}), apiguard.Reseller())
 
 	// The order route: the key in X-API-Key, the digest over ref_id and the
@@ -126,9 +126,9 @@ func signerCases(t *testing.T) []signerCase {
 		}
 		return strconv.FormatInt(p[cl.Role], 10), nil
 	}
-	order := guard(apiguard.HashSignature(apiguard.KeyHeader(keys, "X-API-Key"),
+	order := guard(apiguard.HashSignature(apiguard.SignerFromHeader(keys, "X-API-Key"),
 		[]apiguard.Field{apiguard.BodyField("ref_id", nil), apiguard.ComputedField(price)},
-		apiguard.HashRequireHeaders("X-Request-Time")), apiguard.Reseller())
+		apiguard.WithRequiredHeaders("X-Request-Time")), apiguard.Reseller())
 	orderBody := `{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`
 	orderAt := func(body string, price int64) func(string) *http.Request {
 		return func(url string) *http.Request {
@@ -143,7 +143,7 @@ func signerCases(t *testing.T) []signerCase {
 	// HMAC for a new API: the client names itself in X-Client-Id; the
 	// time, the payment id of the path and the amount are signed.
 	hmacG := guard(apiguard.HMACSignature(
-		apiguard.KeyOwner(keys, func(r *http.Request, _ []string) (string, error) { return r.Header.Get("X-Client-Id"), nil }),
+		apiguard.SignerFromOwner(keys, func(r *http.Request, _ []string) (string, error) { return r.Header.Get("X-Client-Id"), nil }),
 		[]apiguard.Field{apiguard.HeaderField("X-Request-Time", nil), apiguard.PathField("id", nil), apiguard.BodyField("amount", nil)}),
 		apiguard.MockPay())
 	hmacRoute := func(next http.Handler) http.Handler {

@@ -129,7 +129,7 @@ func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Windo
 	if s.ring, err = apiguard.NewKeyRing(newTokenKey(t)); err != nil {
 		t.Fatal(err)
 	}
-	if s.sessions, err = apiguard.NewSessions(s.ring, apiguard.SessionClock(c.Now)); err != nil {
+	if s.sessions, err = apiguard.NewSessions(s.ring, apiguard.WithClock(c.Now)); err != nil {
 		t.Fatal(err)
 	}
 	opts := []apiguard.Option{apiguard.WithDialect(apiguard.Pay88()), apiguard.WithClock(c.Now)}
@@ -140,7 +140,7 @@ func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Windo
 		t.Fatal(err)
 	}
 	limit := func(g *apiguard.Guard, ws []apiguard.Window, opts ...apiguard.Option) apiguard.Middleware {
-		l, err := apiguard.NewMemoryLimiter(ws, apiguard.LimiterClock(c.Now))
+		l, err := apiguard.NewMemoryLimiter(ws, apiguard.WithClock(c.Now))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -160,8 +160,8 @@ func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Windo
 	return s
 }
 
-func newTokenKey(t *testing.T) *apiguard.TokenKey {
-	k, err := apiguard.GenerateTokenKey("")
+func newTokenKey(t *testing.T) *apiguard.SigningKey {
+	k, err := apiguard.GenerateSigningKey("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // rotateOut makes a new key sign tokens and removes every other key from
 // the ring: the tokens issued so far stop verifying at once.
 func (s *server88) rotateOut() error {
-	k, err := apiguard.GenerateTokenKey("")
+	k, err := apiguard.GenerateSigningKey("")
 	if err != nil {
 		return err
 	}

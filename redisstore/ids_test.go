@@ -128,7 +128,7 @@ func TestRequestIDAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "app-key", Client: apiguard.Client{ID: "app", Kind: apiguard.PublishableKey}})
+	keys.Add(apiguard.KeySpec{Key: "app-key", Client: apiguard.Client{ID: "app", Publishable: true}})
 	p := prefix(t)
 	replica := func() http.Handler {
 		store := mustIDStore(t, p)

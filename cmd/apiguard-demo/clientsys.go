@@ -8,7 +8,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// The client-system API (seed 003): every call carries the client system's
+// The client-system API: every call carries the client system's
 // public x-app-key and a unique x-request-id; x-language picks the language
 // of messages (id by default, en); users log in for a user token, an access
 // token and a refresh token.
@@ -20,7 +20,7 @@ const (
 
 var clientAPI = api{
 	mount: mountClient,
-	title: "Client system (seed 003) under /client: x-app-key, unique x-request-id, x-language, problem+json",
+	title: "Client system under /client: x-app-key, unique x-request-id, x-language, problem+json",
 	credentials: []string{
 		clientAppKey + "  app key",
 		clientUser + " / " + clientPassword + "  user and password",
@@ -38,7 +38,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if err := keys.Add(apiguard.KeySpec{Key: clientAppKey, Client: apiguard.Client{ID: "demo-app", KeyID: "app_demo", Kind: apiguard.PublishableKey}}); err != nil {
+	if err := keys.Add(apiguard.KeySpec{Key: clientAppKey, Client: apiguard.Client{ID: "demo-app", KeyID: "app_demo", Publishable: true}}); err != nil {
 		return err
 	}
 	sessions, _, err := newSessions(cfg)
@@ -55,14 +55,14 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	replay, err := apiguard.NewMemoryReplayStore(100_000, cfg.now)
+	replay, err := apiguard.NewMemoryReplayStore(apiguard.WithClock(cfg.now))
 	if err != nil {
 		return err
 	}
 	// Every route: 120 requests a minute per IP (so that no one address
 	// fills the shared store of request ids or tries passwords at will),
 	// the app key, then a fresh request id (kept per app).
-	perIPLimiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(120)}, apiguard.LimiterClock(cfg.now))
+	perIPLimiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(120)}, apiguard.WithClock(cfg.now))
 	if err != nil {
 		return err
 	}
@@ -91,9 +91,9 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 		}
 		writeJSON(w, 200, set)
 	}
-	exchange := func(f func(*http.Request) (*apiguard.TokenSet, error)) http.HandlerFunc {
+	exchange := func(kind apiguard.TokenKind) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			set, err := f(r)
+			set, err := sessions.Exchange(r, kind)
 			switch {
 			case errors.Is(err, apiguard.ErrInvalidToken):
 				app.Deny(w, r, apiguard.ErrInvalidToken)
@@ -111,7 +111,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 
 	mux.Handle("POST /client/auth/login", general(http.HandlerFunc(login)))
 	mux.Handle("GET /client/me", apiguard.Chain(general, user.Authenticate())(http.HandlerFunc(me)))
-	mux.Handle("POST /client/auth/access-token", general(exchange(sessions.ExchangeRefreshToken)))
-	mux.Handle("POST /client/auth/refresh-token", general(exchange(sessions.ExchangeUserToken)))
+	mux.Handle("POST /client/auth/access-token", general(exchange(apiguard.RefreshToken)))
+	mux.Handle("POST /client/auth/refresh-token", general(exchange(apiguard.UserToken)))
 	return nil
 }

@@ -39,8 +39,8 @@ func (cfg config) common() []apiguard.Option {
 // newSessions returns Sessions signing with a key made at start. Each API
 // gets its own, as the session docs advise: one API's tokens never open
 // another's routes.
-func newSessions(cfg config, opts ...apiguard.SessionOption) (*apiguard.Sessions, *apiguard.KeyRing, error) {
-	signing, err := apiguard.GenerateTokenKey("")
+func newSessions(cfg config, opts ...apiguard.Option) (*apiguard.Sessions, *apiguard.KeyRing, error) {
+	signing, err := apiguard.GenerateSigningKey("")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,7 +48,7 @@ func newSessions(cfg config, opts ...apiguard.SessionOption) (*apiguard.Sessions
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := apiguard.NewSessions(ring, append([]apiguard.SessionOption{apiguard.SessionClock(cfg.now)}, opts...)...)
+	s, err := apiguard.NewSessions(ring, append([]apiguard.Option{apiguard.WithClock(cfg.now)}, opts...)...)
 	return s, ring, err
 }
 

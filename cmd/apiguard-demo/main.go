@@ -1,5 +1,7 @@
-// Command apiguard-demo serves the five seed APIs with in-memory stores, so
-// that every scheme of apiguard can be tried with curl in a minute:
+// Command apiguard-demo serves the five APIs apiguard was first written for
+// (MockPay, the Reseller API, Midtrans, the client-system API and 88Pay)
+// with in-memory stores, so that every scheme of apiguard can be tried with
+// curl in a minute:
 //
 //	go run ./cmd/apiguard-demo
 //

@@ -7,7 +7,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// Midtrans (seed 002): Basic with the server key as username and an empty
+// Midtrans: Basic with the server key as username and an empty
 // password for back-end calls; the publishable client key in the client_key
 // query parameter for front-end calls.
 const (
@@ -17,7 +17,7 @@ const (
 
 var midtransAPI = api{
 	mount: mountMidtrans,
-	title: "Midtrans (seed 002) under /midtrans: Basic base64(server_key + \":\"), client_key for front-end calls",
+	title: "Midtrans under /midtrans: Basic base64(server_key + \":\"), client_key for front-end calls",
 	credentials: []string{
 		midtransServerKey + "  server key (merchant M-demo)",
 		midtransClientKey + "  client key (merchant M-demo)",
@@ -35,7 +35,7 @@ func mountMidtrans(mux *http.ServeMux, cfg config) error {
 	}
 	for _, k := range []apiguard.KeySpec{
 		{Key: midtransServerKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_server"}},
-		{Key: midtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_client", Kind: apiguard.PublishableKey}},
+		{Key: midtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_client", Publishable: true}},
 	} {
 		if err := keys.Add(k); err != nil {
 			return err

@@ -6,7 +6,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// MockPay (seed 000): Bearer server keys scoped to a client account, data
+// MockPay: Bearer server keys scoped to a client account, data
 // isolated per client, sandbox keys only.
 const (
 	mockPayKeyA    = "sandbox_sk_test_demo_clientA_full"
@@ -16,7 +16,7 @@ const (
 
 var mockPayAPI = api{
 	mount: mountMockPay,
-	title: "MockPay (seed 000) under /mockpay: Bearer server key, sandbox",
+	title: "MockPay under /mockpay: Bearer server key, sandbox",
 	credentials: []string{
 		mockPayKeyA + "  client-a, payment:create payment:read",
 		mockPayKeyB + "  client-b, payment:read",

@@ -7,7 +7,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// 88Pay (seed 004): two layers. The API key and merchant id are exchanged
+// 88Pay: two layers. The API key and merchant id are exchanged
 // at POST /api/auth/token for a short-lived ES256 JWT and a session id;
 // every call then sends both. HTTPS only; live keys refused in the sandbox.
 const (
@@ -18,7 +18,7 @@ const (
 
 var pay88API = api{
 	mount: mountPay88,
-	title: "88Pay (seed 004) under /88pay: API key + merchant id for a token, then Bearer token + x-session-id; HTTPS only",
+	title: "88Pay under /88pay: API key + merchant id for a token, then Bearer token + x-session-id; HTTPS only",
 	credentials: []string{
 		pay88Key + "  API key of merchant " + pay88Merchant,
 		pay88LiveKey + "  live key: refused in this sandbox",
@@ -40,7 +40,7 @@ type pay88Body struct {
 }
 
 func mountPay88(mux *http.ServeMux, cfg config) error {
-	keys, err := apiguard.NewMemoryKeyStore(apiguard.KeyStoreClock(cfg.now))
+	keys, err := apiguard.NewMemoryKeyStore(apiguard.WithClock(cfg.now))
 	if err != nil {
 		return err
 	}
@@ -53,8 +53,8 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 		}
 	}
 	sessions, ring, err := newSessions(cfg,
-		apiguard.TokenLifetime(apiguard.AccessToken, cfg.tokenTTL),
-		apiguard.SessionEnvironment(apiguard.Sandbox))
+		apiguard.WithTokenLifetime(apiguard.AccessToken, cfg.tokenTTL),
+		apiguard.WithEnvironment(apiguard.Sandbox))
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 // the merchant the credentials prove, not by the x-merchant-id header, so a
 // caller without the key cannot use up a merchant's tokens.
 func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
-	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.LimiterClock(cfg.now))
+	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.WithClock(cfg.now))
 	if err != nil {
 		return nil, err
 	}

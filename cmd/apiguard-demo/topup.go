@@ -10,7 +10,7 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// The game top-up reseller (seed 001): an IP whitelist and keys bound to
+// The game top-up reseller: an IP whitelist and keys bound to
 // registered IPs; a Bearer key for the product list; hash signatures for
 // the status check, SHA256(api_key + trx_id), and for orders,
 // SHA256(api_key + ref_id + price) with X-API-Key and X-Request-Time; limits
@@ -22,7 +22,7 @@ const (
 
 var topupAPI = api{
 	mount: mountTopup,
-	title: "Reseller (seed 001) under /topup: IP whitelist, Bearer key, hash signatures, per-IP and per-user limits",
+	title: "Reseller under /topup: IP whitelist, Bearer key, hash signatures, per-IP and per-user limits",
 	credentials: []string{
 		topupKeyGold + "  user 123, role gold, balance 1000000",
 		topupKeyIPBound + "  user 456, role regular, balance 10000, registered IP 203.0.113.7 only",
@@ -84,7 +84,7 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 
 	// Product list: a Bearer key; its own text for 429.
 	productG, err := apiguard.New(apiguard.Bearer(keys), append(cfg.common(), apiguard.WithDialect(
-		apiguard.Reseller().WithMessage(apiguard.CodeRateLimited, apiguard.Message{EN: "Too many requests. Please try again later."})))...)
+		apiguard.Reseller().WithMessage("rate_limited", apiguard.Message{EN: "Too many requests. Please try again later."})))...)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 		}
 		return t.owner, nil
 	}
-	statusG, err := apiguard.New(apiguard.HashSignature(apiguard.KeyOwner(keys, owner),
+	statusG, err := apiguard.New(apiguard.HashSignature(apiguard.SignerFromOwner(keys, owner),
 		[]apiguard.Field{apiguard.BodyField("trx_id", errTrxRequired)}), opts...)
 	if err != nil {
 		return err
@@ -110,15 +110,15 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 		}
 		return strconv.FormatInt(p.priceFor(c.Role), 10), nil
 	}
-	orderG, err := apiguard.New(apiguard.HashSignature(apiguard.KeyHeader(keys, "X-API-Key"),
+	orderG, err := apiguard.New(apiguard.HashSignature(apiguard.SignerFromHeader(keys, "X-API-Key"),
 		[]apiguard.Field{apiguard.BodyField("ref_id", errOrderFields), apiguard.ComputedField(price)},
-		apiguard.HashRequireHeaders("X-Request-Time")), opts...)
+		apiguard.WithRequiredHeaders("X-Request-Time")), opts...)
 	if err != nil {
 		return err
 	}
 
 	limit := func(g *apiguard.Guard, key apiguard.Bucket, perMinute int) (apiguard.Middleware, error) {
-		l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.LimiterClock(cfg.now))
+		l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.WithClock(cfg.now))
 		if err != nil {
 			return nil, err
 		}

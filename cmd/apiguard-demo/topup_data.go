@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// The reseller's catalogue, accounts and orders (seed 001), in memory.
+// The Reseller API's catalogue, accounts and orders, in memory.
 
 type product struct {
 	Code     string `json:"kode"`

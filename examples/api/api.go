@@ -95,7 +95,7 @@ func New(keys apiguard.KeyStore, now func() time.Time, opts ...apiguard.Option) 
 // limit returns g's wrapper allowing perMinute requests a minute for each
 // key that key names.
 func limit(g *apiguard.Guard, now func() time.Time, perMinute int, key apiguard.Bucket) (apiguard.Middleware, error) {
-	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.LimiterClock(now))
+	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.WithClock(now))
 	if err != nil {
 		return nil, err
 	}

@@ -160,7 +160,7 @@ func wantLimit(t *testing.T, resp *http.Response, limit, remaining, reset int) {
 
 // rateLimited is the refusal of a limit whose bucket refills in wait.
 func rateLimited(wait time.Duration) error {
-	return &apiguard.Error{Status: http.StatusTooManyRequests, Code: apiguard.CodeRateLimited, RetryAfter: wait, Err: apiguard.ErrRateLimited}
+	return &apiguard.Error{Status: http.StatusTooManyRequests, Code: "rate_limited", RetryAfter: wait, Err: apiguard.ErrRateLimited}
 }
 
 // tooMany is MockPay's 429, to the letter.
