@@ -74,10 +74,10 @@ type JSONDialect struct {
 	Body func(e *Error, message string) any
 }
 
-// Message returns the text shown for e in the language of r: e.Message when
+// message returns the text shown for e in the language of r: e.Message when
 // set, else the dialect's text for e.Code, else the catalogue's, else the
 // status text.
-func (d *JSONDialect) Message(r *http.Request, e *Error) string {
+func (d *JSONDialect) message(r *http.Request, e *Error) string {
 	if e.Message != "" {
 		return e.Message
 	}
@@ -98,7 +98,7 @@ func (d *JSONDialect) Message(r *http.Request, e *Error) string {
 
 // WriteError implements Dialect.
 func (d *JSONDialect) WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
-	body, err := json.Marshal(d.Body(e, d.Message(r, e)))
+	body, err := json.Marshal(d.Body(e, d.message(r, e)))
 	if err != nil {
 		// Body returned something JSON cannot encode: a programming error,
 		// answered without leaking it.

@@ -2,7 +2,6 @@ package apiguard
 
 import (
 	"net/netip"
-	"slices"
 	"strings"
 )
 
@@ -66,6 +65,3 @@ type Client struct {
 	// client-key route.
 	Publishable bool
 }
-
-// HasScope reports whether c holds scope.
-func (c *Client) HasScope(scope string) bool { return slices.Contains(c.Scopes, scope) }

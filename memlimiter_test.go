@@ -191,7 +191,7 @@ func TestBytesPerKey(t *testing.T) {
 	if rateLimitRace {
 		keys = 100_000
 	}
-	for _, ws := range [][]Window{{PerMinute(20)}, {PerMinute(10), PerHour(100)}, {PerSecond(5), PerMinute(10), PerHour(100), PerHour(24 * 100)}} {
+	for _, ws := range [][]Window{{PerMinute(20)}, {PerMinute(10), PerHour(100)}, {Window{5, time.Second}, PerMinute(10), PerHour(100), PerHour(24 * 100)}} {
 		clock := newTestClock()
 		base := heapAlloc()
 		// Room to spare: keys spread over shards unevenly.
@@ -218,7 +218,7 @@ func TestBytesPerKey(t *testing.T) {
 // bucket on random requests under a clock running forward.
 func TestMatchesTokenBucket(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, w := range []Window{PerSecond(5), PerMinute(20), PerMinute(7), PerHour(100)} {
+	for _, w := range []Window{Window{5, time.Second}, PerMinute(20), PerMinute(7), PerHour(100)} {
 		clock := newTestClock()
 		l := mustLimiter(t, clock, []Window{w})
 		ref := rate.NewLimiter(rate.Every(w.Period/time.Duration(w.Limit)), w.Limit)

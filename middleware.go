@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 )
 
@@ -287,7 +288,7 @@ func (g *Guard) RequireScope(scopes ...string) Middleware {
 			return err
 		}
 		for _, sc := range scopes {
-			if !c.HasScope(sc) {
+			if !slices.Contains(c.Scopes, sc) {
 				return ErrForbidden
 			}
 		}

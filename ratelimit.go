@@ -35,17 +35,11 @@ const (
 	maxPeriod  = bounds.MaxPeriod
 )
 
-// PerSecond returns the Window of n requests per second.
-func PerSecond(n int) Window { return Window{Limit: n, Period: time.Second} }
-
 // PerMinute returns the Window of n requests per minute.
 func PerMinute(n int) Window { return Window{Limit: n, Period: time.Minute} }
 
 // PerHour returns the Window of n requests per hour.
 func PerHour(n int) Window { return Window{Limit: n, Period: time.Hour} }
-
-// String returns the window as "10/1m0s".
-func (w Window) String() string { return strconv.Itoa(w.Limit) + "/" + w.Period.String() }
 
 // checkWindows reports whether ws is a valid limit.
 func checkWindows(ws []Window) error {

@@ -71,7 +71,7 @@ func TestLimiterConfig(t *testing.T) {
 			}
 		})
 	}
-	ok := []Window{PerSecond(1), PerMinute(10), PerHour(100), {1, maxPeriod}, {7, 7}}
+	ok := []Window{Window{1, time.Second}, PerMinute(10), PerHour(100), {1, maxPeriod}, {7, 7}}
 	if _, err := NewMemoryLimiter(ok); err != nil {
 		t.Errorf("valid windows: %v", err)
 	}
@@ -133,7 +133,7 @@ func TestRateLimitSeeds(t *testing.T) {
 			body: `{"status":"Error","code":429,"message":"Rate limit exceeded"}`,
 		},
 		{
-			name: "mockpay", dialect: MockPay(), windows: []Window{PerSecond(5)},
+			name: "mockpay", dialect: MockPay(), windows: []Window{Window{5, time.Second}},
 			admitted: 5, retryAfter: "1", headers: [3]string{"5", "0", "1"},
 			body: `{"success":false,"error":{"code":"TOO_MANY_REQUESTS","message":"Too many requests"}}`,
 		},
@@ -278,7 +278,7 @@ func TestSeveralWindows(t *testing.T) {
 		}
 	})
 	t.Run("retry after the longest wait", func(t *testing.T) {
-		l := mustLimiter(t, newTestClock(), []Window{PerMinute(1), PerHour(1), PerSecond(1)})
+		l := mustLimiter(t, newTestClock(), []Window{PerMinute(1), PerHour(1), Window{1, time.Second}})
 		take(t, l, "k", 1)
 		res := take(t, l, "k", 1)
 		want := LimitResult{Limit: 1, Reset: time.Hour, RetryAfter: time.Hour}
@@ -473,7 +473,7 @@ func TestRateLimitByClientInAnyOrder(t *testing.T) {
 func TestExactness(t *testing.T) {
 	const goroutines, each = 8, 500
 	t.Run("limiter", func(t *testing.T) {
-		for _, ws := range [][]Window{{PerMinute(100)}, {PerMinute(100), PerHour(150)}, {PerHour(1000), PerMinute(100), PerSecond(500)}} {
+		for _, ws := range [][]Window{{PerMinute(100)}, {PerMinute(100), PerHour(150)}, {PerHour(1000), PerMinute(100), Window{500, time.Second}}} {
 			l := mustLimiter(t, newTestClock(), ws)
 			var admitted atomic.Int64
 			var wg sync.WaitGroup

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -61,7 +62,7 @@ func TestRedisDown(t *testing.T) {
 
 	for _, ws := range [][]apiguard.Window{{apiguard.PerMinute(5)}, {apiguard.PerMinute(5), apiguard.PerHour(50)}} {
 		l := mustLimiter(t, rdb, ws)
-		within(t, "Take, "+ws[0].String()+"+"+itoa(len(ws)-1), func() {
+		within(t, "Take, "+fmt.Sprint(ws[0].Limit, "/", ws[0].Period)+"+"+itoa(len(ws)-1), func() {
 			if _, err := l.Take(context.Background(), "k", 1); err == nil {
 				t.Error("no error with Redis down")
 			}

@@ -67,7 +67,7 @@ func NewLimiter(rdb redis.UniversalClient, windows []apiguard.Window, opts ...Op
 		}
 		l.windows = append(l.windows, window{
 			limit:  redis_rate.Limit{Rate: w.Limit, Burst: w.Limit, Period: w.Period},
-			suffix: "}:" + w.String(),
+			suffix: "}:" + strconv.Itoa(w.Limit) + "/" + w.Period.String(),
 		})
 	}
 	return l, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -84,7 +85,7 @@ func TestLimiter(t *testing.T) {
 		{apiguard.PerHour(3)},
 		{apiguard.PerHour(3), {Limit: 100, Period: 24 * time.Hour}},
 	} {
-		t.Run(ws[0].String()+"+"+itoa(len(ws)), func(t *testing.T) {
+		t.Run(fmt.Sprint(ws[0].Limit, "/", ws[0].Period)+"+"+itoa(len(ws)), func(t *testing.T) {
 			l := mustLimiter(t, rdb, ws, prefix(t))
 			for i := range 3 {
 				res := take(t, l, "k", 1)
@@ -129,7 +130,7 @@ func TestSeveralWindows(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := "sw" + itoa(tt.refuser) + ":"
 			l := mustLimiter(t, rdb, tt.windows, WithPrefix(p))
-			keys := []string{"rate:{" + p + "rl:k}:" + tt.windows[0].String(), "rate:{" + p + "rl:k}:" + tt.windows[1].String()}
+			keys := []string{"rate:{" + p + "rl:k}:" + fmt.Sprint(tt.windows[0].Limit, "/", tt.windows[0].Period), "rate:{" + p + "rl:k}:" + fmt.Sprint(tt.windows[1].Limit, "/", tt.windows[1].Period)}
 			rdb.Del(ctx, keys...)
 			take(t, l, "k", 1)
 			take(t, l, "k", 1)
