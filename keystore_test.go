@@ -107,14 +107,6 @@ func TestGenerateKey(t *testing.T) {
 	}
 }
 
-func mustClient(t *testing.T, s KeyStore, key string) *Client {
-	c, err := s.Lookup(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 func TestKeyStoresConcurrent(t *testing.T) {
 	clock := newTestClock()
 	s, _ := NewMemoryKeyStore(WithClock(clock.Now))

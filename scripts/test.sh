@@ -9,14 +9,14 @@
 #   bash scripts/test.sh
 #
 # STATICCHECK_ROOT=report|fail     staticcheck findings in the root module:
-#                                  report them only (default), or fail the run
+#                                  report them only, or fail the run (default)
 # STATICCHECK_MODULES=fail|report  the same for every other module (default fail)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/modules.sh
 
 STATICCHECK_VERSION=v0.8.2
-STATICCHECK_ROOT=${STATICCHECK_ROOT:-report}
+STATICCHECK_ROOT=${STATICCHECK_ROOT:-fail}
 STATICCHECK_MODULES=${STATICCHECK_MODULES:-fail}
 for v in STATICCHECK_ROOT STATICCHECK_MODULES; do
   case ${!v} in report | fail) ;; *) echo "$v=${!v}: want report or fail" >&2; exit 2 ;; esac
