@@ -88,26 +88,30 @@ func (s *state) handOn(r *http.Request) *http.Request {
 	if b == nil || b.err != nil || r.Body == nil || r.Body == http.NoBody {
 		return r
 	}
-	b.rd.Reset(b.data)
 	switch {
-	case r.Body == &b.rd:
-		return r
 	case r == b.src:
+		b.rd.Reset(b.data)
 		return b.dst
-	case r != s.own:
+	case r != s.own && r.Body != &b.rd:
 		r2 := new(http.Request)
 		*r2 = *r
 		b.src, b.dst = r, r2
 		r = r2
 	}
-	r.Body = &b.rd
-	r.ContentLength = int64(len(b.data))
+	b.install(r)
 	if b.getBody == nil {
 		data := b.data
 		b.getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	}
 	r.GetBody = b.getBody
 	return r
+}
+
+// install makes the kept bytes, from the start, the Body of r.
+func (b *keptBody) install(r *http.Request) {
+	b.rd.Reset(b.data)
+	r.Body = &b.rd
+	r.ContentLength = int64(len(b.data))
 }
 
 // restore gives r, a request the caller holds (Identify's, ReadBody's),
@@ -117,7 +121,7 @@ func (s *state) restore(r *http.Request) {
 	switch {
 	case b == nil || b.err != nil || r.Body == nil || r.Body == http.NoBody:
 	case r == s.own || r.Body == &b.rd:
-		s.handOn(r)
+		b.install(r) // GetBody comes with the hand-on to the next handler
 	default:
 		rb := new(replayBody)
 		rb.Reset(b.data)
