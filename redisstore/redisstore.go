@@ -1,9 +1,11 @@
-// Package redisstore keeps apiguard's rate limits and unique request ids in
-// Redis, so that several replicas of a server share them.
+// Package redisstore keeps apiguard's rate limits, unique request ids and
+// API keys in Redis, so that several replicas of a server share them.
 //
 // A Limiter is an apiguard.Limiter: give it to Guard.RateLimit as you would
 // a MemoryLimiter. An IDStore remembers request ids for a while, to refuse
-// a replayed one.
+// a replayed one. A KeyStore is an apiguard.KeyStore; put an
+// apiguard.CachedKeyStore in front of it on each replica, and Listen, so
+// that a key revoked anywhere is forgotten everywhere.
 //
 // Every call to Redis is bounded by a timeout (WithTimeout). For the timeout
 // to bound the network reads and writes too, and not only the wait for a
@@ -32,12 +34,13 @@ const DefaultTimeout = 100 * time.Millisecond
 // WithPrefix says otherwise.
 const DefaultPrefix = "apiguard:"
 
-// An Option configures a Limiter or an IDStore.
+// An Option configures a Limiter, an IDStore or a KeyStore.
 type Option func(*config) error
 
 type config struct {
 	prefix  string
 	timeout time.Duration
+	now     func() time.Time
 }
 
 // WithPrefix sets the prefix of the package's key names, so that several
@@ -60,8 +63,21 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithClock sets the clock a KeyStore compares a key's NotAfter with; give
+// it the clock of the Guards. The default is time.Now. Redis itself drops
+// a key at its NotAfter by its own clock.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("redisstore: WithClock needs a clock")
+		}
+		c.now = now
+		return nil
+	}
+}
+
 func newConfig(rdb redis.UniversalClient, opts []Option) (config, error) {
-	c := config{prefix: DefaultPrefix, timeout: DefaultTimeout}
+	c := config{prefix: DefaultPrefix, timeout: DefaultTimeout, now: time.Now}
 	if rdb == nil {
 		return c, errors.New("redisstore: no Redis client")
 	}
