@@ -287,7 +287,7 @@ func keyDigest(key string) string {
 }
 
 func (s *KeyStore) recordKey(digest string) string { return s.prefix + "key:" + digest }
-func (s *KeyStore) idKey(keyID string) string     { return s.prefix + "kid:" + keyID }
+func (s *KeyStore) idKey(keyID string) string      { return s.prefix + "kid:" + keyID }
 func (s *KeyStore) secretsKey(client string) string {
 	return s.prefix + "sec:" + client
 }
