@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/apiguard/apiguard/sqlstore/pgtest"
 )
 
 // The apiguard operator command, built once for the tests that need it.
@@ -51,6 +54,9 @@ func operator(t *testing.T, url string) func(args ...string) []byte {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if pg != nil {
+		pg.Stop()
+	}
 	if cmdPath != "" {
 		os.RemoveAll(filepath.Dir(cmdPath))
 	}
@@ -89,13 +95,46 @@ func waitStatus(t *testing.T, within time.Duration, status int, call func() resp
 	}
 }
 
-// TestDBKeys pins DEMO.md's -db promise on an SQLite file: the demo's
+// The PostgreSQL server of the tests, started by the first that needs it.
+var (
+	pgOnce sync.Once
+	pg     *pgtest.Server
+	pgErr  error
+)
+
+// dbBackends are the databases TestDBKeys runs against; url returns a new,
+// empty one.
+var dbBackends = []struct {
+	name string
+	url  func(t *testing.T) string
+}{
+	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "keys.db") }},
+	{"postgres", func(t *testing.T) string {
+		pgOnce.Do(func() { pg, pgErr = pgtest.Start() })
+		if pgErr != nil {
+			t.Fatal("cannot start PostgreSQL for the test:", pgErr)
+		}
+		u, err := pg.NewDatabase(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}},
+}
+
+// TestDBKeys pins DEMO.md's -db promise on an SQLite file and on
+// PostgreSQL: the demo's
 // fixed keys are seeded and work as in memory; a key issued with the
 // apiguard command works, and once revoked or rotated with it is refused
 // within a second by both of two demos on the database; a demo key revoked
 // with the command stays revoked when a demo starts again.
 func TestDBKeys(t *testing.T) {
-	url := "sqlite:" + filepath.Join(t.TempDir(), "keys.db")
+	for _, b := range dbBackends {
+		t.Run(b.name, func(t *testing.T) { testDBKeys(t, b.url(t)) })
+	}
+}
+
+func testDBKeys(t *testing.T, url string) {
 	apiguard := operator(t, url)
 	d1 := startDemo(t, config{db: url})
 	d2 := startDemo(t, config{db: url})
