@@ -191,6 +191,18 @@ func testDBKeys(t *testing.T, url string) {
 		t.Fatalf("the rotated key: %d %s", r.status, r.body)
 	}
 
+	// The Reseller API's hash signatures use the key kept in the database,
+	// until it is revoked.
+	status := func() response {
+		return d2.call(t, "POST", d2.base+"/topup/status", `{"trx_id":"TRX_123456789"}`,
+			"Authorization", "Bearer "+seedHash(topupKeyGold, "TRX_123456789"), "Content-Type", "application/json")
+	}
+	if r := status(); r.status != 200 {
+		t.Fatalf("topup status signed with the gold key: %d %s", r.status, r.body)
+	}
+	apiguard("keys", "revoke", "tu_gold")
+	waitStatus(t, time.Second, 401, status)
+
 	// A demo key revoked with the command stays revoked in a demo started
 	// after: seeding adds only the key ids the database lacks.
 	apiguard("keys", "revoke", "mp_b")
