@@ -15,6 +15,7 @@ import (
 
 	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/sqlstore/internal/parse"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // KeyInfo describes a stored key: everything but its secret and digest.
@@ -152,6 +153,11 @@ func (s *Store) add(ctx context.Context, actor, action string, spec apiguard.Key
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
 			c.KeyID, c.ID, d[:], secret, prefix, kindName(c.Publishable), envName(c.Env), c.Role,
 			strings.Join(c.Scopes, " "), formatPrefixes(c.IPs), s.d.timeArg(now), actor, s.d.timeArg(spec.NotAfter)); err != nil {
+			if isUniqueViolation(err) {
+				// Another transaction stored the key between the count
+				// and the insert (PostgreSQL; SQLite's writers take turns).
+				return fmt.Errorf("%w: key id %q or its secret is stored already", ErrExists, c.KeyID)
+			}
 			return err
 		}
 		detail := describe(&c, spec.NotAfter, spec.KeepSecret)
@@ -577,6 +583,13 @@ func describe(c *apiguard.Client, notAfter time.Time, keep bool) string {
 		b.WriteString(" keep-secret")
 	}
 	return b.String()
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation
+// (SQLSTATE 23505).
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // newKeyID returns a random key id, "key_" and 16 hex digits.

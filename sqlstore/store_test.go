@@ -552,3 +552,37 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// TestAddTogether pins that stores adding one key at once leave one row,
+// and every other Add fails with ErrExists, not with the database's
+// unique-violation error.
+func TestAddTogether(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		url := b.url(t)
+		const n = 6
+		stores := make([]*Store, n)
+		for i := range stores {
+			stores[i] = open(t, url)
+		}
+		spec := apiguard.KeySpec{Key: "sk_test_together", Client: apiguard.Client{ID: "m", KeyID: "k1"}}
+		errs := make(chan error, n)
+		for _, s := range stores {
+			go func() {
+				_, err := s.Add(ctx, "ops", spec)
+				errs <- err
+			}()
+		}
+		added := 0
+		for range n {
+			switch err := <-errs; {
+			case err == nil:
+				added++
+			case !errors.Is(err, ErrExists):
+				t.Errorf("Add: %v, want ErrExists", err)
+			}
+		}
+		if keys, _ := counts(t, stores[0]); added != 1 || keys != 1 {
+			t.Fatalf("%d Adds succeeded, %d keys stored; want 1 and 1", added, keys)
+		}
+	})
+}

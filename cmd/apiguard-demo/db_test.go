@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,4 +211,53 @@ func testDBKeys(t *testing.T, url string) {
 	d3 := startDemo(t, config{db: url})
 	create(d3, mockPayKeyB).want(t, 401, mockUnauthorized)
 	create(d3, mockPayKeyA).want(t, 200, `{"success":true,"data":{"order_id":"ORDER-A_full","amount":100000,"status":"pending"}}`)
+}
+
+// TestSeedTogether pins that demos starting at once on one new database
+// all start, and seed each fixed key once.
+func TestSeedTogether(t *testing.T) {
+	for _, b := range dbBackends {
+		t.Run(b.name, func(t *testing.T) {
+			url := b.url(t)
+			const n = 4
+			errs := make(chan error, n)
+			dbs := make(chan *keyDB, n)
+			for range n {
+				go func() {
+					k, err := openKeyDB(context.Background(), config{db: url, now: time.Now}, io.Discard)
+					errs <- err
+					dbs <- k
+				}()
+			}
+			for range n {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+				k := <-dbs
+				t.Cleanup(func() { k.Close() })
+			}
+			k, err := openKeyDB(context.Background(), config{db: url, now: time.Now}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer k.Close()
+			want := 0
+			for _, a := range apis {
+				if a.keys == nil {
+					continue
+				}
+				for _, spec := range a.keys.specs {
+					want++
+					info, err := k.store.Key(context.Background(), spec.Client.KeyID)
+					if err != nil || info.CreatedBy != "apiguard-demo" {
+						t.Errorf("%s: %+v, %v", spec.Client.KeyID, info, err)
+					}
+				}
+			}
+			var stored int
+			if err := k.store.DB().QueryRow(`SELECT COUNT(*) FROM apiguard_keys`).Scan(&stored); err != nil || stored != want {
+				t.Fatalf("%d keys stored (%v), want %d", stored, err, want)
+			}
+		})
+	}
 }
