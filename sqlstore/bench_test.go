@@ -40,7 +40,7 @@ func BenchmarkLookup(b *testing.B) {
 		}{bk.name, s})
 	}
 	for _, st := range stores {
-		cached, err := apiguard.NewCachedKeyStore(st.store, 1000)
+		cached, err := apiguard.NewCachedKeyStore(st.store, apiguard.WithCapacity(1000))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,24 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/sqlstore"
 )
-
-// forgetful is a cache's Forget, for the example: what a cache whose
-// Forget takes a key id would do.
-type forgetful struct {
-	mu     sync.Mutex
-	forgot []string
-}
-
-func (f *forgetful) Forget(keyID string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.forgot = append(f.forgot, keyID)
-}
 
 func Example() {
 	dir, err := os.MkdirTemp("", "sqlstore-example-")
@@ -43,9 +29,12 @@ func Example() {
 	}
 	defer st.Close()
 
-	// Tell the cache in front of the store of every change, from any
-	// replica.
-	cache := &forgetful{}
+	// Put a cache in front of the store, and tell it of every change made
+	// by any replica; give cache to the Guard as its KeyStore.
+	cache, err := apiguard.NewCachedKeyStore(st)
+	if err != nil {
+		log.Fatal(err)
+	}
 	w, err := st.Watch(sqlstore.Invalidate(cache))
 	if err != nil {
 		log.Fatal(err)
@@ -61,7 +50,7 @@ func Example() {
 	}
 	fmt.Println(strings.HasPrefix(key, "sk_test_"), info.Client.Env, info.Status(info.CreatedAt))
 
-	c, err := st.Lookup(ctx, key)
+	c, err := cache.Lookup(ctx, key)
 	fmt.Println(c.ID, c.KeyID, c.Scopes, err)
 
 	if err := st.Revoke(ctx, "bob", "key_1"); err != nil {
@@ -69,8 +58,10 @@ func Example() {
 	}
 	_, err = st.Lookup(ctx, key)
 	fmt.Println(errors.Is(err, apiguard.ErrInvalidKey))
+	// Within a poll interval (500 ms on SQLite, milliseconds on
+	// PostgreSQL), the watcher makes the cache forget key_1 too.
 
-	w.Close() // waits for the watcher, which polls every 500 ms
+	w.Close()
 	trail, _ := st.Audit(ctx, "merchant-42")
 	for _, e := range trail {
 		fmt.Println(e.Action, e.KeyID, e.Actor)

@@ -2,10 +2,8 @@ module github.com/apiguard/apiguard/sqlstore
 
 go 1.26.0
 
-replace github.com/apiguard/apiguard => ../
-
 require (
-	github.com/apiguard/apiguard v0.0.0-00010101000000-000000000000
+	github.com/apiguard/apiguard v0.0.0-20261130044516-f87e5cf828d8
 	github.com/jackc/pgx/v5 v5.12.0
 	modernc.org/sqlite v1.62.0
 )

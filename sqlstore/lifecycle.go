@@ -15,12 +15,13 @@ import (
 
 	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/sqlstore/internal/parse"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // KeyInfo describes a stored key: everything but its secret and digest.
 type KeyInfo struct {
 	// Client is the identity the key stands for: client id, key id, scopes,
-	// role, environment, registered address ranges and kind.
+	// role, environment, registered address ranges and whether it is publishable.
 	Client apiguard.Client
 	// Prefix is the start of the key, such as "sk_test_", that the key was
 	// generated with; empty for keys added whole by Add.
@@ -150,8 +151,13 @@ func (s *Store) add(ctx context.Context, actor, action string, spec apiguard.Key
 		if _, err := q.ExecContext(ctx, s.d.q(`INSERT INTO apiguard_keys
 			(key_id, client_id, digest, secret, prefix, kind, env, role, scopes, ips, created_at, created_by, not_after)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`),
-			c.KeyID, c.ID, d[:], secret, prefix, kindName(c.Kind), envName(c.Env), c.Role,
+			c.KeyID, c.ID, d[:], secret, prefix, kindName(c.Publishable), envName(c.Env), c.Role,
 			strings.Join(c.Scopes, " "), formatPrefixes(c.IPs), s.d.timeArg(now), actor, s.d.timeArg(spec.NotAfter)); err != nil {
+			if isUniqueViolation(err) {
+				// Another transaction stored the key between the count
+				// and the insert (PostgreSQL; SQLite's writers take turns).
+				return fmt.Errorf("%w: key id %q or its secret is stored already", ErrExists, c.KeyID)
+			}
 			return err
 		}
 		detail := describe(&c, spec.NotAfter, spec.KeepSecret)
@@ -525,9 +531,6 @@ func checkClient(c *apiguard.Client) error {
 	if c.Env > apiguard.Live {
 		return fmt.Errorf("%w: unknown environment %d", ErrInvalid, c.Env)
 	}
-	if c.Kind > apiguard.PublishableKey {
-		return fmt.Errorf("%w: unknown key kind %d", ErrInvalid, c.Kind)
-	}
 	if len(c.IPs) > maxIPs {
 		return fmt.Errorf("%w: more than %d address ranges", ErrInvalid, maxIPs)
 	}
@@ -563,7 +566,7 @@ func formatPrefixes(ps []netip.Prefix) string {
 // describe tells what a stored key is, for the audit table.
 func describe(c *apiguard.Client, notAfter time.Time, keep bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "kind=%s env=%s", kindName(c.Kind), c.Env)
+	fmt.Fprintf(&b, "kind=%s env=%s", kindName(c.Publishable), c.Env)
 	if c.Role != "" {
 		fmt.Fprintf(&b, " role=%s", c.Role)
 	}
@@ -580,6 +583,13 @@ func describe(c *apiguard.Client, notAfter time.Time, keep bool) string {
 		b.WriteString(" keep-secret")
 	}
 	return b.String()
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation
+// (SQLSTATE 23505).
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
 // newKeyID returns a random key id, "key_" and 16 hex digits.

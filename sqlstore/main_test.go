@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apiguard/apiguard/sqlstore/internal/pgtest"
+	"github.com/apiguard/apiguard/sqlstore/pgtest"
 )
 
 // pg is the PostgreSQL server the tests share; each test gets a database

@@ -208,7 +208,7 @@ func (r *keyRow) live(t time.Time) bool {
 
 // client returns the identity the row stands for.
 func (r *keyRow) client() *apiguard.Client {
-	c := &apiguard.Client{ID: r.clientID, KeyID: r.keyID, Role: r.role, Env: envOf(r.env), Kind: kindOf(r.kind)}
+	c := &apiguard.Client{ID: r.clientID, KeyID: r.keyID, Role: r.role, Env: envOf(r.env), Publishable: r.kind == kindPublishable}
 	if r.scopes != "" {
 		c.Scopes = strings.Fields(r.scopes)
 	}
@@ -359,18 +359,19 @@ func envOf(s string) apiguard.Environment {
 	return apiguard.AnyEnvironment
 }
 
-func kindOf(s string) apiguard.KeyKind {
-	if s == "publishable" {
-		return apiguard.PublishableKey
-	}
-	return apiguard.ServerKey
-}
+// The values of the kind column: a secret server key, or a publishable
+// client key (apiguard.Client.Publishable).
+const (
+	kindServer      = "server"
+	kindPublishable = "publishable"
+)
 
-func kindName(k apiguard.KeyKind) string {
-	if k == apiguard.PublishableKey {
-		return "publishable"
+// kindName returns the kind column's value for a client.
+func kindName(publishable bool) string {
+	if publishable {
+		return kindPublishable
 	}
-	return "server"
+	return kindServer
 }
 
 var _ apiguard.KeyStore = (*Store)(nil)

@@ -36,7 +36,7 @@ func TestLifecycle(t *testing.T) {
 		key, info, err := s.Issue(ctx, "alice", NewKey{
 			Prefix: "sk_test_",
 			Client: apiguard.Client{ID: "merchant-42", Scopes: []string{"payment:create", "payment:read"},
-				Role: "gold", IPs: ips, Kind: apiguard.ServerKey},
+				Role: "gold", IPs: ips},
 			NotAfter: notAfter,
 		})
 		if err != nil {
@@ -46,7 +46,7 @@ func TestLifecycle(t *testing.T) {
 			t.Fatalf("key %q: want sk_test_ and 43 characters", key)
 		}
 		want := apiguard.Client{ID: "merchant-42", KeyID: info.Client.KeyID, Scopes: []string{"payment:create", "payment:read"},
-			Role: "gold", Env: apiguard.Sandbox, IPs: []netip.Prefix{ips[0], ips[1]}, Kind: apiguard.ServerKey}
+			Role: "gold", Env: apiguard.Sandbox, IPs: []netip.Prefix{ips[0], ips[1]}}
 		got, err := s.Lookup(ctx, key)
 		if err != nil {
 			t.Fatal(err)
@@ -141,9 +141,61 @@ func TestLifecycle(t *testing.T) {
 	})
 }
 
+// TestPublishable pins that Client.Publishable survives the database (the
+// kind column holds "publishable" or "server") and a rotation.
+func TestPublishable(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := open(t, b.url(t))
+		pub, info, err := s.Issue(ctx, "ops", NewKey{Prefix: "SB-Mid-client-", Client: apiguard.Client{ID: "M-demo", Publishable: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, _, err := s.Issue(ctx, "ops", NewKey{Prefix: "SB-Mid-server-", Client: apiguard.Client{ID: "M-demo"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !info.Client.Publishable {
+			t.Fatalf("Issue info: %+v, want publishable", info.Client)
+		}
+		pub2, _, err := s.Rotate(ctx, "ops", info.Client.KeyID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Lookup(ctx, pub); !errors.Is(err, apiguard.ErrInvalidKey) {
+			t.Fatalf("the rotated publishable key: %v, want ErrInvalidKey", err)
+		}
+		for _, k := range []struct {
+			key  string
+			want bool
+		}{{pub2, true}, {srv, false}} {
+			c, err := s.Lookup(ctx, k.key)
+			if err != nil || c.Publishable != k.want {
+				t.Fatalf("Lookup: %+v, %v; want Publishable %v", c, err, k.want)
+			}
+		}
+		var kinds []string
+		rows, err := s.db.Query(`SELECT kind FROM apiguard_keys ORDER BY created_at, key_id`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				t.Fatal(err)
+			}
+			kinds = append(kinds, k)
+		}
+		slices.Sort(kinds)
+		if want := []string{"publishable", "publishable", "server"}; !slices.Equal(kinds, want) {
+			t.Fatalf("kind column: %v, want %v", kinds, want)
+		}
+	})
+}
+
 func sameClient(a, b *apiguard.Client) bool {
 	return a.ID == b.ID && a.KeyID == b.KeyID && slices.Equal(a.Scopes, b.Scopes) && a.Role == b.Role &&
-		a.Env == b.Env && slices.Equal(a.IPs, b.IPs) && a.Kind == b.Kind
+		a.Env == b.Env && slices.Equal(a.IPs, b.IPs) && a.Publishable == b.Publishable
 }
 
 func TestLookupRefuses(t *testing.T) {
@@ -499,4 +551,38 @@ func TestRedactURL(t *testing.T) {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestAddTogether pins that stores adding one key at once leave one row,
+// and every other Add fails with ErrExists, not with the database's
+// unique-violation error.
+func TestAddTogether(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		url := b.url(t)
+		const n = 6
+		stores := make([]*Store, n)
+		for i := range stores {
+			stores[i] = open(t, url)
+		}
+		spec := apiguard.KeySpec{Key: "sk_test_together", Client: apiguard.Client{ID: "m", KeyID: "k1"}}
+		errs := make(chan error, n)
+		for _, s := range stores {
+			go func() {
+				_, err := s.Add(ctx, "ops", spec)
+				errs <- err
+			}()
+		}
+		added := 0
+		for range n {
+			switch err := <-errs; {
+			case err == nil:
+				added++
+			case !errors.Is(err, ErrExists):
+				t.Errorf("Add: %v, want ErrExists", err)
+			}
+		}
+		if keys, _ := counts(t, stores[0]); added != 1 || keys != 1 {
+			t.Fatalf("%d Adds succeeded, %d keys stored; want 1 and 1", added, keys)
+		}
+	})
 }

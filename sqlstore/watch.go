@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/sqlstore/internal/parse"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -45,13 +46,20 @@ type Change struct {
 }
 
 // A Forgetter drops what it cached for a key id: a cache in front of the
-// Store. Invalidate makes one a Watch callback.
+// Store, such as apiguard.CachedKeyStore. Invalidate makes one a Watch
+// callback.
 type Forgetter interface {
 	Forget(keyID string)
 }
 
+var _ Forgetter = (*apiguard.CachedKeyStore)(nil)
+
 // Invalidate returns a Watch callback that tells f to forget every key
-// that changes.
+// that changes, by its key id: with an apiguard.CachedKeyStore, a revoked
+// or rotated key stops working from the cache as soon as the change
+// arrives. A key added or issued needs no forgetting (a cache holds no
+// entry for a key that was never stored, unless a lookup of it failed
+// first; such an entry lasts the cache's negative TTL).
 func Invalidate(f Forgetter) func(Change) {
 	return func(c Change) { f.Forget(c.KeyID) }
 }

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"strings"
 	"sync"
@@ -12,51 +11,20 @@ import (
 	"github.com/apiguard/apiguard"
 )
 
-// keyCache is a small cache in front of a KeyStore whose Forget takes a key
-// id, as the Forgetter that Watch feeds wants. apiguard.CachedKeyStore's
-// Forget takes the key itself in the root package these tests build
-// against, so the tests bring their own. It caches found clients with no
-// expiry, so that only Forget makes a change seen.
-type keyCache struct {
-	next apiguard.KeyStore
-	mu   sync.Mutex
-	hits map[[32]byte]*apiguard.Client
-	byID map[string][][32]byte
-}
+// longTTL is the cache TTL of the tests' replicas: far longer than any
+// test, so that a cached key stops working only if the watcher makes the
+// cache forget it.
+const longTTL = time.Hour
 
-func newKeyCache(next apiguard.KeyStore) *keyCache {
-	return &keyCache{next: next, hits: map[[32]byte]*apiguard.Client{}, byID: map[string][][32]byte{}}
-}
-
-func (c *keyCache) Lookup(ctx context.Context, key string) (*apiguard.Client, error) {
-	d := sha256.Sum256([]byte(key))
-	c.mu.Lock()
-	cl, ok := c.hits[d]
-	c.mu.Unlock()
-	if ok {
-		return cl, nil
+// newCache returns the cache a replica puts in front of its store: an
+// apiguard.CachedKeyStore whose entries outlive the test.
+func newCache(t testing.TB, next apiguard.KeyStore) *apiguard.CachedKeyStore {
+	t.Helper()
+	c, err := apiguard.NewCachedKeyStore(next, apiguard.WithCacheTTL(longTTL, longTTL))
+	if err != nil {
+		t.Fatal(err)
 	}
-	cl, err := c.next.Lookup(ctx, key)
-	if err == nil {
-		c.mu.Lock()
-		c.hits[d] = cl
-		c.byID[cl.KeyID] = append(c.byID[cl.KeyID], d)
-		c.mu.Unlock()
-	}
-	return cl, err
-}
-
-func (c *keyCache) Secrets(ctx context.Context, clientID string) ([]apiguard.Secret, error) {
-	return c.next.Secrets(ctx, clientID)
-}
-
-func (c *keyCache) Forget(keyID string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, d := range c.byID[keyID] {
-		delete(c.hits, d)
-	}
-	delete(c.byID, keyID)
+	return c
 }
 
 // waitRefused polls cache until it refuses key, failing t after within.
@@ -75,18 +43,59 @@ func waitRefused(t *testing.T, cache apiguard.KeyStore, key string, within time.
 	}
 }
 
+// TestInvalidateForgets pins that Invalidate makes an
+// apiguard.CachedKeyStore forget a changed key by its key id, and only that
+// key: without it, the cache would serve a revoked key until its TTL.
+func TestInvalidateForgets(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		s := open(t, b.url(t))
+		cache := newCache(t, s)
+		var keys []string
+		var ids []string
+		for range 2 {
+			key, info, err := s.Issue(ctx, "ops", NewKey{Prefix: "sk_test_", Client: apiguard.Client{ID: "m"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cache.Lookup(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			keys, ids = append(keys, key), append(ids, info.Client.KeyID)
+		}
+		for _, id := range ids {
+			if err := s.Revoke(ctx, "ops", id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The cache holds both revoked keys, as it would for an hour.
+		for _, key := range keys {
+			if _, err := cache.Lookup(ctx, key); err != nil {
+				t.Fatalf("cached key before Invalidate: %v", err)
+			}
+		}
+		Invalidate(cache)(Change{Seq: 9, KeyID: ids[0], ClientID: "m"})
+		if _, err := cache.Lookup(ctx, keys[0]); !errors.Is(err, apiguard.ErrInvalidKey) {
+			t.Fatalf("the invalidated key: %v, want ErrInvalidKey", err)
+		}
+		if _, err := cache.Lookup(ctx, keys[1]); err != nil {
+			t.Fatalf("another key of the same client was forgotten too: %v", err)
+		}
+	})
+}
+
 // replica is a Store with a cache in front, kept up to date by a Watcher.
 type replica struct {
 	store *Store
-	cache *keyCache
+	cache *apiguard.CachedKeyStore
 	seen  chan Change
 }
 
 func newReplica(t *testing.T, url string, opts ...Option) *replica {
 	s := open(t, url, opts...)
-	r := &replica{store: s, cache: newKeyCache(s), seen: make(chan Change, 100)}
+	r := &replica{store: s, cache: newCache(t, s), seen: make(chan Change, 100)}
+	forget := Invalidate(r.cache)
 	w, err := s.Watch(func(c Change) {
-		r.cache.Forget(c.KeyID)
+		forget(c)
 		select {
 		case r.seen <- c:
 		default:

@@ -22,6 +22,7 @@ type api struct {
 	credentials []string
 	curl        func(base, secureBase string) string
 	mount       func(mux *http.ServeMux, cfg config) error
+	keys        *demoKeys // its fixed API keys, if any (see db.go)
 }
 
 // apis lists the seed APIs in seed order.

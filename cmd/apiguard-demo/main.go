@@ -40,7 +40,10 @@ type config struct {
 	addr     string
 	tlsAddr  string
 	tokenTTL time.Duration
+	db       string           // -db: the URL of a key database (see db.go); empty: keys in memory
 	now      func() time.Time // the clock; time.Now outside tests
+
+	keys *keyDB // the key database run opened for -db, or nil
 }
 
 func main() {
@@ -48,6 +51,7 @@ func main() {
 	flag.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "plain HTTP listen address")
 	flag.StringVar(&cfg.tlsAddr, "tls-addr", "127.0.0.1:8443", "HTTPS listen address (self-signed certificate); empty disables HTTPS")
 	flag.DurationVar(&cfg.tokenTTL, "token-ttl", 60*time.Second, "lifetime of 88Pay access tokens")
+	flag.StringVar(&cfg.db, "db", "", "take the API keys from this database (an SQLite file or a postgres:// URL), managed with the apiguard command; empty keeps them in memory")
 	flag.Parse()
 	cfg.now = time.Now
 
@@ -64,6 +68,12 @@ func run(ctx context.Context, cfg config, out io.Writer, ready func(plain, secur
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
+	keys, err := openKeyDB(ctx, cfg, out)
+	if err != nil {
+		return err
+	}
+	defer keys.Close()
+	cfg.keys = keys
 	h, err := newGateway(cfg)
 	if err != nil {
 		return err

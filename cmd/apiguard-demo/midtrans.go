@@ -15,8 +15,19 @@ const (
 	midtransClientKey = "SB-Mid-client-demo123456"
 )
 
+// midtransKeys are Midtrans' fixed keys; its keys begin with SB-Mid-
+// (sandbox) or Mid- (production).
+var midtransKeys = &demoKeys{
+	prefixes: []string{"SB-Mid-", "Mid-"},
+	specs: []apiguard.KeySpec{
+		{Key: midtransServerKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_server"}},
+		{Key: midtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_client", Publishable: true}},
+	},
+}
+
 var midtransAPI = api{
 	mount: mountMidtrans,
+	keys:  midtransKeys,
 	title: "Midtrans under /midtrans: Basic base64(server_key + \":\"), client_key for front-end calls",
 	credentials: []string{
 		midtransServerKey + "  server key (merchant M-demo)",
@@ -29,17 +40,9 @@ var midtransAPI = api{
 }
 
 func mountMidtrans(mux *http.ServeMux, cfg config) error {
-	keys, err := apiguard.NewMemoryKeyStore()
+	keys, err := cfg.keyStore(midtransKeys)
 	if err != nil {
 		return err
-	}
-	for _, k := range []apiguard.KeySpec{
-		{Key: midtransServerKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_server"}},
-		{Key: midtransClientKey, Client: apiguard.Client{ID: "M-demo", KeyID: "mt_client", Publishable: true}},
-	} {
-		if err := keys.Add(k); err != nil {
-			return err
-		}
 	}
 	opts := append(cfg.common(), apiguard.WithDialect(apiguard.Midtrans()), apiguard.WithEnvironment(apiguard.Sandbox))
 	server, err := apiguard.New(apiguard.Basic(keys), opts...)

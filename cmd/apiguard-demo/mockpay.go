@@ -14,8 +14,20 @@ const (
 	mockPayKeyLive = "live_sk_demo_clientA"
 )
 
+// mockPayKeys are MockPay's fixed keys; its keys begin with sandbox_ or
+// live_.
+var mockPayKeys = &demoKeys{
+	prefixes: []string{"sandbox_", "live_"},
+	specs: []apiguard.KeySpec{
+		{Key: mockPayKeyA, Client: apiguard.Client{ID: "client-a", KeyID: "mp_a", Scopes: []string{"payment:create", "payment:read"}}},
+		{Key: mockPayKeyB, Client: apiguard.Client{ID: "client-b", KeyID: "mp_b", Scopes: []string{"payment:read"}}},
+		{Key: mockPayKeyLive, Client: apiguard.Client{ID: "client-a", KeyID: "mp_live", Scopes: []string{"payment:create", "payment:read"}}},
+	},
+}
+
 var mockPayAPI = api{
 	mount: mountMockPay,
+	keys:  mockPayKeys,
 	title: "MockPay under /mockpay: Bearer server key, sandbox",
 	credentials: []string{
 		mockPayKeyA + "  client-a, payment:create payment:read",
@@ -44,18 +56,9 @@ type payment struct {
 type paymentKey struct{ client, order string }
 
 func mountMockPay(mux *http.ServeMux, cfg config) error {
-	keys, err := apiguard.NewMemoryKeyStore()
+	keys, err := cfg.keyStore(mockPayKeys)
 	if err != nil {
 		return err
-	}
-	for _, k := range []apiguard.KeySpec{
-		{Key: mockPayKeyA, Client: apiguard.Client{ID: "client-a", KeyID: "mp_a", Scopes: []string{"payment:create", "payment:read"}}},
-		{Key: mockPayKeyB, Client: apiguard.Client{ID: "client-b", KeyID: "mp_b", Scopes: []string{"payment:read"}}},
-		{Key: mockPayKeyLive, Client: apiguard.Client{ID: "client-a", KeyID: "mp_live", Scopes: []string{"payment:create", "payment:read"}}},
-	} {
-		if err := keys.Add(k); err != nil {
-			return err
-		}
 	}
 	g, err := apiguard.New(apiguard.Bearer(keys),
 		append(cfg.common(), apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox))...)

@@ -16,8 +16,19 @@ const (
 	pay88Merchant = "MCH-COL-29ZTP4"
 )
 
+// pay88Keys are 88Pay's fixed keys; its keys begin with sk_test_ or
+// sk_live_.
+var pay88Keys = &demoKeys{
+	prefixes: []string{"sk_test_", "sk_live_"},
+	specs: []apiguard.KeySpec{
+		{Key: pay88Key, Client: apiguard.Client{ID: pay88Merchant, KeyID: "p88_test", Scopes: []string{"charges:create"}}},
+		{Key: pay88LiveKey, Client: apiguard.Client{ID: pay88Merchant, KeyID: "p88_live", Scopes: []string{"charges:create"}}},
+	},
+}
+
 var pay88API = api{
 	mount: mountPay88,
+	keys:  pay88Keys,
 	title: "88Pay under /88pay: API key + merchant id for a token, then Bearer token + x-session-id; HTTPS only",
 	credentials: []string{
 		pay88Key + "  API key of merchant " + pay88Merchant,
@@ -40,17 +51,9 @@ type pay88Body struct {
 }
 
 func mountPay88(mux *http.ServeMux, cfg config) error {
-	keys, err := apiguard.NewMemoryKeyStore(apiguard.WithClock(cfg.now))
+	keys, err := cfg.keyStore(pay88Keys)
 	if err != nil {
 		return err
-	}
-	for _, k := range []apiguard.KeySpec{
-		{Key: pay88Key, Client: apiguard.Client{ID: pay88Merchant, KeyID: "p88_test", Scopes: []string{"charges:create"}}},
-		{Key: pay88LiveKey, Client: apiguard.Client{ID: pay88Merchant, KeyID: "p88_live", Scopes: []string{"charges:create"}}},
-	} {
-		if err := keys.Add(k); err != nil {
-			return err
-		}
 	}
 	sessions, ring, err := newSessions(cfg,
 		apiguard.WithTokenLifetime(apiguard.AccessToken, cfg.tokenTTL),

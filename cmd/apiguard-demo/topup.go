@@ -20,8 +20,20 @@ const (
 	topupKeyIPBound = "topup_demo_key_ipbound"
 )
 
+// topupKeys are the Reseller API's fixed keys, kept in plaintext for its
+// hash signatures; its keys begin with topup_.
+var topupKeys = &demoKeys{
+	prefixes: []string{"topup_"},
+	specs: []apiguard.KeySpec{
+		{Key: topupKeyGold, Client: apiguard.Client{ID: "123", KeyID: "tu_gold", Role: "gold"}, KeepSecret: true},
+		{Key: topupKeyIPBound, Client: apiguard.Client{ID: "456", KeyID: "tu_ipbound", Role: "regular",
+			IPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}}, KeepSecret: true},
+	},
+}
+
 var topupAPI = api{
 	mount: mountTopup,
+	keys:  topupKeys,
 	title: "Reseller under /topup: IP whitelist, Bearer key, hash signatures, per-IP and per-user limits",
 	credentials: []string{
 		topupKeyGold + "  user 123, role gold, balance 1000000",
@@ -66,18 +78,9 @@ type orderRequest struct {
 }
 
 func mountTopup(mux *http.ServeMux, cfg config) error {
-	keys, err := apiguard.NewMemoryKeyStore()
+	keys, err := cfg.keyStore(topupKeys)
 	if err != nil {
 		return err
-	}
-	for _, k := range []apiguard.KeySpec{
-		{Key: topupKeyGold, Client: apiguard.Client{ID: "123", KeyID: "tu_gold", Role: "gold"}, KeepSecret: true},
-		{Key: topupKeyIPBound, Client: apiguard.Client{ID: "456", KeyID: "tu_ipbound", Role: "regular",
-			IPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")}}, KeepSecret: true},
-	} {
-		if err := keys.Add(k); err != nil {
-			return err
-		}
 	}
 	book := newLedger()
 	opts := append(cfg.common(), apiguard.WithDialect(apiguard.Reseller()))

@@ -365,13 +365,9 @@ func (inv *invocation) exec(ctx context.Context, stdout, stderr io.Writer) error
 			notAfter = time.Now().Add(inv.validFor)
 		}
 		env := map[string]apiguard.Environment{"sandbox": apiguard.Sandbox, "live": apiguard.Live}[inv.env]
-		kind := apiguard.ServerKey
-		if inv.kind == "publishable" {
-			kind = apiguard.PublishableKey
-		}
 		key, info, err := st.Issue(ctx, inv.actor, sqlstore.NewKey{
 			Prefix: inv.prefix, NotAfter: notAfter, KeepSecret: inv.keepSecret,
-			Client: apiguard.Client{ID: inv.client, KeyID: inv.keyID, Scopes: inv.scopes, Role: inv.role, Env: env, IPs: inv.ips, Kind: kind},
+			Client: apiguard.Client{ID: inv.client, KeyID: inv.keyID, Scopes: inv.scopes, Role: inv.role, Env: env, IPs: inv.ips, Publishable: inv.kind == "publishable"},
 		})
 		if err != nil {
 			return err
@@ -507,7 +503,7 @@ type keyJSON struct {
 
 func (p *printer) toJSON(k sqlstore.KeyInfo) keyJSON {
 	j := keyJSON{
-		KeyID: k.Client.KeyID, ClientID: k.Client.ID, Prefix: k.Prefix, Kind: kindName(k.Client.Kind),
+		KeyID: k.Client.KeyID, ClientID: k.Client.ID, Prefix: k.Prefix, Kind: kindName(k.Client.Publishable),
 		Env: k.Client.Env.String(), Role: k.Client.Role, Scopes: k.Client.Scopes, IPs: prefixes(k.Client.IPs),
 		KeepSecret: k.KeepSecret, Status: k.Status(p.now), CreatedAt: k.CreatedAt, CreatedBy: k.CreatedBy,
 		ReplacedBy: k.ReplacedBy,
@@ -543,7 +539,7 @@ func (p *printer) issued(key string, info sqlstore.KeyInfo, old *sqlstore.KeyInf
 	}
 	tw := tabwriter.NewWriter(p.w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY ID\tCLIENT\tENV\tKIND\tKEY")
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", info.Client.KeyID, info.Client.ID, info.Client.Env, kindName(info.Client.Kind), key)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", info.Client.KeyID, info.Client.ID, info.Client.Env, kindName(info.Client.Publishable), key)
 	return tw.Flush()
 }
 
@@ -562,7 +558,7 @@ func (p *printer) keys(list []sqlstore.KeyInfo, array bool) error {
 	tw := tabwriter.NewWriter(p.w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY ID\tENV\tKIND\tSTATUS\tCREATED\tNOT AFTER\tROLE\tSCOPES\tIPS")
 	for _, k := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Client.KeyID, k.Client.Env, kindName(k.Client.Kind),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Client.KeyID, k.Client.Env, kindName(k.Client.Publishable),
 			k.Status(p.now), stamp(k.CreatedAt), stamp(k.NotAfter), dash(k.Client.Role),
 			dash(strings.Join(k.Client.Scopes, ",")), dash(strings.Join(prefixes(k.Client.IPs), ",")))
 	}
@@ -609,8 +605,9 @@ func dash(s string) string {
 	return s
 }
 
-func kindName(k apiguard.KeyKind) string {
-	if k == apiguard.PublishableKey {
+// kindName names a key's kind as --kind does.
+func kindName(publishable bool) string {
+	if publishable {
 		return "publishable"
 	}
 	return "server"

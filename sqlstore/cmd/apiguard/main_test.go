@@ -16,7 +16,7 @@ import (
 
 	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/sqlstore"
-	"github.com/apiguard/apiguard/sqlstore/internal/pgtest"
+	"github.com/apiguard/apiguard/sqlstore/pgtest"
 )
 
 // pg is the PostgreSQL server the tests share, started by the first test

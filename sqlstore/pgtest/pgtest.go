@@ -3,6 +3,11 @@
 // root (the server refuses to run as root). When no PostgreSQL binaries are
 // found it installs Debian's postgresql package with apt-get, if it runs as
 // root; otherwise it fails, naming the package to install.
+//
+// It serves the tests of sqlstore, of its command and of the demo gateway
+// (cmd/apiguard-demo), and any test of a program that keeps its keys in
+// PostgreSQL with sqlstore: a test that needs a real server starts one.
+// It is for tests only: the server trusts every local connection.
 package pgtest
 
 import (
