@@ -30,19 +30,66 @@ func (e Environment) String() string {
 }
 
 // EnvironmentOf tells a key's environment from its prefix, as payment APIs
-// mark them: "sandbox_", "sk_test_", "pk_test_", "SB-" or a "_test_" part
-// mean Sandbox; "live_", "sk_live_", "pk_live_" or a "_live_" part mean
-// Live; anything else is AnyEnvironment.
+// mark them. Only the start of the key counts, and only whole segments
+// followed by more of the key:
+//
+//	sandbox_...  test_...        Sandbox   (MockPay's sandbox_sk_test_...)
+//	live_...                     Live      (MockPay's live_sk_...)
+//	<tag>_test_...               Sandbox   (88Pay's sk_test_..., pk_test_...)
+//	<tag>_live_...               Live      (88Pay's sk_live_...)
+//	SB-...                       Sandbox   (Midtrans' SB-Mid-server-...)
+//	Mid-...                      Live      (Midtrans' production Mid-server-...)
+//
+// where <tag> is 1 to 8 lower-case ASCII letters (sk, pk, rk, whsec). The
+// first rule that matches decides, so "live_acme_test_x" is Live and
+// "sandbox_sk_live_x" Sandbox; anything else, "_test_" further in
+// included, is AnyEnvironment.
 func EnvironmentOf(key string) Environment {
 	switch {
-	case strings.HasPrefix(key, "sandbox_"), strings.HasPrefix(key, "SB-"), strings.HasPrefix(key, "sk_test_"),
-		strings.HasPrefix(key, "pk_test_"), strings.Contains(key, "_test_"):
+	case strings.HasPrefix(key, "SB-") && len(key) > 3:
 		return Sandbox
-	case strings.HasPrefix(key, "live_"), strings.HasPrefix(key, "sk_live_"), strings.HasPrefix(key, "pk_live_"),
-		strings.Contains(key, "_live_"):
+	case strings.HasPrefix(key, "Mid-") && len(key) > 4:
+		return Live
+	}
+	first, rest, ok := strings.Cut(key, "_")
+	if !ok || rest == "" {
+		return AnyEnvironment
+	}
+	if env := envWord(first); env != AnyEnvironment {
+		return env
+	}
+	if !isTag(first) {
+		return AnyEnvironment
+	}
+	second, rest, ok := strings.Cut(rest, "_")
+	if !ok || rest == "" || second == "sandbox" {
+		return AnyEnvironment
+	}
+	return envWord(second)
+}
+
+// envWord is the environment a prefix segment names.
+func envWord(s string) Environment {
+	switch s {
+	case "sandbox", "test":
+		return Sandbox
+	case "live":
 		return Live
 	}
 	return AnyEnvironment
+}
+
+// isTag reports whether s is a key-kind tag: 1 to 8 lower-case letters.
+func isTag(s string) bool {
+	if len(s) == 0 || len(s) > 8 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // Client is the authenticated caller of a request, found in its context with
