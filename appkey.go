@@ -30,8 +30,8 @@ func AppKey(keys KeyStore) Scheme { return &appKeyScheme{keys} }
 type appKeyScheme struct{ keys KeyStore }
 
 func (a *appKeyScheme) Validate() error {
-	if a.keys == nil {
-		return errors.New("apiguard: AppKey needs a KeyStore")
+	if isNil(a.keys) {
+		return fmt.Errorf("apiguard: AppKey needs a KeyStore, not %v", nilName(a.keys))
 	}
 	return nil
 }

@@ -2,7 +2,7 @@ package apiguard
 
 import (
 	"encoding/base64"
-	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -23,8 +23,8 @@ func Basic(keys KeyStore) Scheme { return &basicScheme{keys} }
 type basicScheme struct{ keys KeyStore }
 
 func (b *basicScheme) Validate() error {
-	if b.keys == nil {
-		return errors.New("apiguard: Basic needs a KeyStore")
+	if isNil(b.keys) {
+		return fmt.Errorf("apiguard: Basic needs a KeyStore, not %v", nilName(b.keys))
 	}
 	return nil
 }

@@ -40,8 +40,8 @@ type bearerScheme struct {
 }
 
 func (b *bearerScheme) Validate() error {
-	if b.keys == nil {
-		return errors.New("apiguard: Bearer needs a KeyStore")
+	if isNil(b.keys) {
+		return fmt.Errorf("apiguard: Bearer needs a KeyStore, not %v", nilName(b.keys))
 	}
 	for _, h := range b.headers {
 		if !wire.ValidHeaderName(h) {

@@ -1,7 +1,7 @@
 package apiguard
 
 import (
-	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 
@@ -22,8 +22,8 @@ func ClientKey(keys KeyStore) Scheme { return &clientKeyScheme{keys} }
 type clientKeyScheme struct{ keys KeyStore }
 
 func (c *clientKeyScheme) Validate() error {
-	if c.keys == nil {
-		return errors.New("apiguard: ClientKey needs a KeyStore")
+	if isNil(c.keys) {
+		return fmt.Errorf("apiguard: ClientKey needs a KeyStore, not %v", nilName(c.keys))
 	}
 	return nil
 }

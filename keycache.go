@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -45,8 +46,8 @@ const defaultCacheCapacity = 10_000
 // default). It fails if next is nil, or if an option is out of range or
 // does not apply to it.
 func NewCachedKeyStore(next KeyStore, opts ...Option) (*CachedKeyStore, error) {
-	if next == nil {
-		return nil, errors.New("apiguard: NewCachedKeyStore needs a KeyStore")
+	if isNil(next) {
+		return nil, fmt.Errorf("apiguard: NewCachedKeyStore needs a KeyStore, not %v", nilName(next))
 	}
 	cfg, err := configure(toKeyCache, opts)
 	if err != nil {
