@@ -74,16 +74,30 @@ func TestSeedErrorRows(t *testing.T) {
 	}
 }
 
+// TestProblemLocalized: Problem answers in English unless x-language asks
+// for Indonesian; with DefaultLanguage "id" (the client-system API's), in
+// Indonesian unless it asks for English.
 func TestProblemLocalized(t *testing.T) {
-	g := MustNew(nil)
-	for _, tc := range []struct{ lang, detail string }{
-		{"", "Kunci API tidak valid"},
-		{"id", "Kunci API tidak valid"},
-		{"en", "Invalid API key"},
-		{"EN-us", "Invalid API key"},
-		{"fr", "Kunci API tidak valid"},
-		{"english", "Kunci API tidak valid"},
+	const en, id = "Invalid API key", "Kunci API tidak valid"
+	english, indonesian := MustNew(nil), MustNew(nil, WithDialect(clientSystem()))
+	for _, tc := range []struct {
+		g            *Guard
+		lang, detail string
+	}{
+		{english, "", en},
+		{english, "id", id},
+		{english, "ID-id", id},
+		{english, "en", en},
+		{english, "fr", en},
+		{english, "idn", en},
+		{indonesian, "", id},
+		{indonesian, "id", id},
+		{indonesian, "en", en},
+		{indonesian, "EN-us", en},
+		{indonesian, "fr", id},
+		{indonesian, "english", id},
 	} {
+		g := tc.g
 		r := httptest.NewRequest("GET", "/", nil)
 		if tc.lang != "" {
 			r.Header.Set("x-language", tc.lang)

@@ -112,9 +112,9 @@ func ExampleProblem() {
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Authorization", "Bearer nope")
 	call(h, r)
-	r.Header.Set("x-language", "en")
+	r.Header.Set("x-language", "id")
 	call(h, r)
 	// Output:
-	// 401 {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Kunci API tidak valid","code":"invalid_key"}
 	// 401 {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid API key","code":"invalid_key"}
+	// 401 {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Kunci API tidak valid","code":"invalid_key"}
 }

@@ -140,7 +140,7 @@ func TestRateLimitSeeds(t *testing.T) {
 		{
 			name: "problem", dialect: Problem(), windows: []Window{PerHour(2)},
 			admitted: 2, retryAfter: "1800", headers: [3]string{"2", "0", "3600"},
-			body: `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Terlalu banyak permintaan","code":"rate_limited"}`,
+			body: `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Too many requests","code":"rate_limited"}`,
 		},
 	}
 	for _, tt := range tests {
