@@ -3,6 +3,7 @@ package apiguard_test
 import (
 	"encoding/base64"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 
@@ -17,7 +18,10 @@ func call(h http.Handler, r *http.Request) {
 }
 
 func ExampleBearer() {
-	keys, _ := apiguard.NewMemoryKeyStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	keys.Add(apiguard.KeySpec{
 		Key:    "sandbox_sk_test_clientA",
 		Client: apiguard.Client{ID: "client-a", Scopes: []string{"payment:create"}},
@@ -42,7 +46,10 @@ func ExampleBearer() {
 }
 
 func ExampleGuard_RequireScope() {
-	keys, _ := apiguard.NewMemoryKeyStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_reader", Client: apiguard.Client{ID: "client-b", Scopes: []string{"payment:read"}}})
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()))
 
@@ -62,7 +69,10 @@ func ExampleGuard_RequireScope() {
 }
 
 func ExampleBasic() {
-	keys, _ := apiguard.NewMemoryKeyStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	keys.Add(apiguard.KeySpec{Key: "SB-Mid-server-abc123cde456", Client: apiguard.Client{ID: "M-1"}})
 	g := apiguard.MustNew(apiguard.Basic(keys), apiguard.WithDialect(apiguard.Midtrans()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +101,10 @@ func ExampleJSONDialect() {
 			return map[string]any{"ok": false, "error": e.Code, "message": msg}
 		},
 	}
-	keys, _ := apiguard.NewMemoryKeyStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(d))
 	call(g.Authenticate()(http.NotFoundHandler()), httptest.NewRequest("GET", "/", nil))
 
@@ -106,7 +119,10 @@ func ExampleJSONDialect() {
 }
 
 func ExampleProblem() {
-	keys, _ := apiguard.NewMemoryKeyStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys)) // Problem() is the default dialect
 	h := g.Authenticate()(http.NotFoundHandler())
 	r := httptest.NewRequest("GET", "/", nil)
