@@ -44,7 +44,9 @@ func ExampleGuard_RequestID() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Publishable: true}})
+	if err := keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Publishable: true}}); err != nil {
+		log.Fatal(err)
+	}
 	ids, err := apiguard.NewMemoryReplayStore()
 	if err != nil {
 		log.Fatal(err)

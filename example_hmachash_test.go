@@ -20,7 +20,9 @@ func ExampleHashSignature() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}, KeepSecret: true})
+	if err := keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}, KeepSecret: true}); err != nil {
+		log.Fatal(err)
+	}
 
 	// POST /topup/status {"trx_id":"..."} with
 	// Authorization: Bearer hex(SHA256(api_key + trx_id)), the key being
@@ -63,7 +65,9 @@ func ExampleHashSignature_order() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}})
+	if err := keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}}); err != nil {
+		log.Fatal(err)
+	}
 
 	price := func(r *http.Request, c *apiguard.Client) (string, error) {
 		var order struct {
@@ -111,7 +115,9 @@ func ExampleHMACSignature() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "whsec_demo", Client: apiguard.Client{ID: "acme"}, KeepSecret: true})
+	if err := keys.Add(apiguard.KeySpec{Key: "whsec_demo", Client: apiguard.Client{ID: "acme"}, KeepSecret: true}); err != nil {
+		log.Fatal(err)
+	}
 
 	client := func(r *http.Request, _ []string) (string, error) { return r.Header.Get("X-Client-Id"), nil }
 	g := apiguard.MustNew(apiguard.HMACSignature(apiguard.SignerFromOwner(keys, client),

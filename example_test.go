@@ -22,10 +22,12 @@ func ExampleBearer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{
+	if err := keys.Add(apiguard.KeySpec{
 		Key:    "sandbox_sk_test_clientA",
 		Client: apiguard.Client{ID: "client-a", Scopes: []string{"payment:create"}},
-	})
+	}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox))
 
 	create := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -50,7 +52,9 @@ func ExampleGuard_RequireScope() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_reader", Client: apiguard.Client{ID: "client-b", Scopes: []string{"payment:read"}}})
+	if err := keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_reader", Client: apiguard.Client{ID: "client-b", Scopes: []string{"payment:read"}}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()))
 
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "created") })
@@ -73,7 +77,9 @@ func ExampleBasic() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "SB-Mid-server-abc123cde456", Client: apiguard.Client{ID: "M-1"}})
+	if err := keys.Add(apiguard.KeySpec{Key: "SB-Mid-server-abc123cde456", Client: apiguard.Client{ID: "M-1"}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Basic(keys), apiguard.WithDialect(apiguard.Midtrans()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := apiguard.ClientFrom(r.Context())

@@ -16,7 +16,9 @@ func ExampleGuard_RateLimit() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
+	if err := keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys, "X-Api-Key"), apiguard.WithDialect(apiguard.Pay88()))
 
 	perMerchant, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)})

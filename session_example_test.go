@@ -19,7 +19,9 @@ func ExampleSessions_Issuer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
+	if err := keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}}); err != nil {
+		log.Fatal(err)
+	}
 
 	signing, err := apiguard.GenerateSigningKey("") // or ParseSigningKey(pemBytes, "")
 	if err != nil {

@@ -24,7 +24,9 @@ func ExampleBearer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_example", Client: apiguard.Client{ID: "client-a"}})
+	if err := keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_example", Client: apiguard.Client{ID: "client-a"}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()))
 	srv := httptest.NewServer(g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := apiguard.ClientFrom(r.Context())
@@ -135,7 +137,9 @@ func ExampleNewSession() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
+	if err := keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}}); err != nil {
+		log.Fatal(err)
+	}
 	signing, err := apiguard.GenerateSigningKey("")
 	if err != nil {
 		log.Fatal(err)
