@@ -30,8 +30,8 @@ func AppKey(keys KeyStore) Scheme { return &appKeyScheme{keys} }
 type appKeyScheme struct{ keys KeyStore }
 
 func (a *appKeyScheme) Validate() error {
-	if isNil(a.keys) {
-		return fmt.Errorf("apiguard: AppKey needs a KeyStore, not %v", nilName(a.keys))
+	if err := checkKeyStore("AppKey", a.keys); err != nil {
+		return err
 	}
 	return nil
 }

@@ -40,8 +40,8 @@ type bearerScheme struct {
 }
 
 func (b *bearerScheme) Validate() error {
-	if isNil(b.keys) {
-		return fmt.Errorf("apiguard: Bearer needs a KeyStore, not %v", nilName(b.keys))
+	if err := checkKeyStore("Bearer", b.keys); err != nil {
+		return err
 	}
 	for _, h := range b.headers {
 		if !wire.ValidHeaderName(h) {

@@ -1,7 +1,6 @@
 package apiguard
 
 import (
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -22,8 +21,8 @@ func ClientKey(keys KeyStore) Scheme { return &clientKeyScheme{keys} }
 type clientKeyScheme struct{ keys KeyStore }
 
 func (c *clientKeyScheme) Validate() error {
-	if isNil(c.keys) {
-		return fmt.Errorf("apiguard: ClientKey needs a KeyStore, not %v", nilName(c.keys))
+	if err := checkKeyStore("ClientKey", c.keys); err != nil {
+		return err
 	}
 	return nil
 }

@@ -117,8 +117,8 @@ func MerchantKey(keys KeyStore) Scheme { return &merchantScheme{keys: keys} }
 type merchantScheme struct{ keys KeyStore }
 
 func (m *merchantScheme) Validate() error {
-	if isNil(m.keys) {
-		return fmt.Errorf("apiguard: MerchantKey needs a KeyStore, not %v", nilName(m.keys))
+	if err := checkKeyStore("MerchantKey", m.keys); err != nil {
+		return err
 	}
 	return nil
 }

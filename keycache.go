@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -46,8 +45,8 @@ const defaultCacheCapacity = 10_000
 // default). It fails if next is nil, or if an option is out of range or
 // does not apply to it.
 func NewCachedKeyStore(next KeyStore, opts ...Option) (*CachedKeyStore, error) {
-	if isNil(next) {
-		return nil, fmt.Errorf("apiguard: NewCachedKeyStore needs a KeyStore, not %v", nilName(next))
+	if err := checkKeyStore("NewCachedKeyStore", next); err != nil {
+		return nil, err
 	}
 	cfg, err := configure(toKeyCache, opts)
 	if err != nil {

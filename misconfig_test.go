@@ -61,6 +61,7 @@ func TestMisconfigurationFailsAtConstruction(t *testing.T) {
 		{"MerchantKey of a nil *MemoryKeyStore", guard(MerchantKey(nilKeys)), []string{"MerchantKey", "KeyStore"}},
 		{"HashSignature of a nil *MemoryKeyStore", guard(HashSignature(SignerFromHeader(nilKeys, "X-Key"), []Field{HeaderField("X-A", nil)})), []string{"HashSignature", "KeyStore"}},
 		{"HMACSignature of a nil *MemoryKeyStore", guard(HMACSignature(SignerFromOwner(nilKeys, func(*http.Request, []string) (string, error) { return "", nil }), []Field{HeaderField("X-A", nil)})), []string{"HMACSignature", "KeyStore"}},
+		{"Bearer of a zero CachedKeyStore", guard(Bearer(&CachedKeyStore{})), []string{"Bearer", "zero CachedKeyStore"}},
 		{"NewCachedKeyStore of a nil *MemoryKeyStore", func() (http.Handler, error) { _, err := NewCachedKeyStore(nilKeys); return nil, err }, []string{"NewCachedKeyStore", "KeyStore"}},
 		{"WithDialect of a nil *JSONDialect", guard(nil, WithDialect(nilDialect)), []string{"WithDialect", "*apiguard.JSONDialect"}},
 		{"WithDialect of a JSONDialect without Body", guard(nil, WithDialect(&JSONDialect{})), []string{"WithDialect", "Body"}},

@@ -265,6 +265,19 @@ func isNil(v any) bool {
 	return false
 }
 
+// checkKeyStore reports a KeyStore that would fail at every request: nil,
+// a nil pointer of a store type, or a zero CachedKeyStore. name is the
+// constructor it was given to.
+func checkKeyStore(name string, keys KeyStore) error {
+	if isNil(keys) {
+		return fmt.Errorf("apiguard: %s needs a KeyStore, not %v", name, nilName(keys))
+	}
+	if c, ok := keys.(*CachedKeyStore); ok && c.cache == nil {
+		return fmt.Errorf("apiguard: %s needs a KeyStore, not a zero CachedKeyStore (build one with NewCachedKeyStore)", name)
+	}
+	return nil
+}
+
 // nilName describes the nil v for an error: "nil", or "a nil *T" for a nil
 // pointer (or map, func, ...) of type T in an interface.
 func nilName(v any) string {
