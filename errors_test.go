@@ -373,3 +373,31 @@ func TestReasonCodesAreDocumented(t *testing.T) {
 		t.Errorf("another error: %+v", e)
 	}
 }
+
+// FuzzLanguage checks the x-language reader: whatever the header, the
+// answer is "en" exactly for "en" or "en-*" in any case, "id" for "id" or
+// "id-*", and the dialect's default otherwise.
+func FuzzLanguage(f *testing.F) {
+	for _, s := range []string{"", "en", "EN-us", "id", "id-ID", "idn", "english", "e", "-", "en-", "\x00en", "fr"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header["X-Language"] = []string{v}
+		got := language(r, "default")
+		// ASCII case folding, byte by byte: only 'E' and 'e' give 'e'.
+		tagged := func(tag string) bool {
+			return len(v) >= 2 && v[0]|0x20 == tag[0] && v[1]|0x20 == tag[1] && (len(v) == 2 || v[2] == '-')
+		}
+		want := "default"
+		switch {
+		case tagged("en"):
+			want = "en"
+		case tagged("id"):
+			want = "id"
+		}
+		if got != want {
+			t.Errorf("language(%q) = %q, want %q", v, got, want)
+		}
+	})
+}
