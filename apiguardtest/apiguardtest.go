@@ -7,7 +7,7 @@
 //		clock := apiguardtest.ClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 //		g := apiguard.MustNew(apiguard.Bearer(apiguardtest.NewKeyStore()),
 //			apiguard.WithDialect(apiguard.MockPay()), apiguard.WithClock(clock.Now))
-//		h := g.RequireScope("payment:create")(createPayment)
+//		h := g.RequireScope("payment:create")(http.HandlerFunc(createPayment))
 //
 //		resp := apiguardtest.Serve(h, apiguardtest.BearerRequest("POST", "/payments", apiguardtest.KeyClientB, nil))
 //		apiguardtest.AssertError(t, resp, apiguard.MockPay(), apiguard.ErrForbidden)
