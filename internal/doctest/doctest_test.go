@@ -76,6 +76,7 @@ var imports = map[string]string{
 	"ginguard":     "github.com/apiguard/apiguard/ginguard",
 	"redisstore":   "github.com/apiguard/apiguard/redisstore",
 	"sqlstore":     "github.com/apiguard/apiguard/sqlstore",
+	"otelapiguard": "github.com/apiguard/apiguard/otelapiguard",
 	"gin":          "github.com/gin-gonic/gin",
 	"chi":          "github.com/go-chi/chi/v5",
 	"echo":         "github.com/labstack/echo/v4",
