@@ -30,8 +30,8 @@ func AppKey(keys KeyStore) Scheme { return &appKeyScheme{keys} }
 type appKeyScheme struct{ keys KeyStore }
 
 func (a *appKeyScheme) Validate() error {
-	if a.keys == nil {
-		return errors.New("apiguard: AppKey needs a KeyStore")
+	if err := checkKeyStore("AppKey", a.keys); err != nil {
+		return err
 	}
 	return nil
 }

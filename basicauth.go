@@ -2,7 +2,6 @@ package apiguard
 
 import (
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -23,8 +22,8 @@ func Basic(keys KeyStore) Scheme { return &basicScheme{keys} }
 type basicScheme struct{ keys KeyStore }
 
 func (b *basicScheme) Validate() error {
-	if b.keys == nil {
-		return errors.New("apiguard: Basic needs a KeyStore")
+	if err := checkKeyStore("Basic", b.keys); err != nil {
+		return err
 	}
 	return nil
 }

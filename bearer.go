@@ -40,8 +40,8 @@ type bearerScheme struct {
 }
 
 func (b *bearerScheme) Validate() error {
-	if b.keys == nil {
-		return errors.New("apiguard: Bearer needs a KeyStore")
+	if err := checkKeyStore("Bearer", b.keys); err != nil {
+		return err
 	}
 	for _, h := range b.headers {
 		if !wire.ValidHeaderName(h) {

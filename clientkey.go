@@ -1,7 +1,6 @@
 package apiguard
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
@@ -22,8 +21,8 @@ func ClientKey(keys KeyStore) Scheme { return &clientKeyScheme{keys} }
 type clientKeyScheme struct{ keys KeyStore }
 
 func (c *clientKeyScheme) Validate() error {
-	if c.keys == nil {
-		return errors.New("apiguard: ClientKey needs a KeyStore")
+	if err := checkKeyStore("ClientKey", c.keys); err != nil {
+		return err
 	}
 	return nil
 }

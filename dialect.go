@@ -41,14 +41,19 @@ func text(e *Error) (Message, bool) {
 }
 
 // language returns the language the request asks for in its x-language
-// header: "en" for "en" or "en-*" in any case, and "id" (the default) for
-// anything else, absent included.
-func language(r *http.Request) string {
+// header: "en" for "en" or "en-*" in any case, "id" for "id" or "id-*",
+// and def for anything else, absent included.
+func language(r *http.Request, def string) string {
 	v := r.Header.Get("X-Language")
-	if len(v) >= 2 && strings.EqualFold(v[:2], "en") && (len(v) == 2 || v[2] == '-') {
-		return "en"
+	if len(v) >= 2 && (len(v) == 2 || v[2] == '-') {
+		switch {
+		case strings.EqualFold(v[:2], "en"):
+			return "en"
+		case strings.EqualFold(v[:2], "id"):
+			return "id"
+		}
 	}
-	return "id"
+	return def
 }
 
 // JSONDialect is a Dialect that writes a JSON envelope. The built-in
@@ -62,9 +67,15 @@ type JSONDialect struct {
 
 	// Localized makes the x-language header choose the message language:
 	// English (Message.EN) for "en" or "en-*" in any case, Indonesian
-	// (Message.ID, when it is set) for anything else, no header included.
-	// Otherwise messages are in English.
+	// (Message.ID, when it is set) for "id" or "id-*", and DefaultLanguage
+	// for anything else, no header included. Otherwise messages are in
+	// DefaultLanguage.
 	Localized bool
+
+	// DefaultLanguage is the language of messages when the request does
+	// not choose one: "id" for Indonesian (the client-system API's default),
+	// anything else for English. The default is English.
+	DefaultLanguage string
 
 	// Messages overrides the catalogue's text of a code, or adds a code.
 	Messages map[string]Message
@@ -87,7 +98,11 @@ func (d *JSONDialect) message(r *http.Request, e *Error) string {
 			return http.StatusText(e.Status)
 		}
 	}
-	if d.Localized && language(r) == "id" && m.ID != "" {
+	lang := d.DefaultLanguage
+	if d.Localized {
+		lang = language(r, lang)
+	}
+	if lang == "id" && m.ID != "" {
 		return m.ID
 	}
 	if m.EN == "" {
@@ -132,8 +147,9 @@ func (d *JSONDialect) WithMessage(code string, m Message) *JSONDialect {
 func same(s string) Message { return Message{ID: s, EN: s} }
 
 // Problem returns the default dialect: RFC 9457 problem details, served as
-// application/problem+json and localized by x-language (Indonesian unless
-// the request asks for "en"):
+// application/problem+json and localized by x-language (English unless the
+// request asks for "id"; set DefaultLanguage to "id" for an API that, like
+// the client-system API, answers in Indonesian by default):
 //
 //	{"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid API key","code":"invalid_key"}
 func Problem() *JSONDialect {

@@ -74,16 +74,30 @@ func TestSeedErrorRows(t *testing.T) {
 	}
 }
 
+// TestProblemLocalized: Problem answers in English unless x-language asks
+// for Indonesian; with DefaultLanguage "id" (the client-system API's), in
+// Indonesian unless it asks for English.
 func TestProblemLocalized(t *testing.T) {
-	g := MustNew(nil)
-	for _, tc := range []struct{ lang, detail string }{
-		{"", "Kunci API tidak valid"},
-		{"id", "Kunci API tidak valid"},
-		{"en", "Invalid API key"},
-		{"EN-us", "Invalid API key"},
-		{"fr", "Kunci API tidak valid"},
-		{"english", "Kunci API tidak valid"},
+	const en, id = "Invalid API key", "Kunci API tidak valid"
+	english, indonesian := MustNew(nil), MustNew(nil, WithDialect(clientSystem()))
+	for _, tc := range []struct {
+		g            *Guard
+		lang, detail string
+	}{
+		{english, "", en},
+		{english, "id", id},
+		{english, "ID-id", id},
+		{english, "en", en},
+		{english, "fr", en},
+		{english, "idn", en},
+		{indonesian, "", id},
+		{indonesian, "id", id},
+		{indonesian, "en", en},
+		{indonesian, "EN-us", en},
+		{indonesian, "fr", id},
+		{indonesian, "english", id},
 	} {
+		g := tc.g
 		r := httptest.NewRequest("GET", "/", nil)
 		if tc.lang != "" {
 			r.Header.Set("x-language", tc.lang)
@@ -358,4 +372,32 @@ func TestReasonCodesAreDocumented(t *testing.T) {
 	if e := NewError(errors.New("db down")); e.Code != "internal_error" || e.Status != 500 {
 		t.Errorf("another error: %+v", e)
 	}
+}
+
+// FuzzLanguage checks the x-language reader: whatever the header, the
+// answer is "en" exactly for "en" or "en-*" in any case, "id" for "id" or
+// "id-*", and the dialect's default otherwise.
+func FuzzLanguage(f *testing.F) {
+	for _, s := range []string{"", "en", "EN-us", "id", "id-ID", "idn", "english", "e", "-", "en-", "\x00en", "fr"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header["X-Language"] = []string{v}
+		got := language(r, "default")
+		// ASCII case folding, byte by byte: only 'E' and 'e' give 'e'.
+		tagged := func(tag string) bool {
+			return len(v) >= 2 && v[0]|0x20 == tag[0] && v[1]|0x20 == tag[1] && (len(v) == 2 || v[2] == '-')
+		}
+		want := "default"
+		switch {
+		case tagged("en"):
+			want = "en"
+		case tagged("id"):
+			want = "id"
+		}
+		if got != want {
+			t.Errorf("language(%q) = %q, want %q", v, got, want)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package apiguard_test
 
 import (
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -13,7 +14,10 @@ import (
 // X-Forwarded-For entry that is not a trusted proxy, so a forged leftmost
 // entry does not help.
 func ExampleGuard_IPAllow() {
-	allow, _ := apiguard.ParsePrefixes("203.0.113.7", "2001:db8::/32")
+	allow, err := apiguard.ParsePrefixes("203.0.113.7", "2001:db8::/32")
+	if err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(nil, apiguard.WithDialect(apiguard.Reseller()),
 		apiguard.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")))
 	h := g.IPAllow(allow...)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,9 +40,17 @@ func ExampleGuard_IPAllow() {
 // Unique request ids per client system (the client-system API): the second
 // use of an id is refused with 409.
 func ExampleGuard_RequestID() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Publishable: true}})
-	ids, _ := apiguard.NewMemoryReplayStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "app-public-key", Client: apiguard.Client{ID: "system-1", Publishable: true}}); err != nil {
+		log.Fatal(err)
+	}
+	ids, err := apiguard.NewMemoryReplayStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.AppKey(keys))
 	h := apiguard.Chain(g.Authenticate(), g.RequestID(ids, 0))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "ok")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,8 +16,13 @@ import (
 )
 
 func ExampleHashSignature() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}, KeepSecret: true})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}, KeepSecret: true}); err != nil {
+		log.Fatal(err)
+	}
 
 	// POST /topup/status {"trx_id":"..."} with
 	// Authorization: Bearer hex(SHA256(api_key + trx_id)), the key being
@@ -55,8 +61,13 @@ func ExampleHashSignature() {
 // The reseller's order route: the key in X-API-Key, the digest over ref_id
 // and the price the server computes for the product and the caller's role.
 func ExampleHashSignature_order() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "topup_demo_key_gold", Client: apiguard.Client{ID: "123", Role: "gold"}}); err != nil {
+		log.Fatal(err)
+	}
 
 	price := func(r *http.Request, c *apiguard.Client) (string, error) {
 		var order struct {
@@ -100,8 +111,13 @@ func ExampleHashSignature_order() {
 // HMAC signatures for a new API: the client names itself in X-Client-Id,
 // its secret never travels, and the fields are joined by newlines.
 func ExampleHMACSignature() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "whsec_demo", Client: apiguard.Client{ID: "acme"}, KeepSecret: true})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "whsec_demo", Client: apiguard.Client{ID: "acme"}, KeepSecret: true}); err != nil {
+		log.Fatal(err)
+	}
 
 	client := func(r *http.Request, _ []string) (string, error) { return r.Header.Get("X-Client-Id"), nil }
 	g := apiguard.MustNew(apiguard.HMACSignature(apiguard.SignerFromOwner(keys, client),

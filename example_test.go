@@ -3,6 +3,7 @@ package apiguard_test
 import (
 	"encoding/base64"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 
@@ -17,11 +18,16 @@ func call(h http.Handler, r *http.Request) {
 }
 
 func ExampleBearer() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{
 		Key:    "sandbox_sk_test_clientA",
 		Client: apiguard.Client{ID: "client-a", Scopes: []string{"payment:create"}},
-	})
+	}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox))
 
 	create := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -42,8 +48,13 @@ func ExampleBearer() {
 }
 
 func ExampleGuard_RequireScope() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_reader", Client: apiguard.Client{ID: "client-b", Scopes: []string{"payment:read"}}})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_reader", Client: apiguard.Client{ID: "client-b", Scopes: []string{"payment:read"}}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()))
 
 	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "created") })
@@ -62,8 +73,13 @@ func ExampleGuard_RequireScope() {
 }
 
 func ExampleBasic() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "SB-Mid-server-abc123cde456", Client: apiguard.Client{ID: "M-1"}})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "SB-Mid-server-abc123cde456", Client: apiguard.Client{ID: "M-1"}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Basic(keys), apiguard.WithDialect(apiguard.Midtrans()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := apiguard.ClientFrom(r.Context())
@@ -91,7 +107,10 @@ func ExampleJSONDialect() {
 			return map[string]any{"ok": false, "error": e.Code, "message": msg}
 		},
 	}
-	keys, _ := apiguard.NewMemoryKeyStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(d))
 	call(g.Authenticate()(http.NotFoundHandler()), httptest.NewRequest("GET", "/", nil))
 
@@ -106,15 +125,18 @@ func ExampleJSONDialect() {
 }
 
 func ExampleProblem() {
-	keys, _ := apiguard.NewMemoryKeyStore()
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys)) // Problem() is the default dialect
 	h := g.Authenticate()(http.NotFoundHandler())
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Authorization", "Bearer nope")
 	call(h, r)
-	r.Header.Set("x-language", "en")
+	r.Header.Set("x-language", "id")
 	call(h, r)
 	// Output:
-	// 401 {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Kunci API tidak valid","code":"invalid_key"}
 	// 401 {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Invalid API key","code":"invalid_key"}
+	// 401 {"type":"about:blank","title":"Unauthorized","status":401,"detail":"Kunci API tidak valid","code":"invalid_key"}
 }

@@ -30,6 +30,14 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok"))
 })
 
+// clientSystem returns the client-system API's dialect: Problem in
+// Indonesian unless x-language asks for English, as its documentation says.
+func clientSystem() *JSONDialect {
+	d := Problem()
+	d.DefaultLanguage = "id"
+	return d
+}
+
 func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

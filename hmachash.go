@@ -244,8 +244,8 @@ func (h *hashScheme) check() error {
 		name = "HMACSignature"
 	}
 	switch {
-	case h.src.keys == nil:
-		return fmt.Errorf("apiguard: %s needs a Signer with a KeyStore", name)
+	case checkKeyStore(name, h.src.keys) != nil:
+		return checkKeyStore(name, h.src.keys)
 	case h.src.header == "" && h.src.owner == nil:
 		return fmt.Errorf("apiguard: %s needs SignerFromHeader or SignerFromOwner", name)
 	case h.hmac && h.src.header != "":

@@ -15,14 +15,25 @@ import (
 // (see ClientIP) lies in one of prefixes, IPv4 or IPv6, and refuses the
 // others with 403 (ErrIPNotWhitelisted; "IP belum di whitelist" in the
 // Reseller dialect). A request whose client IP cannot be told is refused.
-// IPv4-mapped IPv6 prefixes stand for their IPv4 prefixes; an invalid
-// Prefix (the zero value) matches nothing, and so does an empty list, which
-// refuses every request. ParsePrefixes reads a whitelist written as text.
+// IPv4-mapped IPv6 prefixes stand for their IPv4 prefixes. ParsePrefixes
+// reads a whitelist written as text.
+//
+// An empty list, which would refuse every request, or an invalid Prefix
+// (the zero value, what a failed parse returns) is a mistake of program
+// start: IPAllow panics with an error that names it, as RateLimit does.
 //
 // The whitelist is global: it needs no identity and runs before any key is
 // looked up. A lookup costs a binary search over the merged prefixes,
 // whatever their number.
 func (g *Guard) IPAllow(prefixes ...netip.Prefix) Middleware {
+	if len(prefixes) == 0 {
+		panic(errors.New("apiguard: IPAllow needs at least one prefix: an empty whitelist refuses every request"))
+	}
+	for i, p := range prefixes {
+		if !p.IsValid() {
+			panic(fmt.Errorf("apiguard: IPAllow: prefix %d is invalid (%v)", i, p))
+		}
+	}
 	set := newIPSet(prefixes)
 	return g.wrap(false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
 		if ip, ok := g.ClientIP(r); ok && set.contains(ip) {

@@ -53,10 +53,10 @@ func TestIPAllow(t *testing.T) {
 			wantBody(t, w, 403, notWhitelisted)
 		})
 	}
-	// Nothing on the list, or only an invalid prefix: nobody.
-	for _, mw := range []Middleware{g.IPAllow(), g.IPAllow(netip.Prefix{})} {
-		wantBody(t, serve(mw(okHandler), ipRequest("203.0.113.7:1")), 403, notWhitelisted)
-	}
+	// Nothing on the list, or an invalid prefix, would refuse everybody:
+	// IPAllow refuses to build (TestMisconfigurationFailsAtConstruction).
+	mustPanic(t, "IPAllow", func() { g.IPAllow() })
+	mustPanic(t, "IPAllow", func() { g.IPAllow(netip.Prefix{}) })
 }
 
 func TestRegisteredIP(t *testing.T) {

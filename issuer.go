@@ -117,8 +117,8 @@ func MerchantKey(keys KeyStore) Scheme { return &merchantScheme{keys: keys} }
 type merchantScheme struct{ keys KeyStore }
 
 func (m *merchantScheme) Validate() error {
-	if m.keys == nil {
-		return errors.New("apiguard: MerchantKey needs a KeyStore")
+	if err := checkKeyStore("MerchantKey", m.keys); err != nil {
+		return err
 	}
 	return nil
 }

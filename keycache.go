@@ -45,8 +45,8 @@ const defaultCacheCapacity = 10_000
 // default). It fails if next is nil, or if an option is out of range or
 // does not apply to it.
 func NewCachedKeyStore(next KeyStore, opts ...Option) (*CachedKeyStore, error) {
-	if next == nil {
-		return nil, errors.New("apiguard: NewCachedKeyStore needs a KeyStore")
+	if err := checkKeyStore("NewCachedKeyStore", next); err != nil {
+		return nil, err
 	}
 	cfg, err := configure(toKeyCache, opts)
 	if err != nil {

@@ -171,9 +171,10 @@ type ringState struct {
 
 // NewKeyRing returns a KeyRing that signs with signing and verifies with it
 // and with others (earlier signing keys, or the public keys of another
-// issuer). A nil signing key makes a ring that only verifies. It fails if
-// signing cannot sign, if two keys share an id, or if there are more than
-// 16 keys.
+// issuer). A nil signing key makes a ring that only verifies, with others
+// (Sessions.Issuer refuses such a ring). It fails if there is no key at all
+// (a nil signing key and no others), if signing cannot sign, if two keys
+// share an id, or if there are more than 16 keys.
 func NewKeyRing(signing *SigningKey, others ...*SigningKey) (*KeyRing, error) {
 	st := &ringState{keys: make(map[string]*SigningKey)}
 	if signing != nil {
@@ -191,7 +192,7 @@ func NewKeyRing(signing *SigningKey, others ...*SigningKey) (*KeyRing, error) {
 		}
 	}
 	if len(st.order) == 0 {
-		return nil, errors.New("apiguard: NewKeyRing needs a key")
+		return nil, errors.New("apiguard: NewKeyRing needs a key: a nil signing key and no others")
 	}
 	kr := &KeyRing{}
 	kr.publish(st)

@@ -160,12 +160,15 @@ func WithEnvironment(env Environment) Option {
 	}}
 }
 
-// WithDialect sets how a Guard (New) renders rejections. The default is
-// Problem().
+// WithDialect sets how a Guard (New) renders rejections. It fails on a nil
+// Dialect and on a JSONDialect without its Body. The default is Problem().
 func WithDialect(d Dialect) Option {
 	return Option{"WithDialect", toGuard, func(c *config) error {
 		if isNil(d) {
-			return errors.New("nil Dialect")
+			return fmt.Errorf("%v, not a Dialect", nilName(d))
+		}
+		if jd, ok := d.(*JSONDialect); ok && jd.Body == nil {
+			return errors.New("a JSONDialect without its Body")
 		}
 		c.dialect = d
 		return nil
@@ -260,6 +263,28 @@ func isNil(v any) bool {
 		return rv.IsNil()
 	}
 	return false
+}
+
+// checkKeyStore reports a KeyStore that would fail at every request: nil,
+// a nil pointer of a store type, or a zero CachedKeyStore. name is the
+// constructor it was given to.
+func checkKeyStore(name string, keys KeyStore) error {
+	if isNil(keys) {
+		return fmt.Errorf("apiguard: %s needs a KeyStore, not %v", name, nilName(keys))
+	}
+	if c, ok := keys.(*CachedKeyStore); ok && c.cache == nil {
+		return fmt.Errorf("apiguard: %s needs a KeyStore, not a zero CachedKeyStore (build one with NewCachedKeyStore)", name)
+	}
+	return nil
+}
+
+// nilName describes the nil v for an error: "nil", or "a nil *T" for a nil
+// pointer (or map, func, ...) of type T in an interface.
+func nilName(v any) string {
+	if v == nil {
+		return "nil"
+	}
+	return fmt.Sprintf("a nil %T", v)
 }
 
 // WithCacheTTL sets how long a CachedKeyStore (NewCachedKeyStore) keeps

@@ -258,15 +258,17 @@ func ByAll(parts ...Bucket) Bucket {
 // Deny renders it: ByClient refuses with 401 a caller the Guard cannot
 // identify.
 //
-// A nil l, a zero by, or an option that does not apply is a mistake of
-// program start: RateLimit panics with an error that names it, as
+// A nil l (or a nil or zero *MemoryLimiter), a zero by, or an option that
+// does not apply is a mistake of program start: RateLimit panics with an error that names it, as
 // http.Handle does for a nil handler.
 func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	c, err := configure(toRateLimit, opts)
 	switch {
 	case err != nil:
 	case isNil(l):
-		err = errors.New("apiguard: RateLimit needs a Limiter")
+		err = fmt.Errorf("apiguard: RateLimit needs a Limiter, not %v", nilName(l))
+	case isZeroLimiter(l):
+		err = errors.New("apiguard: RateLimit needs a Limiter, not a zero MemoryLimiter (build one with NewMemoryLimiter)")
 	case by.key == nil:
 		err = errors.New("apiguard: RateLimit needs a Bucket (ByIP, ByClient, ...)")
 	}
@@ -302,6 +304,13 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 		}
 		return nil
 	})
+}
+
+// isZeroLimiter reports whether l is a MemoryLimiter not made by
+// NewMemoryLimiter, whose Take would panic.
+func isZeroLimiter(l Limiter) bool {
+	m, ok := l.(*MemoryLimiter)
+	return ok && m.store == nil
 }
 
 // Canonical forms of the rate-limit headers' names.

@@ -12,8 +12,13 @@ import (
 // 88Pay's token endpoint: 10 tokens per minute and 100 per hour per
 // merchant, then 429 "Rate limit exceeded" with Retry-After.
 func ExampleGuard_RateLimit() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys, "X-Api-Key"), apiguard.WithDialect(apiguard.Pay88()))
 
 	perMerchant, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)})

@@ -140,7 +140,7 @@ func TestRateLimitSeeds(t *testing.T) {
 		{
 			name: "problem", dialect: Problem(), windows: []Window{PerHour(2)},
 			admitted: 2, retryAfter: "1800", headers: [3]string{"2", "0", "3600"},
-			body: `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Terlalu banyak permintaan","code":"rate_limited"}`,
+			body: `{"type":"about:blank","title":"Too Many Requests","status":429,"detail":"Too many requests","code":"rate_limited"}`,
 		},
 	}
 	for _, tt := range tests {
@@ -571,4 +571,36 @@ func FuzzByAll(f *testing.F) {
 			t.Fatalf("one part and two parts make %q", ka)
 		}
 	})
+}
+
+// TestRateLimitSharedLimiter is the wiring docs/rate-limiting.md
+// recommends for one budget across several APIs: one Limiter, one wrapper
+// per API from that API's Guard. The APIs draw from one bucket per client,
+// and each refusal is in the envelope of the API whose request it is. A
+// wrapper taken from another API's Guard renders in its own Guard's
+// envelope, as the page says.
+func TestRateLimitSharedLimiter(t *testing.T) {
+	clock := newTestClock()
+	keys := mustStore(t, KeySpec{Key: "key-a", Client: Client{ID: "a"}})
+	mockpay := MustNew(Bearer(keys), WithDialect(MockPay()), WithClock(clock.Now))
+	reseller := MustNew(Bearer(keys), WithDialect(Reseller()), WithClock(clock.Now))
+	shared := mustLimiter(t, clock, []Window{PerMinute(2)})
+	mockpayH := Chain(mockpay.Authenticate(), mockpay.RateLimit(shared, ByClient()))(okHandler)
+	resellerH := Chain(reseller.Authenticate(), reseller.RateLimit(shared, ByClient()))(okHandler)
+	borrowed := Chain(reseller.Authenticate(), mockpay.RateLimit(shared, ByClient()))(okHandler)
+
+	const (
+		mockpay429  = `{"success":false,"error":{"code":"TOO_MANY_REQUESTS","message":"Too many requests"}}`
+		reseller429 = `{"status":"error","message":"Too many requests","code":429}`
+	)
+	if w := serve(mockpayH, bearer("key-a")); w.Code != 200 {
+		t.Fatalf("first request (MockPay): %d", w.Code)
+	}
+	if w := serve(resellerH, bearer("key-a")); w.Code != 200 {
+		t.Fatalf("second request (Reseller): %d", w.Code)
+	}
+	// The budget of 2 is spent across both APIs.
+	wantBody(t, serve(mockpayH, bearer("key-a")), 429, mockpay429)
+	wantBody(t, serve(resellerH, bearer("key-a")), 429, reseller429)
+	wantBody(t, serve(borrowed, bearer("key-a")), 429, mockpay429)
 }

@@ -70,9 +70,10 @@ func TestTokenKinds(t *testing.T) {
 	f := newSessFixture(t)
 	set := login(t, f, "demo")
 	other := login(t, f, "demo") // another session of the same user
-	access := MustNew(f.s.AccessScheme(), WithDialect(Problem()))
-	user := MustNew(f.s.UserScheme(), WithDialect(Problem()))
-	// Localized: Indonesian unless x-language asks for English.
+	access := MustNew(f.s.AccessScheme(), WithDialect(clientSystem()))
+	user := MustNew(f.s.UserScheme(), WithDialect(clientSystem()))
+	// The client-system API's dialect: Indonesian unless x-language asks
+	// for English.
 	const invalid = `{"type":"about:blank","title":"Unauthorized","status":401,"detail":"Token tidak valid atau kedaluwarsa","code":"invalid_token"}`
 	enReq := bearer(set.RefreshToken)
 	enReq.Header.Set("x-language", "en")

@@ -46,7 +46,9 @@ const maxRequestIDLen = 128
 // minutes, twice the default RequestTime window, so that any request
 // RequestTime still accepts is also still remembered. A nil store means a
 // new MemoryReplayStore of 100,000 ids on g's clock, for this wrapper alone:
-// give wrappers one store to share ids across routes.
+// give wrappers one store to share ids across routes. A nil pointer of a
+// store type (a *MemoryReplayStore that is nil) is a mistake of program
+// start: RequestID panics with an error that names it, as RateLimit does.
 //
 // It refuses a request without an id with 400 (ErrMissingRequestID), an id
 // that is not 1 to 128 printable ASCII characters without spaces, or sent
@@ -69,6 +71,8 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 	}
 	if store == nil {
 		store = &MemoryReplayStore{now: g.now}
+	} else if isNil(store) {
+		panic(fmt.Errorf("apiguard: RequestID needs a ReplayStore (or nil for a memory store), not %v", nilName(store)))
 	}
 	// Two wrappers on one store recognize the ids each other recorded for
 	// the same request. A store whose type cannot be compared with ==

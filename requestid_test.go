@@ -22,7 +22,7 @@ func seed003(t testing.TB, clock *testClock, store ReplayStore) (*Guard, http.Ha
 		KeySpec{Key: "app-public-2", Client: Client{ID: "sys-2", Publishable: true}},
 		KeySpec{Key: "server-secret", Client: Client{ID: "sys-3"}},
 	)
-	g := MustNew(AppKey(keys), WithClock(clock.Now))
+	g := MustNew(AppKey(keys), WithClock(clock.Now), WithDialect(clientSystem()))
 	return g, Chain(g.Authenticate(), g.RequestID(store, 0))(okHandler)
 }
 

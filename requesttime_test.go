@@ -109,7 +109,8 @@ func TestRequestTimeProblemLocalized(t *testing.T) {
 	clock := newTestClock()
 	h := MustNew(nil, WithClock(clock.Now)).RequestTime(0)(okHandler)
 	for _, tc := range []struct{ lang, value, body string }{
-		{"", "0", `{"type":"about:blank","title":"Bad Request","status":400,"detail":"Permintaan kedaluwarsa","code":"request_expired"}`},
+		{"", "0", `{"type":"about:blank","title":"Bad Request","status":400,"detail":"Request expired","code":"request_expired"}`},
+		{"id", "0", `{"type":"about:blank","title":"Bad Request","status":400,"detail":"Permintaan kedaluwarsa","code":"request_expired"}`},
 		{"en", "0", `{"type":"about:blank","title":"Bad Request","status":400,"detail":"Request expired","code":"request_expired"}`},
 		{"id", "x", `{"type":"about:blank","title":"Bad Request","status":400,"detail":"Format X-Request-Time tidak valid","code":"invalid_request_time"}`},
 		{"en", "x", `{"type":"about:blank","title":"Bad Request","status":400,"detail":"Invalid X-Request-Time format","code":"invalid_request_time"}`},

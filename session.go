@@ -159,8 +159,8 @@ const defaultSessionCapacity = 100_000
 // It fails if ring is nil, or if an option is out of range or does not
 // apply to it.
 func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
-	if ring == nil {
-		return nil, errors.New("apiguard: NewSessions needs a KeyRing")
+	if ring == nil || ring.state.Load() == nil {
+		return nil, errors.New("apiguard: NewSessions needs a KeyRing from NewKeyRing")
 	}
 	c, err := configure(toSessions, opts)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,18 +15,35 @@ import (
 // 88Pay's two layers: API key and merchant id for a 60-second token and a
 // session id, then the token and the session id on every call.
 func ExampleSessions_Issuer() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}}); err != nil {
+		log.Fatal(err)
+	}
 
-	signing, _ := apiguard.GenerateSigningKey("") // or ParseSigningKey(pemBytes, "")
-	ring, _ := apiguard.NewKeyRing(signing)
-	sessions, _ := apiguard.NewSessions(ring, apiguard.WithEnvironment(apiguard.Sandbox))
+	signing, err := apiguard.GenerateSigningKey("") // or ParseSigningKey(pemBytes, "")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ring, err := apiguard.NewKeyRing(signing)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessions, err := apiguard.NewSessions(ring, apiguard.WithEnvironment(apiguard.Sandbox))
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	credentials := apiguard.MustNew(apiguard.MerchantKey(keys),
 		apiguard.WithDialect(apiguard.Pay88()), apiguard.WithEnvironment(apiguard.Sandbox))
 	calls := apiguard.MustNew(sessions.SessionScheme(),
 		apiguard.WithDialect(apiguard.Pay88()), apiguard.WithEnvironment(apiguard.Sandbox))
-	issuer, _ := sessions.Issuer(credentials)
+	issuer, err := sessions.Issuer(credentials)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/auth/token", issuer) // behind the issuance rate limits in production
@@ -71,12 +89,24 @@ func ExampleSessions_Issuer() {
 // access token; a refresh token buys an access token (and the next refresh
 // token) once.
 func ExampleSessions_Exchange() {
-	signing, _ := apiguard.GenerateSigningKey("")
-	ring, _ := apiguard.NewKeyRing(signing)
-	sessions, _ := apiguard.NewSessions(ring)
+	signing, err := apiguard.GenerateSigningKey("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ring, err := apiguard.NewKeyRing(signing)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessions, err := apiguard.NewSessions(ring)
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// In the login handler, once the user's password checks out:
-	set, _ := sessions.Login(&apiguard.Client{ID: "demo"})
+	set, err := sessions.Login(&apiguard.Client{ID: "demo"})
+	if err != nil {
+		log.Fatal(err)
+	}
 
 	// POST /client/auth/access-token with Authorization: Bearer <refresh_token>.
 	r := httptest.NewRequest("POST", "/client/auth/access-token", nil)

@@ -4,10 +4,10 @@
 // assertions on the documented error bodies of a dialect.
 //
 //	func TestCreatePayment(t *testing.T) {
-//		clock := apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+//		clock := apiguardtest.ClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 //		g := apiguard.MustNew(apiguard.Bearer(apiguardtest.NewKeyStore()),
 //			apiguard.WithDialect(apiguard.MockPay()), apiguard.WithClock(clock.Now))
-//		h := g.RequireScope("payment:create")(createPayment)
+//		h := g.RequireScope("payment:create")(http.HandlerFunc(createPayment))
 //
 //		resp := apiguardtest.Serve(h, apiguardtest.BearerRequest("POST", "/payments", apiguardtest.KeyClientB, nil))
 //		apiguardtest.AssertError(t, resp, apiguard.MockPay(), apiguard.ErrForbidden)
@@ -40,10 +40,10 @@ import (
 // The zero Clock reads the Unix epoch. A Clock is safe for concurrent use.
 type Clock struct{ ns atomic.Int64 }
 
-// NewClock returns a Clock that reads t.
-func NewClock(t time.Time) *Clock {
+// ClockAt returns a Clock that reads at.
+func ClockAt(at time.Time) *Clock {
 	c := &Clock{}
-	c.Set(t)
+	c.Set(at)
 	return c
 }
 
@@ -57,8 +57,9 @@ func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 // Advance moves the clock by d, backwards when d is negative.
 func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// The demo keys of NewKeyStore, the credentials of the demo gateway
-// (DEMO.md), plus an administrator.
+// The demo keys of NewKeyStore, the MockPay credentials of the demo gateway
+// (cmd/apiguard-demo, whose tour is in the repository's README.md), plus an
+// administrator.
 const (
 	// KeyClientA is client "client-a"'s sandbox server key, with scopes
 	// payment:create and payment:read.

@@ -95,7 +95,7 @@ func TestNewKeyStore(t *testing.T) {
 }
 
 func TestNewKeyStoreClock(t *testing.T) {
-	clock := apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	clock := apiguardtest.ClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	keys := apiguardtest.NewKeyStore(apiguard.WithClock(clock.Now))
 	keys.Revoke("key-client-a", clock.Now().Add(24*time.Hour)) // a rotation's overlap
 	clock.Advance(24*time.Hour - time.Second)
@@ -120,7 +120,7 @@ func TestClock(t *testing.T) {
 		t.Errorf("zero clock reads %v", zero.Now())
 	}
 	at := time.Date(2026, 11, 22, 10, 0, 0, 123, time.FixedZone("WIB", 7*3600))
-	c := apiguardtest.NewClock(at)
+	c := apiguardtest.ClockAt(at)
 	if !c.Now().Equal(at) || c.Now().Location() != time.UTC {
 		t.Errorf("Now = %v, want %v in UTC", c.Now(), at)
 	}
@@ -215,6 +215,7 @@ func TestAssertError(t *testing.T) {
 		return apiguard.Chain(g.Authenticate(), g.RequireScope("payment:create"))(whoAmI)
 	}
 	en := func(r *http.Request) *http.Request { r.Header.Set("X-Language", "en"); return r }
+	id := func(r *http.Request) *http.Request { r.Header.Set("X-Language", "id"); return r }
 	rateLimited := &apiguard.Error{Status: 429, Code: "rate_limited", RetryAfter: 1500 * time.Millisecond, Err: apiguard.ErrRateLimited}
 	reseller := apiguard.Reseller().WithMessage("rate_limited", apiguard.Message{EN: "Too many requests. Please try again later."})
 	limited := apiguard.MustNew(nil, apiguard.WithDialect(reseller)).Check(func(*http.Request) error { return rateLimited })(whoAmI)
@@ -229,7 +230,7 @@ func TestAssertError(t *testing.T) {
 		{"MockPay missing", guarded(apiguard.MockPay()), apiguardtest.NewRequest("GET", "/", nil, nil), apiguard.MockPay(), apiguard.ErrMissingKey},
 		{"MockPay live key", guarded(apiguard.MockPay()), apiguardtest.BearerRequest("GET", "/", apiguardtest.KeyLive, nil), apiguard.MockPay(), apiguard.ErrInvalidKey},
 		{"MockPay forbidden", guarded(apiguard.MockPay()), apiguardtest.BearerRequest("GET", "/", apiguardtest.KeyClientB, nil), apiguard.MockPay(), apiguard.ErrForbidden},
-		{"Problem in Indonesian", guarded(apiguard.Problem()), apiguardtest.BearerRequest("GET", "/", "sandbox_sk_test_nope", nil), apiguard.Problem(), apiguard.ErrInvalidKey},
+		{"Problem in Indonesian", guarded(apiguard.Problem()), id(apiguardtest.BearerRequest("GET", "/", "sandbox_sk_test_nope", nil)), apiguard.Problem(), apiguard.ErrInvalidKey},
 		{"Problem in English", guarded(apiguard.Problem()), en(apiguardtest.BearerRequest("GET", "/", "sandbox_sk_test_nope", nil)), apiguard.Problem(), apiguard.ErrInvalidKey},
 		{"Reseller 429 with Retry-After", limited, apiguardtest.NewRequest("GET", "/", nil, nil), reseller, rateLimited},
 	}
@@ -264,7 +265,7 @@ func TestAssertError(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			resp := apiguardtest.Serve(c.h, c.r)
 			if c.name == "other language" {
-				resp.Request = en(resp.Request.Clone(resp.Request.Context())) // expect English, got Indonesian
+				resp.Request = id(resp.Request.Clone(resp.Request.Context())) // expect Indonesian, got English
 			}
 			rt := &recT{}
 			if apiguardtest.AssertError(rt, resp, c.d, c.reason) || len(rt.errs) == 0 {

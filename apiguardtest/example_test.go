@@ -55,7 +55,7 @@ func ExampleAssertError() {
 // A Clock moves when the test says so: a rotated key stops working when
 // its overlap ends.
 func ExampleClock() {
-	clock := apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	clock := apiguardtest.ClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 	keys := apiguardtest.NewKeyStore(apiguard.WithClock(clock.Now))
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithClock(clock.Now), apiguard.WithDialect(apiguard.Pay88()))
 	h := g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))

@@ -20,8 +20,13 @@ import (
 // A MockPay client: every request carries the server key as a Bearer
 // token, and the server's handler sees the client the key belongs to.
 func ExampleBearer() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_example", Client: apiguard.Client{ID: "client-a"}})
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "sandbox_sk_test_example", Client: apiguard.Client{ID: "client-a"}}); err != nil {
+		log.Fatal(err)
+	}
 	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()))
 	srv := httptest.NewServer(g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := apiguard.ClientFrom(r.Context())
@@ -46,7 +51,10 @@ func ExampleBearer() {
 
 // Midtrans' example server key, as its documentation encodes it.
 func ExampleBasic() {
-	s, _ := client.Basic("SB-Mid-server-abc123cde456")
+	s, err := client.Basic("SB-Mid-server-abc123cde456")
+	if err != nil {
+		log.Fatal(err)
+	}
 	r := httptest.NewRequest("POST", "https://app.sandbox.midtrans.com/snap/v1/transactions", nil)
 	s.Sign(r)
 	fmt.Println(r.Header.Get("Authorization"))
@@ -56,7 +64,10 @@ func ExampleBasic() {
 // The reseller's status check: the hash of the key and the body's trx_id,
 // and the body sent unchanged.
 func ExampleStatusHash() {
-	s, _ := client.StatusHash("topup_demo_key_gold")
+	s, err := client.StatusHash("topup_demo_key_gold")
+	if err != nil {
+		log.Fatal(err)
+	}
 	r := httptest.NewRequest("POST", "/status", strings.NewReader(`{"trx_id":"TRX_123456789"}`))
 	if err := s.Sign(r); err != nil {
 		log.Fatal(err)
@@ -73,7 +84,10 @@ func ExampleStatusHash() {
 // from the request's context.
 func ExampleOrderHash() {
 	at := time.Unix(1764000000, 0)
-	s, _ := client.OrderHash("topup_demo_key_gold", client.WithClock(func() time.Time { return at }))
+	s, err := client.OrderHash("topup_demo_key_gold", client.WithClock(func() time.Time { return at }))
+	if err != nil {
+		log.Fatal(err)
+	}
 	ctx := client.WithPrice(context.Background(), 14500) // product 1 at the gold price
 	r := httptest.NewRequest("POST", "/order",
 		strings.NewReader(`{"user_id":"123456","zone":"1234","produk_id":"1","ref_id":"REF_123456789"}`)).WithContext(ctx)
@@ -119,11 +133,25 @@ func ExampleNewHMAC() {
 // and SessionScheme): the token is fetched once and sent, with its session
 // id, on every call.
 func ExampleNewSession() {
-	keys, _ := apiguard.NewMemoryKeyStore()
-	keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}})
-	signing, _ := apiguard.GenerateSigningKey("")
-	ring, _ := apiguard.NewKeyRing(signing)
-	sessions, _ := apiguard.NewSessions(ring)
+	keys, err := apiguard.NewMemoryKeyStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := keys.Add(apiguard.KeySpec{Key: "sk_test_a1b2c3d4e5f6g7h8", Client: apiguard.Client{ID: "MCH-COL-29ZTP4"}}); err != nil {
+		log.Fatal(err)
+	}
+	signing, err := apiguard.GenerateSigningKey("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ring, err := apiguard.NewKeyRing(signing)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessions, err := apiguard.NewSessions(ring)
+	if err != nil {
+		log.Fatal(err)
+	}
 	credentials := apiguard.MustNew(apiguard.MerchantKey(keys), apiguard.WithDialect(apiguard.Pay88()))
 	session := apiguard.MustNew(sessions.SessionScheme(), apiguard.WithDialect(apiguard.Pay88()))
 	issuer, err := sessions.Issuer(credentials) // a real server adds the issuance limits
@@ -161,7 +189,10 @@ func ExampleNewSession() {
 	fmt.Println("tokens fetched:", tokens.Load())
 
 	// Wrong credentials: the token endpoint's refusal, as a *TokenError.
-	bad, _ := client.NewSession(srv.URL+"/api/auth/token", "sk_test_wrong", "MCH-COL-29ZTP4", nil)
+	bad, err := client.NewSession(srv.URL+"/api/auth/token", "sk_test_wrong", "MCH-COL-29ZTP4", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	_, err = (&http.Client{Transport: bad}).Post(srv.URL+"/api/transactions/charges", "application/json", nil)
 	var te *client.TokenError
 	if errors.As(err, &te) {

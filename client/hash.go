@@ -118,7 +118,7 @@ type priceKey struct{}
 
 // WithPrice returns a copy of ctx carrying the price that PriceField signs:
 //
-//	req, _ := http.NewRequestWithContext(client.WithPrice(ctx, 15000), "POST", url, body)
+//	req, err := http.NewRequestWithContext(client.WithPrice(ctx, 15000), "POST", url, body)
 func WithPrice(ctx context.Context, price int64) context.Context {
 	return context.WithValue(ctx, priceKey{}, price)
 }

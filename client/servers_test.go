@@ -27,7 +27,7 @@ import (
 
 // newClock returns a settable clock at a fixed start.
 func newClock() *apiguardtest.Clock {
-	return apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	return apiguardtest.ClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
 }
 
 func mustStore(t testing.TB, specs ...apiguard.KeySpec) *apiguard.MemoryKeyStore {

@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/apiguard/apiguard/ginguard v0.0.0-20261130044516-f87e5cf828d8
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect

@@ -46,6 +46,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 		return err
 	}
 	dialect := apiguard.Problem().WithMessage(codeBadLogin, apiguard.Message{ID: "Nama pengguna atau kata sandi salah", EN: "Invalid username or password"})
+	dialect.DefaultLanguage = "id" // the client-system API answers in Indonesian unless x-language: en
 	opts := append(cfg.common(), apiguard.WithDialect(dialect))
 	app, err := apiguard.New(apiguard.AppKey(keys), opts...)
 	if err != nil {

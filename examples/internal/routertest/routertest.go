@@ -34,7 +34,7 @@ type env struct {
 
 func newEnv(t *testing.T, newRouter Router) *env {
 	t.Helper()
-	e := &env{clock: apiguardtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))}
+	e := &env{clock: apiguardtest.ClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))}
 	a, err := api.New(apiguardtest.NewKeyStore(), e.clock.Now, apiguard.WithDenyHook(func(apiguard.Denial) { e.denials.Add(1) }))
 	if err != nil {
 		t.Fatal(err)
