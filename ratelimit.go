@@ -273,15 +273,24 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	if err != nil {
 		panic(err)
 	}
-	return g.wrap(by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("rate_limit", by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
 		key, err := by.key(g, r, s)
 		if err != nil {
 			return err
 		}
+		var t *timing
+		if s != nil {
+			t = &s.timing
+		}
+		t0 := t.start()
 		res, err := l.Take(r.Context(), key, 1)
+		if t != nil {
+			t.since(t0, &t.limiter)
+			t.limit = res
+		}
 		if err != nil {
 			if !c.failOpen {
-				return fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err)
+				return fmt.Errorf("%w: rate limiter: %w", errLimiterFailed, err)
 			}
 			if g.logger != nil {
 				g.logger.LogAttrs(r.Context(), slog.LevelWarn, "apiguard: rate limiter failed; request admitted",

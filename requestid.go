@@ -77,7 +77,7 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 	if !reflect.TypeOf(store).Comparable() {
 		same = new(byte)
 	}
-	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("request_id", true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err
@@ -95,10 +95,12 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 				return nil // an outer wrapper on the same store recorded it
 			}
 		}
+		t0 := s.timing.start()
 		fresh, err := store.Seen(r.Context(), h.namespace, h.id, retention)
+		s.timing.since(t0, &s.timing.replayStore)
 		switch {
 		case err != nil:
-			return fmt.Errorf("%w: replay store: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: replay store: %w", errReplayStoreFailed, err)
 		case !fresh:
 			return ErrDuplicateRequestID
 		}
