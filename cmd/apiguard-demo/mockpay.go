@@ -57,6 +57,9 @@ func mountMockPay(mux *http.ServeMux, cfg config) error {
 			return err
 		}
 	}
+	if err := cfg.watch("mockpay.keys", keys, defaultCapacity); err != nil {
+		return err
+	}
 	g, err := apiguard.New(apiguard.Bearer(keys),
 		append(cfg.common(), apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox))...)
 	if err != nil {
