@@ -159,7 +159,12 @@ func (t *timing) since(t0 time.Time, d *time.Duration) {
 // timingFrom returns the timing of the request r, nil when no observer
 // watches it.
 func timingFrom(r *http.Request) *timing {
-	s := stateFrom(r.Context())
+	return stateFrom(r.Context()).timed()
+}
+
+// timed returns s's timing, nil when s is nil or no observer watches the
+// decision under way.
+func (s *state) timed() *timing {
 	if s == nil || s.timing.now == nil {
 		return nil
 	}

@@ -278,10 +278,7 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 		if err != nil {
 			return err
 		}
-		var t *timing
-		if s != nil {
-			t = &s.timing
-		}
+		t := s.timed()
 		t0 := t.start()
 		res, err := l.Take(r.Context(), key, 1)
 		if t != nil {
