@@ -394,7 +394,7 @@ func NewContext(ctx context.Context, c *Client) context.Context {
 
 // Check returns a wrapper that refuses requests for which check returns an
 // error, rendered as Deny renders it. It is for checks of one's own that
-// need no identity and should share the API's envelope and denial hook.
+// need no identity and should share the API's envelope and observer.
 func (g *Guard) Check(check func(r *http.Request) error) Middleware {
 	return g.wrap("check", true, func(_ http.ResponseWriter, r *http.Request, _ *state) error { return check(r) })
 }

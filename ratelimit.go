@@ -251,7 +251,8 @@ func ByAll(parts ...Bucket) Bucket {
 //	RateLimit-Reset: 42      seconds until it is full again, rounded up
 //
 // and a refusal carries Retry-After, in seconds rounded up: the longest
-// wait among the windows that refuse. The denial hook sees every refusal.
+// wait among the windows that refuse. The observer (WithObserver) sees every
+// decision, and for a refusal the refusing window.
 //
 // When l fails, the wrapper refuses with 503 (ErrUnavailable), or admits
 // the request with WithFailOpen. An error of by refuses the request as
