@@ -150,6 +150,6 @@ func timedLookup(r *http.Request, keys KeyStore, key string) (*Client, error) {
 	}
 	t0 := t.start()
 	c, err := keys.Lookup(r.Context(), key)
-	t.since(t0, &t.keyStore)
+	t.keyStoreDone(t0)
 	return c, err
 }

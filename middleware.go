@@ -143,7 +143,7 @@ type state struct {
 
 	held []heldID // request ids this request recorded, released if it is refused
 
-	timing timing // what the decision under way measures, when observed
+	timing *timing // what the decision under way measures; nil until observed
 }
 
 type memo struct {
@@ -335,16 +335,19 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, s *state, err error
 // request is refused or handed on.
 func (g *Guard) observed(name string, c check, next http.Handler, w http.ResponseWriter, r *http.Request) {
 	s, r := begin(r)
-	s.timing = timing{now: g.now}
+	if s.timing == nil {
+		s.timing = new(timing) // kept for the request's other decisions
+	}
+	*s.timing = timing{now: g.now}
 	err := c(w, r, s)
 	if err != nil {
 		g.deny(w, r, s, err, name)
-		s.timing = timing{}
+		*s.timing = timing{}
 		return
 	}
 	d := Decision{Guard: g, Wrapper: name, Allowed: true, Request: r}
 	s.timing.fill(&d)
-	s.timing = timing{}
+	*s.timing = timing{}
 	if s.authed {
 		d.Client = s.client
 	}

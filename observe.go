@@ -140,20 +140,34 @@ type timing struct {
 }
 
 // start returns the time a store call begins, or the zero time when no
-// observer watches.
+// observer watches (t is nil: see timed).
 func (t *timing) start() time.Time {
-	if t == nil || t.now == nil {
+	if t == nil {
 		return time.Time{}
 	}
 	return t.now()
 }
 
-// since adds the time from t0 (from start) to *d.
-func (t *timing) since(t0 time.Time, d *time.Duration) {
-	if t == nil || t.now == nil {
-		return
+// keyStoreDone, limiterDone and replayStoreDone add the time from t0 (from
+// start) to the time spent in their kind of store; limiterDone keeps the
+// Limiter's answer too. They do nothing when t is nil.
+func (t *timing) keyStoreDone(t0 time.Time) {
+	if t != nil {
+		t.keyStore += t.now().Sub(t0)
 	}
-	*d += t.now().Sub(t0)
+}
+
+func (t *timing) limiterDone(t0 time.Time, res LimitResult) {
+	if t != nil {
+		t.limiter += t.now().Sub(t0)
+		t.limit = res
+	}
+}
+
+func (t *timing) replayStoreDone(t0 time.Time) {
+	if t != nil {
+		t.replayStore += t.now().Sub(t0)
+	}
 }
 
 // timingFrom returns the timing of the request r, nil when no observer
@@ -165,14 +179,17 @@ func timingFrom(r *http.Request) *timing {
 // timed returns s's timing, nil when s is nil or no observer watches the
 // decision under way.
 func (s *state) timed() *timing {
-	if s == nil || s.timing.now == nil {
+	if s == nil || s.timing == nil || s.timing.now == nil {
 		return nil
 	}
-	return &s.timing
+	return s.timing
 }
 
-// fill copies what t measured into d.
+// fill copies what t measured into d; a nil t measured nothing.
 func (t *timing) fill(d *Decision) {
+	if t == nil {
+		return
+	}
 	d.KeyStore, d.Limiter, d.ReplayStore, d.Limit = t.keyStore, t.limiter, t.replayStore, t.limit
 }
 

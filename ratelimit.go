@@ -282,10 +282,7 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 		t := s.timed()
 		t0 := t.start()
 		res, err := l.Take(r.Context(), key, 1)
-		if t != nil {
-			t.since(t0, &t.limiter)
-			t.limit = res
-		}
+		t.limiterDone(t0, res)
 		if err != nil {
 			if !c.failOpen {
 				return fmt.Errorf("%w: rate limiter: %w", errLimiterFailed, err)

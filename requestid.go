@@ -95,9 +95,10 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 				return nil // an outer wrapper on the same store recorded it
 			}
 		}
-		t0 := s.timing.start()
+		t := s.timed()
+		t0 := t.start()
 		fresh, err := store.Seen(r.Context(), h.namespace, h.id, retention)
-		s.timing.since(t0, &s.timing.replayStore)
+		t.replayStoreDone(t0)
 		switch {
 		case err != nil:
 			return fmt.Errorf("%w: replay store: %w", errReplayStoreFailed, err)
