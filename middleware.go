@@ -184,6 +184,13 @@ type carrier struct {
 	req http.Request
 }
 
+// timedCarrier is the one allocation of a request whose first wrapper is
+// observed: the carrier, and the timing its decisions share.
+type timedCarrier struct {
+	carrier
+	tm timing
+}
+
 // identify returns the caller as g's Scheme sees it, resolving it once per
 // request and Guard.
 func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
@@ -334,8 +341,15 @@ func (g *Guard) deny(w http.ResponseWriter, r *http.Request, s *state, err error
 // with the stores' calls timed, and the decision is reported before the
 // request is refused or handed on.
 func (g *Guard) observed(name string, c check, next http.Handler, w http.ResponseWriter, r *http.Request) {
-	s, r := begin(r)
-	if s.timing == nil {
+	s := stateFrom(r.Context())
+	switch {
+	case s == nil:
+		// The state and the timing in one allocation, as begin does.
+		c := &timedCarrier{carrier: carrier{st: state{Context: r.Context()}}}
+		c.req = *r.WithContext(&c.st)
+		c.st.own, c.st.timing = &c.req, &c.tm
+		s, r = &c.st, &c.req
+	case s.timing == nil:
 		s.timing = new(timing) // kept for the request's other decisions
 	}
 	*s.timing = timing{now: g.now}
