@@ -13,6 +13,8 @@ import (
 var (
 	errNoAppKey  = fmt.Errorf("%w: %w", ErrMissingAppKey, ErrMissingKey)
 	errBadAppKey = fmt.Errorf("%w: %w", ErrInvalidAppKey, ErrInvalidKey)
+
+	errMalformedAppKey = &causeError{errBadAppKey, "malformed_key"}
 )
 
 // AppKey returns the Scheme of the client-system API's x-app-key header:
@@ -42,11 +44,11 @@ func (a *appKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 		return nil, errNoAppKey
 	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
-		return nil, errBadAppKey
+		return nil, errMalformedAppKey
 	}
 	c, err := lookupKey(r, a.keys, vs[0], true)
 	if errors.Is(err, ErrInvalidKey) {
-		return nil, errBadAppKey
+		return nil, withCause(errBadAppKey, err)
 	}
 	return c, err
 }

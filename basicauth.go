@@ -45,20 +45,20 @@ func basicKey(h http.Header) (string, error) {
 	case len(vs) == 0:
 		return "", ErrMissingKey
 	case len(vs) > 1:
-		return "", ErrInvalidKey
+		return "", errMalformedKey
 	}
 	enc, ok := cutScheme(vs[0], "Basic")
 	if !ok || enc == "" || len(enc) > 2*wire.MaxCredentialLen {
-		return "", ErrInvalidKey
+		return "", errMalformedKey
 	}
 	var buf [2 * wire.MaxCredentialLen]byte
 	n, err := base64.StdEncoding.Decode(buf[:], []byte(enc))
 	if err != nil {
-		return "", ErrInvalidKey
+		return "", errMalformedKey
 	}
 	user, pass, ok := strings.Cut(string(buf[:n]), ":")
 	if !ok || pass != "" || !wire.ValidCredential(user) {
-		return "", ErrInvalidKey
+		return "", errMalformedKey
 	}
 	return user, nil
 }

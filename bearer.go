@@ -70,20 +70,20 @@ func (b *bearerScheme) presented(h http.Header) (string, error) {
 		case len(vs) == 0:
 			continue
 		case len(vs) > 1:
-			return "", ErrInvalidKey
+			return "", errMalformedKey
 		}
 		v := vs[0]
 		if name == "Authorization" {
 			var ok bool
 			if v, ok = cutScheme(v, "Bearer"); !ok {
-				return "", ErrInvalidKey
+				return "", errMalformedKey
 			}
 		}
 		if v == "" {
 			continue
 		}
 		if key != "" && key != v {
-			return "", ErrInvalidKey
+			return "", errMalformedKey
 		}
 		key = v
 	}
@@ -91,7 +91,7 @@ func (b *bearerScheme) presented(h http.Header) (string, error) {
 		return "", ErrMissingKey
 	}
 	if len(key) > wire.MaxCredentialLen {
-		return "", ErrInvalidKey
+		return "", errMalformedKey
 	}
 	// Keys are not otherwise screened: one with spaces or control
 	// characters simply matches no stored digest.
@@ -117,13 +117,39 @@ func cutScheme(v, scheme string) (string, bool) {
 
 // lookupKey finds the client of key in keys and checks that it is a
 // publishable key, or a server key.
+//
+// Its refusals carry their cause (see Decision.Cause): the KeyStore's own,
+// when it gives one, and otherwise unknown_key, publishable_key or
+// server_key.
 func lookupKey(r *http.Request, keys KeyStore, key string, publishable bool) (*Client, error) {
-	c, err := keys.Lookup(r.Context(), key)
+	c, err := timedLookup(r, keys, key)
 	switch {
 	case err == nil && c != nil && c.Publishable == publishable:
 		return c, nil
-	case err == nil, errors.Is(err, ErrInvalidKey):
-		return nil, ErrInvalidKey
+	case err == nil && c == nil:
+		return nil, errUnknownKey
+	case err == nil && publishable:
+		return nil, errServerKey
+	case err == nil:
+		return nil, errPublishableKey
+	case errors.Is(err, ErrInvalidKey):
+		var ce *causeError
+		if errors.As(err, &ce) {
+			return nil, ce
+		}
+		return nil, errUnknownKey
 	}
-	return nil, fmt.Errorf("%w: key store: %w", ErrUnavailable, err)
+	return nil, fmt.Errorf("%w: key store: %w", errKeyStoreFailed, err)
+}
+
+// timedLookup is keys.Lookup, timed when an observer watches r.
+func timedLookup(r *http.Request, keys KeyStore, key string) (*Client, error) {
+	t := timingFrom(r)
+	if t == nil {
+		return keys.Lookup(r.Context(), key)
+	}
+	t0 := t.start()
+	c, err := keys.Lookup(r.Context(), key)
+	t.keyStoreDone(t0)
+	return c, err
 }

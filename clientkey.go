@@ -30,14 +30,14 @@ func (c *clientKeyScheme) Validate() error {
 func (c *clientKeyScheme) Authenticate(r *http.Request) (*Client, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return nil, ErrInvalidKey
+		return nil, errMalformedKey
 	}
 	vs := q["client_key"]
 	switch {
 	case len(vs) == 0 || len(vs) == 1 && vs[0] == "":
 		return nil, ErrMissingKey
 	case len(vs) > 1 || !wire.ValidCredential(vs[0]):
-		return nil, ErrInvalidKey
+		return nil, errMalformedKey
 	}
 	return lookupKey(r, c.keys, vs[0], true)
 }

@@ -7,7 +7,7 @@
 // client keys, hash signatures, session tokens), the Dialect that renders
 // rejections (MockPay, Reseller, Pay88, Midtrans, or RFC 9457 problem+json,
 // the default), the clock, the environment (sandbox or live), client-IP
-// resolution and a denial hook. Wrappers made from a Guard have the standard
+// resolution, an observer of its decisions and a logger. Wrappers made from a Guard have the standard
 // shape func(http.Handler) http.Handler:
 //
 //	g := apiguard.MustNew(apiguard.Bearer(keys), apiguard.WithDialect(apiguard.MockPay()))

@@ -8,7 +8,7 @@ import (
 )
 
 // Reasons a request is refused. Every rejection apiguard writes is an *Error
-// whose Unwrap yields one of these, so callers (a denial hook, a test) match
+// whose Unwrap yields one of these, so callers (an observer, a test) match
 // reasons with errors.Is and never compare strings:
 //
 //	if errors.Is(err, apiguard.ErrInvalidKey) { ... }
@@ -126,7 +126,8 @@ var (
 	// ErrRefreshTokenReused is the cause, wrapped with ErrInvalidToken, of
 	// the refusal of a refresh token that is not its session's latest: it
 	// was used already, or replaced. The session is revoked. Clients see a
-	// plain invalid token; a denial hook can match this to raise an alarm.
+	// plain invalid token; an observer (WithObserver) sees the cause
+	// "refresh_token_reused" and can raise an alarm.
 	ErrRefreshTokenReused = errors.New("apiguard: refresh token reused; session revoked")
 )
 

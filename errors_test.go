@@ -285,8 +285,13 @@ func TestErrorStringHasNoSecret(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			var denial Denial
-			g := MustNew(tc.scheme, WithDenyHook(func(d Denial) { denial = d }),
+			var denial Decision
+			g := MustNew(tc.scheme, WithObserver(func(d Decision) {
+				if d.Allowed {
+					return
+				}
+				denial = d
+			}),
 				WithLogger(slog.New(slog.NewTextHandler(&logs, nil))), WithClock(f.clock.Now))
 			w := serve(g.Authenticate()(okHandler), tc.r)
 			if denial.Err == nil || !errors.Is(denial.Err, tc.reason) {

@@ -35,7 +35,7 @@ func (g *Guard) IPAllow(prefixes ...netip.Prefix) Middleware {
 		}
 	}
 	set := newIPSet(prefixes)
-	return g.wrap(false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
+	return g.wrap("ip_allow", false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
 		if ip, ok := g.ClientIP(r); ok && set.contains(ip) {
 			return nil
 		}
@@ -54,7 +54,7 @@ func (g *Guard) IPAllow(prefixes ...netip.Prefix) Middleware {
 // works outside or inside Authenticate: where g cannot establish an
 // identity it refuses with 401 before looking at the address.
 func (g *Guard) RegisteredIP() Middleware {
-	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("registered_ip", true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err

@@ -63,12 +63,12 @@ func (s *Sessions) Issuer(g *Guard) (http.Handler, error) {
 		st, r := begin(r)
 		c, err := g.identify(st, r)
 		if err != nil {
-			g.deny(w, r, st, err)
+			g.deny(w, r, st, err, "issuer")
 			return
 		}
 		set, err := s.Issue(c)
 		if err != nil {
-			g.deny(w, r, st, err)
+			g.deny(w, r, st, err, "issuer")
 			return
 		}
 		body, _ := json.Marshal(pay88Success{
@@ -133,18 +133,26 @@ func (m *merchantScheme) Authenticate(r *http.Request) (*Client, error) {
 		return nil, ErrMissingKey
 	}
 	if len(keys) != 1 || len(ids) != 1 || !wire.ValidCredential(keys[0]) || !wire.ValidCredential(ids[0]) {
-		return nil, ErrInvalidKey
+		return nil, errMalformedKey
 	}
-	c, err := m.keys.Lookup(r.Context(), keys[0])
+	c, err := timedLookup(r, m.keys, keys[0])
 	if err != nil && !errors.Is(err, ErrInvalidKey) {
-		return nil, fmt.Errorf("%w: key store: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: key store: %w", errKeyStoreFailed, err)
 	}
 	owner := noMerchant
 	if err == nil && c != nil {
 		owner = c.ID
 	}
-	if !equalStrings(owner, ids[0]) || err != nil || c == nil || c.Publishable {
-		return nil, ErrInvalidKey
+	same := equalStrings(owner, ids[0])
+	switch {
+	case err != nil:
+		return nil, withCause(ErrInvalidKey, err)
+	case c == nil:
+		return nil, errUnknownKey
+	case !same:
+		return nil, errMerchantMismatch
+	case c.Publishable:
+		return nil, errPublishableKey
 	}
 	return c, nil
 }

@@ -72,6 +72,7 @@ type keyEntry struct {
 	digest   [sha256.Size]byte
 	client   *Client
 	notAfter time.Time
+	revoked  bool   // notAfter was set by Revoke
 	secret   string // "" unless KeepSecret
 }
 
@@ -153,6 +154,7 @@ func (s *MemoryKeyStore) Revoke(keyID string, at time.Time) bool {
 		// client, so replace rather than modify.
 		ne := *e
 		ne.notAfter = at
+		ne.revoked = true
 		s.byDigest[e.digest] = &ne
 		s.byID[keyID] = &ne
 		return true
@@ -202,8 +204,13 @@ func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Client, error) 
 		e = missEntry
 	}
 	match := subtle.ConstantTimeCompare(e.digest[:], d[:]) == 1
-	if !match || !ok || (!e.notAfter.IsZero() && !s.now().Before(e.notAfter)) {
-		return nil, ErrInvalidKey
+	switch {
+	case !match || !ok:
+		return nil, errUnknownKey
+	case !e.notAfter.IsZero() && !s.now().Before(e.notAfter) && e.revoked:
+		return nil, errRevokedKey
+	case !e.notAfter.IsZero() && !s.now().Before(e.notAfter):
+		return nil, errExpiredKey
 	}
 	return e.client, nil
 }

@@ -52,7 +52,8 @@ type Scheme interface {
 
 // Guard holds what the wrappers of one API share: the Scheme that
 // establishes the caller's identity, the Dialect that renders rejections,
-// the clock, the environment, client-IP resolution and the denial hook.
+// the clock, the environment, client-IP resolution, the observer and the
+// logger.
 // Wrappers are made from it (g.Authenticate(), g.RequireScope(...), ...).
 //
 // Stack in any order: the first wrapper of a Guard that runs on a request
@@ -81,7 +82,7 @@ type Guard struct {
 	now       func() time.Time
 	env       Environment
 	ip        ipResolver
-	onDeny    func(Denial)
+	observe   func(Decision)
 	logger    *slog.Logger
 }
 
@@ -93,7 +94,7 @@ func New(scheme Scheme, opts ...Option) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{scheme: scheme, dialect: Problem(), now: c.clock(), env: c.env, ip: c.ip, onDeny: c.onDeny, logger: c.logger}
+	g := &Guard{scheme: scheme, dialect: Problem(), now: c.clock(), env: c.env, ip: c.ip, observe: c.observe, logger: c.logger}
 	if c.dialect != nil {
 		g.dialect = c.dialect
 	}
@@ -141,6 +142,8 @@ type state struct {
 	body *keptBody     // nil until something reads the body
 
 	held []heldID // request ids this request recorded, released if it is refused
+
+	timing *timing // what the decision under way measures; nil until observed
 }
 
 type memo struct {
@@ -181,6 +184,13 @@ type carrier struct {
 	req http.Request
 }
 
+// timedCarrier is the one allocation of a request whose first wrapper is
+// observed: the carrier, and the timing its decisions share.
+type timedCarrier struct {
+	carrier
+	tm timing
+}
+
 // identify returns the caller as g's Scheme sees it, resolving it once per
 // request and Guard.
 func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
@@ -197,11 +207,14 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	if g.scheme != nil {
 		c, err = g.scheme.Authenticate(r)
 		if err == nil && c == nil {
-			err = ErrInvalidKey // a Scheme that names nobody authenticates nobody
+			err = errNoClient // a Scheme that names nobody authenticates nobody
 		}
 	}
 	if err == nil && g.env != AnyEnvironment && c.Env != g.env {
-		err = ErrInvalidKey
+		err = errWrongEnvironment
+		if c.Env == AnyEnvironment {
+			err = errUnknownEnvironment
+		}
 	}
 	if err == nil && s.authed && s.client.ID != c.ID && s.client.Publishable == c.Publishable {
 		err = ErrIdentityConflict
@@ -245,9 +258,18 @@ type check func(w http.ResponseWriter, r *http.Request, s *state) error
 // rate limit by IP) costs no allocation for a request it lets through, and
 // sets the state up only to refuse one. Whatever it decides, the request it
 // hands on carries the kept body, if a check read it.
-func (g *Guard) wrap(needState bool, c check) Middleware {
+//
+// name is the wrapper's name in a Decision. Where g has an observer, the
+// observed path sets the state up for every request, times the stores
+// the check calls and reports the decision; without one the only cost is
+// the nil check.
+func (g *Guard) wrap(name string, needState bool, c check) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if g.observe != nil {
+				g.observed(name, c, next, w, r)
+				return
+			}
 			s := stateFrom(r.Context())
 			if needState && s == nil {
 				s, r = begin(r)
@@ -256,7 +278,7 @@ func (g *Guard) wrap(needState bool, c check) Middleware {
 				if s == nil {
 					s, r = begin(r)
 				}
-				g.deny(w, r, s, err)
+				g.deny(w, r, s, err, name)
 				return
 			}
 			if s != nil {
@@ -271,7 +293,7 @@ func (g *Guard) wrap(needState bool, c check) Middleware {
 // Scheme cannot establish (401 with the dialect's body), and puts the
 // client in the context of the others (see ClientFrom).
 func (g *Guard) Authenticate() Middleware {
-	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("authenticate", true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		_, err := g.identify(s, r)
 		return err
 	})
@@ -282,7 +304,7 @@ func (g *Guard) Authenticate() Middleware {
 // cannot establish one it refuses with 401, whether or not Authenticate
 // runs before it.
 func (g *Guard) RequireScope(scopes ...string) Middleware {
-	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("require_scope", true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err
@@ -298,47 +320,72 @@ func (g *Guard) RequireScope(scopes ...string) Middleware {
 
 // Deny writes err as g's dialect renders it: an *Error as it is, a reason
 // sentinel (or an error wrapping one) with its status and code, and any
-// other error as a 500 whose text is never shown. It calls the denial hook
-// and the logger. Handlers use it so that their own errors share the API's
-// envelope.
+// other error as a 500 whose text is never shown. It reports the refusal
+// to the observer (a Decision whose Wrapper is "deny") and the logger.
+// Handlers use it so that their own errors share the API's envelope.
 func (g *Guard) Deny(w http.ResponseWriter, r *http.Request, err error) {
 	s, r := begin(r)
-	g.render(w, r, s, err)
+	g.render(w, r, s, err, "deny")
 }
 
 // deny refuses a request a wrapper stopped: the request ids it recorded are
 // given back (a refused request uses none up, whatever the order of the
-// stack), then err is rendered. A handler's own Deny keeps them: the
-// request was handled.
-func (g *Guard) deny(w http.ResponseWriter, r *http.Request, s *state, err error) {
+// stack), then err is rendered, as the refusal of the wrapper named
+// wrapper. A handler's own Deny keeps them: the request was handled.
+func (g *Guard) deny(w http.ResponseWriter, r *http.Request, s *state, err error, wrapper string) {
 	s.release()
-	g.render(w, r, s, err)
+	g.render(w, r, s, err, wrapper)
 }
 
-// render writes err in g's dialect, after the denial hook and the logger.
-func (g *Guard) render(w http.ResponseWriter, r *http.Request, s *state, err error) {
+// observed is wrap's path for a Guard with an observer: c decides for r,
+// with the stores' calls timed, and the decision is reported before the
+// request is refused or handed on.
+func (g *Guard) observed(name string, c check, next http.Handler, w http.ResponseWriter, r *http.Request) {
+	s := stateFrom(r.Context())
+	switch {
+	case s == nil:
+		// The state and the timing in one allocation, as begin does.
+		c := &timedCarrier{carrier: carrier{st: state{Context: r.Context()}}}
+		c.req = *r.WithContext(&c.st)
+		c.st.own, c.st.timing = &c.req, &c.tm
+		s, r = &c.st, &c.req
+	case s.timing == nil:
+		s.timing = new(timing) // kept for the request's other decisions
+	}
+	*s.timing = timing{now: g.now}
+	err := c(w, r, s)
+	if err != nil {
+		g.deny(w, r, s, err, name)
+		*s.timing = timing{}
+		return
+	}
+	d := Decision{Guard: g, Wrapper: name, Allowed: true, Request: r}
+	s.timing.fill(&d)
+	*s.timing = timing{}
+	if s.authed {
+		d.Client = s.client
+	}
+	g.observe(d)
+	next.ServeHTTP(w, s.handOn(r))
+}
+
+// render writes err in g's dialect, after the observer and the logger,
+// as the refusal of the wrapper named wrapper.
+func (g *Guard) render(w http.ResponseWriter, r *http.Request, s *state, err error, wrapper string) {
 	e := NewError(err)
 	var client *Client
 	if s.authed {
 		client = s.client
 	}
-	if g.onDeny != nil || g.logger != nil {
-		ip, _ := g.ClientIP(r)
-		if g.onDeny != nil {
-			g.onDeny(Denial{Err: e, Client: client, IP: ip, Request: r})
+	if g.observe != nil || g.logger != nil {
+		cause := causeOf(err)
+		if g.observe != nil {
+			d := Decision{Guard: g, Wrapper: wrapper, Err: e, Cause: cause, Client: client, Request: r}
+			s.timing.fill(&d)
+			g.observe(d)
 		}
 		if g.logger != nil {
-			attrs := []slog.Attr{
-				slog.Int("status", e.Status), slog.String("code", e.Code),
-				slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			}
-			if ip.IsValid() {
-				attrs = append(attrs, slog.String("ip", ip.String()))
-			}
-			if client != nil {
-				attrs = append(attrs, slog.String("client", client.ID), slog.String("key_id", client.KeyID))
-			}
-			g.logger.LogAttrs(r.Context(), slog.LevelInfo, "apiguard: request denied", attrs...)
+			g.log(r, e, cause, wrapper, client)
 		}
 	}
 	e.writeHeaders(w.Header(), g.challenge)
@@ -364,16 +411,16 @@ func NewContext(ctx context.Context, c *Client) context.Context {
 
 // Check returns a wrapper that refuses requests for which check returns an
 // error, rendered as Deny renders it. It is for checks of one's own that
-// need no identity and should share the API's envelope and denial hook.
+// need no identity and should share the API's envelope and observer.
 func (g *Guard) Check(check func(r *http.Request) error) Middleware {
-	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, _ *state) error { return check(r) })
+	return g.wrap("check", true, func(_ http.ResponseWriter, r *http.Request, _ *state) error { return check(r) })
 }
 
 // CheckClient is like Check for checks of the caller (an account that must
 // be active, say). It resolves the identity as RequireScope does: where g
 // cannot establish one it refuses with 401 before check is called.
 func (g *Guard) CheckClient(check func(r *http.Request, c *Client) error) Middleware {
-	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("check_client", true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err
@@ -391,7 +438,7 @@ func (g *Guard) CheckClient(check func(r *http.Request, c *Client) error) Middle
 // sent the credentials in the clear already, and clients do not replay a
 // POST body across one.
 func (g *Guard) RequireHTTPS() Middleware {
-	return g.wrap(false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
+	return g.wrap("require_https", false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
 		if r.TLS != nil || g.ip.viaHTTPS(r.RemoteAddr, r.Header) {
 			return nil
 		}
@@ -408,7 +455,7 @@ func (g *Guard) RequireHTTPS() Middleware {
 // q-value above 0; otherwise it is refused with 406 (ErrNotAcceptable).
 // Ranges that do not parse are ignored. When both fail, 415 is the answer.
 func (g *Guard) RequireJSON() Middleware {
-	return g.wrap(false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
+	return g.wrap("require_json", false, func(_ http.ResponseWriter, r *http.Request, _ *state) error {
 		if hasBody(r) && !isJSONContentType(r.Header["Content-Type"]) {
 			return ErrUnsupportedMediaType
 		}

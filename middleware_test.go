@@ -375,10 +375,17 @@ func TestIdentityConflictBetweenGuards(t *testing.T) {
 func TestDenyHookAndLogger(t *testing.T) {
 	store := mustStore(t, KeySpec{Key: "sandbox_sk_test_secretvalue", Client: Client{ID: "a", KeyID: "kid-a"}})
 	var mu sync.Mutex
-	var denials []Denial
+	var denials []Decision
 	var logs bytes.Buffer
 	g := MustNew(Bearer(store),
-		WithDenyHook(func(d Denial) { mu.Lock(); denials = append(denials, d); mu.Unlock() }),
+		WithObserver(func(d Decision) {
+			if d.Allowed {
+				return
+			}
+			mu.Lock()
+			denials = append(denials, d)
+			mu.Unlock()
+		}),
 		WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	h := Chain(g.Authenticate(), g.RequireScope("write"))(okHandler)
 
@@ -395,7 +402,7 @@ func TestDenyHookAndLogger(t *testing.T) {
 	if !errors.Is(denials[0].Err, ErrForbidden) || denials[0].Client == nil || denials[0].Client.ID != "a" {
 		t.Errorf("first denial %+v", denials[0])
 	}
-	if !errors.Is(denials[1].Err, ErrInvalidKey) || denials[1].Client != nil || denials[1].IP.String() != "192.0.2.1" {
+	if !errors.Is(denials[1].Err, ErrInvalidKey) || denials[1].Client != nil || denials[1].Cause != "unknown_key" || denials[1].Wrapper != "authenticate" {
 		t.Errorf("second denial %+v", denials[1])
 	}
 	for _, secret := range []string{"secretvalue", "wrongsecret", "client_key"} {

@@ -60,7 +60,7 @@ type config struct {
 	dialect Dialect
 	env     Environment
 	envSet  bool
-	onDeny  func(Denial)
+	observe func(Decision)
 	logger  *slog.Logger
 	ip      ipResolver
 
@@ -175,30 +175,33 @@ func WithDialect(d Dialect) Option {
 	}}
 }
 
-// Denial describes one refused request, for WithDenyHook.
-type Denial struct {
-	Err     *Error        // the rejection; errors.Is matches its reason
-	Client  *Client       // the authenticated client, nil if none was
-	IP      netip.Addr    // the client IP; invalid if it could not be told
-	Request *http.Request // the refused request; do not keep it
-}
-
-// WithDenyHook makes a Guard (New) call f for every request it refuses,
-// before the response is written. f must be quick and safe for concurrent
-// use. The default is no hook.
-func WithDenyHook(f func(Denial)) Option {
-	return Option{"WithDenyHook", toGuard, func(c *config) error {
+// WithObserver makes a Guard (New) call f with every Decision its wrappers
+// make, the requests they let through as well as those they refuse, and
+// with the refusals of Guard.Deny; for a refusal, before the response is
+// written. f runs on the request's goroutine: it must be quick and safe for
+// concurrent use, and must not keep the Decision's Request. While a Guard
+// has an observer its wrappers time their stores' calls with its clock.
+// Without one, a wrapper pays one nil check. The default is no observer.
+func WithObserver(f func(Decision)) Option {
+	return Option{"WithObserver", toGuard, func(c *config) error {
 		if f == nil {
-			return errors.New("nil hook")
+			return errors.New("nil observer")
 		}
-		c.onDeny = f
+		c.observe = f
 		return nil
 	}}
 }
 
-// WithLogger makes a Guard (New) log every refusal to l at level Info with
-// the code, status, client id, key id, client IP, method and path (never a
-// credential, the query or the body). The default is no logging.
+// WithLogger makes a Guard (New) log every refusal of its wrappers and of
+// Guard.Deny to l, one line "apiguard: request denied" with the attributes
+// status, code (the reason's stable code), wrapper (as in Decision),
+// cause (Decision.Cause, when known), method, path, ip (the client IP,
+// when told), client and key_id (when a Scheme named the caller). A
+// refusal is logged at level Info; a failure of a backend (a KeyStore,
+// Limiter or ReplayStore error: 503) or any other 5xx at level Error. A
+// line never carries a credential, the query, the body, or the text of a
+// backend's error (which could hold one). A limiter failure admitted by
+// WithFailOpen is logged at level Warn. The default is no logging.
 func WithLogger(l *slog.Logger) Option {
 	return Option{"WithLogger", toGuard, func(c *config) error {
 		if l == nil {

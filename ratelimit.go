@@ -251,7 +251,8 @@ func ByAll(parts ...Bucket) Bucket {
 //	RateLimit-Reset: 42      seconds until it is full again, rounded up
 //
 // and a refusal carries Retry-After, in seconds rounded up: the longest
-// wait among the windows that refuse. The denial hook sees every refusal.
+// wait among the windows that refuse. The observer (WithObserver) sees every
+// decision, and for a refusal the refusing window.
 //
 // When l fails, the wrapper refuses with 503 (ErrUnavailable), or admits
 // the request with WithFailOpen. An error of by refuses the request as
@@ -275,15 +276,18 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	if err != nil {
 		panic(err)
 	}
-	return g.wrap(by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("rate_limit", by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
 		key, err := by.key(g, r, s)
 		if err != nil {
 			return err
 		}
+		t := s.timed()
+		t0 := t.start()
 		res, err := l.Take(r.Context(), key, 1)
+		t.limiterDone(t0, res)
 		if err != nil {
 			if !c.failOpen {
-				return fmt.Errorf("%w: rate limiter: %w", ErrUnavailable, err)
+				return fmt.Errorf("%w: rate limiter: %w", errLimiterFailed, err)
 			}
 			if g.logger != nil {
 				g.logger.LogAttrs(r.Context(), slog.LevelWarn, "apiguard: rate limiter failed; request admitted",

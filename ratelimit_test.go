@@ -525,7 +525,12 @@ func (failingLimiter) Take(context.Context, string, int) (LimitResult, error) {
 
 func TestFailureMode(t *testing.T) {
 	var denials []error
-	hook := WithDenyHook(func(d Denial) { denials = append(denials, d.Err) })
+	hook := WithObserver(func(d Decision) {
+		if d.Allowed {
+			return
+		}
+		denials = append(denials, d.Err)
+	})
 	g := MustNew(nil, WithDialect(Reseller()), hook)
 
 	closed := mustRateLimit(t, g, failingLimiter{}, ByIP())(okHandler)

@@ -81,7 +81,7 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 	if !reflect.TypeOf(store).Comparable() {
 		same = new(byte)
 	}
-	return g.wrap(true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
+	return g.wrap("request_id", true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return err
@@ -99,10 +99,13 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 				return nil // an outer wrapper on the same store recorded it
 			}
 		}
+		t := s.timed()
+		t0 := t.start()
 		fresh, err := store.Seen(r.Context(), h.namespace, h.id, retention)
+		t.replayStoreDone(t0)
 		switch {
 		case err != nil:
-			return fmt.Errorf("%w: replay store: %w", ErrUnavailable, err)
+			return fmt.Errorf("%w: replay store: %w", errReplayStoreFailed, err)
 		case !fresh:
 			return ErrDuplicateRequestID
 		}

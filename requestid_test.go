@@ -203,9 +203,14 @@ func (f *fakeReplayStore) Forget(ctx context.Context, ns, id string) error {
 
 func TestRequestIDStoreFailureFailsClosed(t *testing.T) {
 	store := &fakeReplayStore{fail: errors.New("redis: connection refused password=hunter2")}
-	var denied []Denial
+	var denied []Decision
 	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Publishable: true}})
-	g := MustNew(AppKey(keys), WithDialect(Reseller()), WithDenyHook(func(d Denial) { denied = append(denied, d) }))
+	g := MustNew(AppKey(keys), WithDialect(Reseller()), WithObserver(func(d Decision) {
+		if d.Allowed {
+			return
+		}
+		denied = append(denied, d)
+	}))
 	w := serve(g.RequestID(store, 0)(okHandler), req003("app", "r-1", ""))
 	if w.Code != 503 || strings.Contains(w.Body.String(), "hunter2") {
 		t.Errorf("status %d body %s", w.Code, w.Body)

@@ -29,7 +29,7 @@ func (g *Guard) RequestTime(window time.Duration) Middleware {
 	if window <= 0 {
 		window = 5 * time.Minute
 	}
-	return g.wrap(false, func(w http.ResponseWriter, r *http.Request, _ *state) error {
+	return g.wrap("request_time", false, func(w http.ResponseWriter, r *http.Request, _ *state) error {
 		now := g.now()
 		err := checkRequestTime(r.Header["X-Request-Time"], now, window)
 		if err != nil {

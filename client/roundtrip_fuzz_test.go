@@ -63,7 +63,12 @@ func FuzzSignerRoundTrip(f *testing.F) {
 	}
 	var denied error
 	guard := func(s apiguard.Scheme) http.Handler {
-		g := apiguard.MustNew(s, apiguard.WithDenyHook(func(d apiguard.Denial) { denied = d.Err }))
+		g := apiguard.MustNew(s, apiguard.WithObserver(func(d apiguard.Decision) {
+			if d.Allowed {
+				return
+			}
+			denied = d.Err
+		}))
 		return g.Authenticate()(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
 			w.Write(b)

@@ -52,7 +52,12 @@ func TestRedisDown(t *testing.T) {
 
 	var denials []error
 	g := apiguard.MustNew(nil, apiguard.WithDialect(apiguard.Reseller()),
-		apiguard.WithDenyHook(func(d apiguard.Denial) { denials = append(denials, d.Err) }))
+		apiguard.WithObserver(func(d apiguard.Decision) {
+			if d.Allowed {
+				return
+			}
+			denials = append(denials, d.Err)
+		}))
 	l := mustLimiter(t, rdb, []apiguard.Window{apiguard.PerMinute(5)})
 	closed := g.RateLimit(l, apiguard.ByIP())
 	open := g.RateLimit(l, apiguard.ByIP(), apiguard.WithFailOpen())

@@ -60,6 +60,9 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.watch("clientsys.request_ids", replay, defaultCapacity); err != nil {
+		return err
+	}
 	// Every route: 120 requests a minute per IP (so that no one address
 	// fills the shared store of request ids or tries passwords at will),
 	// the app key, then a fresh request id (kept per app).

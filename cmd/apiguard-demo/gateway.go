@@ -34,7 +34,8 @@ var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustPa
 
 // common returns the options every Guard of the demo shares.
 func (cfg config) common() []apiguard.Option {
-	return []apiguard.Option{apiguard.WithClock(cfg.now), apiguard.WithTrustedProxies(loopback...)}
+	opts := []apiguard.Option{apiguard.WithClock(cfg.now), apiguard.WithTrustedProxies(loopback...)}
+	return append(opts, cfg.admin.observer()...)
 }
 
 // newSessions returns Sessions signing with a key made at start. Each API

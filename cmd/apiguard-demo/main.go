@@ -11,6 +11,10 @@
 // ready curl line per API. Loopback peers are trusted as proxies: their
 // X-Forwarded-For gives the client IP and their X-Forwarded-Proto: https
 // counts as HTTPS. SIGINT or SIGTERM shuts it down cleanly.
+//
+// A separate admin listener on -admin-addr (default 127.0.0.1:9090; empty
+// disables it) serves Prometheus metrics at GET /metrics: decisions by
+// outcome and reason, store latencies, store fill (see otelapiguard).
 package main
 
 import (
@@ -43,7 +47,10 @@ type config struct {
 	db       string           // -db: the URL of a key database (see db.go); empty: keys in memory
 	now      func() time.Time // the clock; time.Now outside tests
 
-	keys *keyDB // the key database run opened for -db, or nil
+	keys       *keyDB         // the key database run opened for -db, or nil
+	adminAddr  string         // the admin listener's address; "" disables it
+	adminReady func(net.Addr) // called with its bound address, if not nil
+	admin      *admin         // set by run when adminAddr is set
 }
 
 func main() {
@@ -52,6 +59,7 @@ func main() {
 	flag.StringVar(&cfg.tlsAddr, "tls-addr", "127.0.0.1:8443", "HTTPS listen address (self-signed certificate); empty disables HTTPS")
 	flag.DurationVar(&cfg.tokenTTL, "token-ttl", 60*time.Second, "lifetime of 88Pay access tokens")
 	flag.StringVar(&cfg.db, "db", "", "take the API keys from this database (an SQLite file or a postgres:// URL), managed with the apiguard command; empty keeps them in memory")
+	flag.StringVar(&cfg.adminAddr, "admin-addr", "127.0.0.1:9090", "admin listen address: Prometheus metrics at GET /metrics; empty disables it")
 	flag.Parse()
 	cfg.now = time.Now
 
@@ -74,6 +82,14 @@ func run(ctx context.Context, cfg config, out io.Writer, ready func(plain, secur
 	}
 	defer keys.Close()
 	cfg.keys = keys
+	if cfg.adminAddr != "" {
+		a, err := newAdmin()
+		if err != nil {
+			return err
+		}
+		defer a.close()
+		cfg.admin = a
+	}
 	h, err := newGateway(cfg)
 	if err != nil {
 		return err
@@ -101,6 +117,20 @@ func run(ctx context.Context, cfg config, out io.Writer, ready func(plain, secur
 		servers = append(servers, srv)
 		listeners = append(listeners, tls.NewListener(ln, srv.TLSConfig))
 		secureAddr = ln.Addr()
+	}
+	if cfg.admin != nil {
+		ln, err := net.Listen("tcp", cfg.adminAddr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return err
+		}
+		servers = append(servers, newServer(cfg.admin.handler))
+		listeners = append(listeners, ln)
+		if cfg.adminReady != nil {
+			cfg.adminReady(ln.Addr())
+		}
 	}
 	printBanner(out, plainLn.Addr(), secureAddr)
 	if ready != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/otelapiguard"
 )
 
 // MockPay: Bearer server keys scoped to a client account, data
@@ -59,6 +60,11 @@ func mountMockPay(mux *http.ServeMux, cfg config) error {
 	keys, err := cfg.keyStore(mockPayKeys)
 	if err != nil {
 		return err
+	}
+	if s, ok := keys.(otelapiguard.Store); ok { // in memory; with -db, the cache in front of the database
+		if err := cfg.watch("mockpay.keys", s, defaultCapacity); err != nil {
+			return err
+		}
 	}
 	g, err := apiguard.New(apiguard.Bearer(keys),
 		append(cfg.common(), apiguard.WithDialect(apiguard.MockPay()), apiguard.WithEnvironment(apiguard.Sandbox))...)

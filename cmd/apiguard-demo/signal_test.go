@@ -21,7 +21,7 @@ func TestSignalShutdown(t *testing.T) {
 	}
 	for _, sig := range []os.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-tls-addr", "127.0.0.1:0")
+			cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-tls-addr", "127.0.0.1:0", "-admin-addr", "127.0.0.1:0")
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)

@@ -70,8 +70,8 @@ type API struct {
 // New returns an API whose Guard checks Bearer server keys from keys,
 // accepts sandbox keys only and answers in MockPay's envelope, and whose
 // limiters count on the clock now (nil means time.Now; pass a test clock
-// to move time instead of sleeping). opts are added to the Guard's (a
-// denial hook); the Guard runs on now too.
+// to move time instead of sleeping). opts are added to the Guard's (an
+// observer); the Guard runs on now too.
 func New(keys apiguard.KeyStore, now func() time.Time, opts ...apiguard.Option) (*API, error) {
 	if now == nil {
 		now = time.Now

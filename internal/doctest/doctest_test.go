@@ -77,6 +77,7 @@ var imports = map[string]string{
 	"redisstore":   "github.com/apiguard/apiguard/redisstore",
 	"sqlstore":     "github.com/apiguard/apiguard/sqlstore",
 	"otelapiguard": "github.com/apiguard/apiguard/otelapiguard",
+	"otel":         "go.opentelemetry.io/otel",
 	"gin":          "github.com/gin-gonic/gin",
 	"chi":          "github.com/go-chi/chi/v5",
 	"echo":         "github.com/labstack/echo/v4",

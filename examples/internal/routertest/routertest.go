@@ -35,7 +35,11 @@ type env struct {
 func newEnv(t *testing.T, newRouter Router) *env {
 	t.Helper()
 	e := &env{clock: apiguardtest.ClockAt(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))}
-	a, err := api.New(apiguardtest.NewKeyStore(), e.clock.Now, apiguard.WithDenyHook(func(apiguard.Denial) { e.denials.Add(1) }))
+	a, err := api.New(apiguardtest.NewKeyStore(), e.clock.Now, apiguard.WithObserver(func(d apiguard.Decision) {
+		if !d.Allowed {
+			e.denials.Add(1)
+		}
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +58,7 @@ func newEnv(t *testing.T, newRouter Router) *env {
 func (e *env) wantDenials(t *testing.T, n int) {
 	t.Helper()
 	if got := e.denials.Load(); got != int64(n) {
-		t.Errorf("the denial hook saw %d refusals, want %d", got, n)
+		t.Errorf("the observer saw %d refusals, want %d", got, n)
 	}
 }
 

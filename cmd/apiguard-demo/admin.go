@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/apiguard/apiguard"
+	"github.com/apiguard/apiguard/otelapiguard"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+)
+
+// admin is the demo's admin side (-admin-addr): the OpenTelemetry
+// instruments of otelapiguard, exported in the Prometheus text format at
+// GET /metrics. It has its own registry, so the metrics are apiguard's and
+// the exporter's only.
+type admin struct {
+	obs      *otelapiguard.Observer
+	provider *sdkmetric.MeterProvider
+	handler  http.Handler
+	regs     []interface{ Unregister() error }
+}
+
+// newAdmin returns the admin side, its metrics empty.
+func newAdmin() (*admin, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
+	if err != nil {
+		return nil, err
+	}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	obs, err := otelapiguard.New(otelapiguard.WithMeterProvider(mp))
+	if err != nil {
+		return nil, errors.Join(err, mp.Shutdown(context.Background()))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return &admin{obs: obs, provider: mp, handler: mux}, nil
+}
+
+// observer returns the Guards' option that reports to the admin side, or
+// none when there is no admin side. Every Guard of the demo is named
+// "demo": the seed APIs are told apart by the wrapper and the reason.
+func (a *admin) observer() []apiguard.Option {
+	if a == nil {
+		return nil
+	}
+	return []apiguard.Option{apiguard.WithObserver(a.obs.Func("demo"))}
+}
+
+// watch reports the fill of a bounded store against capacity, when there
+// is an admin side.
+func (cfg config) watch(name string, s otelapiguard.Store, capacity int) error {
+	if cfg.admin == nil {
+		return nil
+	}
+	reg, err := cfg.admin.obs.RegisterStore(name, s, capacity)
+	if err != nil {
+		return err
+	}
+	cfg.admin.regs = append(cfg.admin.regs, reg)
+	return nil
+}
+
+// close stops the admin side's callbacks and its MeterProvider.
+func (a *admin) close() error {
+	if a == nil {
+		return nil
+	}
+	var errs []error
+	for _, r := range a.regs {
+		errs = append(errs, r.Unregister())
+	}
+	errs = append(errs, a.provider.Shutdown(context.Background()))
+	return errors.Join(errs...)
+}
+
+// defaultCapacity is the capacity apiguard documents for its memory stores
+// when WithCapacity is not given (MemoryKeyStore, MemoryReplayStore).
+const defaultCapacity = 100_000
