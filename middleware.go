@@ -83,6 +83,7 @@ type Guard struct {
 	ip        ipResolver
 	onDeny    func(Denial)
 	logger    *slog.Logger
+	budget    *bodyBudget // bytes of bodies buffered by the requests in flight
 }
 
 // New returns a Guard that establishes identity with scheme. A nil scheme
@@ -94,6 +95,7 @@ func New(scheme Scheme, opts ...Option) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{scheme: scheme, dialect: Problem(), now: c.clock(), env: c.env, ip: c.ip, onDeny: c.onDeny, logger: c.logger}
+	g.budget = newBodyBudget(c.bodyBudget)
 	if c.dialect != nil {
 		g.dialect = c.dialect
 	}
@@ -139,6 +141,8 @@ type state struct {
 
 	own  *http.Request // the request begin made to carry the state; nil from NewContext
 	body *keptBody     // nil until something reads the body
+
+	budget *bodyBudget // where body reads reserve bytes; nil for none
 
 	held []heldID // request ids this request recorded, released if it is refused
 }
@@ -226,6 +230,10 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 // back on r.Body, so the handler can still read them.
 func (g *Guard) Identify(r *http.Request) (*Client, error) {
 	s, r2 := begin(r)
+	if r2 != r { // a state of its own: its body bytes are given back on return
+		s.budget = g.budget
+		defer s.done()
+	}
 	c, err := g.identify(s, r2)
 	s.restore(r)
 	return c, err
@@ -251,6 +259,8 @@ func (g *Guard) wrap(needState bool, c check) Middleware {
 			s := stateFrom(r.Context())
 			if needState && s == nil {
 				s, r = begin(r)
+				s.budget = g.budget
+				defer s.done()
 			}
 			if err := c(w, r, s); err != nil {
 				if s == nil {

@@ -163,8 +163,8 @@ func (m *MemoryReplayStore) drop(k replayKey, e replayEntry) {
 	}
 }
 
-// Len returns the number of ids held.
-func (m *MemoryReplayStore) Len() int {
+// len returns the number of ids held.
+func (m *MemoryReplayStore) len() int {
 	now := m.clock().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
