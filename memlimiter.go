@@ -73,7 +73,7 @@ type MemoryLimiter struct {
 
 // store is a MemoryLimiter's shards, for one number of windows.
 type store interface {
-	take(h, group uint64, ip bool, now, n int64) LimitResult
+	take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult
 	len() int
 }
 
@@ -119,8 +119,7 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 func (l *MemoryLimiter) Take(_ context.Context, key string, n int) (LimitResult, error) {
 	h := maphash.String(l.seed, key)
 	now := int64(l.now().Sub(l.epoch))
-	group, ip := l.group(key)
-	return l.store.take(h, group, ip, now, int64(max(n, 0))), nil
+	return l.store.take(l, key, h, now, int64(max(n, 0))), nil
 }
 
 // group returns the keyed hash of the group key belongs to (see
@@ -291,7 +290,7 @@ func newShards[V tats](ws []gcra, capacity int) (*shards[V], error) {
 	return s, nil
 }
 
-func (s *shards[V]) take(h, group uint64, ip bool, now, n int64) LimitResult {
+func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult {
 	var cur [maxWindows]int64
 	nw := len(s.ws)
 	sh := &s.shards[h>>s.shift]
@@ -305,20 +304,23 @@ func (s *shards[V]) take(h, group uint64, ip bool, now, n int64) LimitResult {
 		sh.last = now
 	}
 	v, ok := sh.lru.Peek(h)
-	share := sh.kinds
-	if ip {
-		share = sh.share
-	}
-	if !ok && int(sh.groups[group]) >= share {
-		// The group holds its share of the shard: its new keys count in
-		// one bucket of the group's, in this shard (the group may so
-		// exceed its share by one key).
-		mask := uint64(1)<<s.shift - 1
-		if s.shift == 64 {
-			mask = math.MaxUint64
+	var group uint64
+	if !ok {
+		// A new key: its group is worked out only now, off the hot path.
+		var ip bool
+		group, ip = l.group(key)
+		share := sh.kinds
+		if ip {
+			share = sh.share
 		}
-		h = h&^mask | group&mask
-		v, ok = sh.lru.Peek(h)
+		if int(sh.groups[group]) >= share {
+			// The group holds its share of the shard: its new keys count
+			// in one bucket of the group's, in this shard (the group may
+			// so exceed its share by one key).
+			mask := uint64(1)<<s.shift - 1 // all ones for one shard
+			h = h&^mask | group&mask
+			v, ok = sh.lru.Peek(h)
+		}
 	}
 	for i := 0; i < nw; i++ {
 		if ok {

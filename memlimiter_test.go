@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ func TestStaleClockReadNotRefused(t *testing.T) {
 		{11*s + s/2, false}, // a stale read mints nothing
 		{13 * s, true},
 	} {
-		if res := l.store.take(h, 0, true, step.now, 1); res.Allowed != step.allowed {
+		if res := l.store.take(l, "", h, step.now, 1); res.Allowed != step.allowed {
 			t.Errorf("take %d at %v: %+v, want allowed %v", i, time.Duration(step.now), res, step.allowed)
 		}
 	}
@@ -355,4 +356,35 @@ func TestLimiterFloodsLeaveOthersAlone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzLimiterGroup: the group of any key is found without a panic, and an
+// IPv4 key's group is its /16, an IPv6 key's its /48, alone or first in
+// ByAll.
+func FuzzLimiterGroup(f *testing.F) {
+	for _, k := range []string{"ip:192.0.2.1", "ip:2001:db8::/64", "ip:unknown", "12:ip:192.0.2.1|", "client:x", "", ":", "9999:ip:", "ip:1.2", "ip:fe80::1%eth0"} {
+		f.Add(k)
+	}
+	l := mustLimiter(f, newTestClock(), []Window{PerMinute(1)})
+	f.Fuzz(func(t *testing.T, key string) {
+		g, ip := l.group(key)
+		a, err := netip.ParseAddr(strings.TrimPrefix(key, "ip:"))
+		if !strings.HasPrefix(key, "ip:") || err != nil {
+			return
+		}
+		if !ip {
+			t.Fatalf("%q: not grouped as an IP", key)
+		}
+		bits := 48
+		if a.Is4() {
+			bits = 16
+		}
+		net := netip.PrefixFrom(a.WithZone(""), bits).Masked().Addr()
+		if a.Is4() {
+			return // its group is the text of its first two numbers; same for every address of the /16
+		}
+		if g2, _ := l.group("ip:" + net.String()); g2 != g {
+			t.Fatalf("%q: group differs from its /48's", key)
+		}
+	})
 }
