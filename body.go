@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
+	"time"
 )
 
 // keptBody is the request body once something has read it (a hash
@@ -18,6 +20,53 @@ type keptBody struct {
 	rd       replayBody                    // the Body handed on, rewound at each hand-on
 	getBody  func() (io.ReadCloser, error) // the GetBody handed on
 	src, dst *http.Request                 // a request not the state's own that was handed on, and its copy
+	reserved int64                         // bytes reserved in the state's budget
+}
+
+// defaultBodyBudget is a Guard's budget of buffered body bytes unless
+// WithBodyBudget says otherwise.
+const defaultBodyBudget = 64 << 20
+
+// bodyBudget is a Guard's budget of buffered body bytes (WithBodyBudget),
+// shared by its requests in flight.
+type bodyBudget struct {
+	max  int64
+	used atomic.Int64
+}
+
+func newBodyBudget(n int64) *bodyBudget {
+	if n == 0 {
+		n = defaultBodyBudget
+	}
+	return &bodyBudget{max: n}
+}
+
+// reserve takes n bytes of the budget, if they are free.
+func (b *bodyBudget) reserve(n int64) bool {
+	if b.used.Add(n) > b.max {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// errBodyBudgetSpent refuses a request whose body would take the Guard's
+// budget of buffered bytes past its bound.
+var errBodyBudgetSpent = &Error{
+	Status:     http.StatusServiceUnavailable,
+	Code:       "unavailable",
+	RetryAfter: time.Second,
+	Err:        fmt.Errorf("%w: the budget of buffered request bodies is spent", ErrUnavailable),
+}
+
+// done gives back the body bytes s reserved in its budget, once the
+// request is done: the wrapper that set the state up (or Identify) calls
+// it.
+func (s *state) done() {
+	if b := s.body; b != nil && b.reserved > 0 {
+		s.budget.used.Add(-b.reserved)
+		b.reserved = 0
+	}
 }
 
 // readBody reads the request body once, at most limit bytes, and keeps it
@@ -38,6 +87,17 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	case r.ContentLength > limit:
 		b.err = ErrBodyTooLarge
 		return nil, b.err
+	}
+	if s.budget != nil {
+		n := limit
+		if r.ContentLength > 0 {
+			n = r.ContentLength
+		}
+		if !s.budget.reserve(n) {
+			b.err = errBodyBudgetSpent
+			return nil, b.err
+		}
+		b.reserved = n
 	}
 	// One allocation when the length is known: room for the announced bytes
 	// and one more, so that the read which meets EOF needs no growth.
@@ -135,6 +195,13 @@ func (s *state) restore(r *http.Request) {
 // body, by its Content-Length or by what arrives, is ErrBodyTooLarge
 // (413), one that fails to arrive ErrInvalidBody (400). The first read
 // decides: later calls get its result, whatever their limit.
+//
+// On a request a Guard's wrapper (or Identify) set up, ReadBody first
+// reserves the body's Content-Length, or limit when it is unknown, in the
+// Guard's budget of buffered bytes (WithBodyBudget), and the wrapper gives
+// it back once the request is done; when the budget is spent it reads
+// nothing and returns an *Error of status 503 (matching ErrUnavailable)
+// with a Retry-After of 1 second.
 //
 // A Scheme that needs the body (to check a signature over it) reads it
 // with ReadBody, as the package's hash schemes do. Called on a request

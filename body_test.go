@@ -2,11 +2,14 @@ package apiguard
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -163,5 +166,112 @@ func TestReadBodyWithoutWrapper(t *testing.T) {
 	r = httptest.NewRequest("POST", "/", strings.NewReader("hello!"))
 	if _, err := ReadBody(r, 5); !errors.Is(err, ErrBodyTooLarge) {
 		t.Errorf("over the limit: %v", err)
+	}
+}
+
+// countingKeys counts the lookups of a KeyStore.
+type countingKeys struct {
+	KeyStore
+	n atomic.Int64
+}
+
+func (c *countingKeys) Lookup(ctx context.Context, key string) (*Client, error) {
+	c.n.Add(1)
+	return c.KeyStore.Lookup(ctx, key)
+}
+
+func (c *countingKeys) Secrets(ctx context.Context, id string) ([]Secret, error) {
+	c.n.Add(1)
+	return c.KeyStore.Secrets(ctx, id)
+}
+
+// parkedBody is a body whose sender never finishes: Read blocks until
+// released, as a slow client's would.
+type parkedBody struct {
+	reading chan struct{}
+	release chan struct{}
+}
+
+func (p *parkedBody) Read([]byte) (int, error) {
+	p.reading <- struct{}{}
+	<-p.release
+	return 0, io.ErrUnexpectedEOF
+}
+
+func (p *parkedBody) Close() error { return nil }
+
+// TestBodyBudgetParkedBodiesCannotTakeTheHeap: requests parking their
+// bodies on a hash-signed route take at most the Guard's budget of
+// buffered bytes; the next one that does not fit is refused at once with
+// 503 and Retry-After before any key is looked up, while a request that
+// fits is answered exactly as without them, and the budget is whole again
+// once they are done (regression: 400 connections parking 1 MiB bodies
+// took the heap to 593 MB).
+func TestBodyBudgetParkedBodiesCannotTakeTheHeap(t *testing.T) {
+	t.Run("unobserved", func(t *testing.T) { testBodyBudget(t) })
+	// An observed Guard sets the state up on its own path: it must
+	// reserve and give back as well.
+	t.Run("observed", func(t *testing.T) { testBodyBudget(t, WithObserver(func(Decision) {})) })
+}
+
+func testBodyBudget(t *testing.T, opts ...Option) {
+	keys := &countingKeys{KeyStore: resellerStore(t)}
+	scheme := func() Scheme {
+		return HashSignature(SignerFromOwner(keys, trxOwner), []Field{BodyField("trx_id", errTrxRequired)})
+	}
+	g := MustNew(scheme(), append(opts, WithBodyBudget(3000))...)
+	calm := MustNew(scheme(), opts...)
+	handled := 0
+	h := g.Authenticate()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { handled++ }))
+	post := func(n int) *http.Request {
+		body := `{"trx_id":"TRX_123456789","pad":"` + strings.Repeat("7", n-35) + `"}`
+		r := httptest.NewRequest("POST", "/trx", strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer 0123456789abcdef")
+		return r
+	}
+
+	// Two parked bodies of 1,000 bytes each.
+	var wg sync.WaitGroup
+	parked := make([]*parkedBody, 2)
+	for i := range parked {
+		p := &parkedBody{make(chan struct{}), make(chan struct{})}
+		parked[i] = p
+		r := post(1000)
+		r.Body = p
+		wg.Go(func() { serve(h, r) })
+		<-p.reading
+	}
+	if used := g.budget.used.Load(); used != 2000 {
+		t.Fatalf("budget used %d, want 2000", used)
+	}
+
+	before := keys.n.Load()
+	w := serve(h, post(1500))
+	if w.Code != 503 || w.Header().Get("Retry-After") != "1" {
+		t.Errorf("over the budget: %d Retry-After %q, want 503 and 1", w.Code, w.Header().Get("Retry-After"))
+	}
+	if keys.n.Load() != before || handled != 0 {
+		t.Errorf("over the budget: %d lookups, %d handled, want none", keys.n.Load()-before, handled)
+	}
+
+	// A request that fits is answered as by a Guard without the flood.
+	got, want := serve(h, post(900)), serve(calm.Authenticate()(okHandler), post(900))
+	t.Logf("within the budget: %d", got.Code)
+	if got.Code != want.Code || got.Body.String() != want.Body.String() {
+		t.Errorf("request within the budget: %d %s, want %d %s", got.Code, got.Body, want.Code, want.Body)
+	}
+
+	for _, p := range parked {
+		close(p.release)
+	}
+	wg.Wait()
+	if used := g.budget.used.Load(); used != 0 {
+		t.Errorf("budget used %d once every request is done, want 0", used)
+	}
+	if w := serve(h, post(1500)); w.Code == 503 || keys.n.Load() == before {
+		t.Errorf("after the parked bodies: %d, key store not reached", w.Code)
+	}
+	if _, err := New(nil, WithBodyBudget(0)); err == nil {
+		t.Error("WithBodyBudget(0) accepted")
 	}
 }

@@ -118,9 +118,14 @@ var (
 	//   - by MemoryReplayStore.Seen, when the store holds its capacity of ids
 	//     still inside their retention (RequestID answers it, as any store
 	//     failure, with 503: ErrUnavailable);
+	//   - by MemoryReplayStore.Seen, when the id's namespace holds its share
+	//     (an eighth of the capacity) of ids still inside their retention;
 	//   - by Sessions.RevokeSession and Sessions.RevokeSubject, when the
-	//     revocation list holds its capacity of revocations still in force:
-	//     the revocation did not take effect.
+	//     operators' revocation list holds its capacity of revocations still
+	//     in force: the revocation did not take effect;
+	//   - by Sessions.Login, when the Sessions track their capacity of
+	//     sessions, or the user's places are all held by sessions revoked
+	//     for refresh-token reuse (answer it with 503: ErrUnavailable).
 	ErrStoreFull = errors.New("apiguard: store full")
 
 	// ErrRefreshTokenReused is the cause, wrapped with ErrInvalidToken, of

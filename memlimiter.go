@@ -4,7 +4,10 @@ import (
 	"context"
 	"hash/maphash"
 	"math"
+	"net/netip"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,8 +21,8 @@ import (
 // (github.com/hashicorp/golang-lru/v2), sharded so that goroutines on
 // several cores rarely wait for each other. A key is identified by a 64-bit
 // keyed hash of its string (hash/maphash, seeded at random per limiter), so
-// that an entry costs the same whatever the key's length: about 120 bytes
-// for one or two windows, 140 for up to four. Two keys share a bucket only
+// that an entry costs the same whatever the key's length (see below for
+// its memory). Two keys share a bucket only
 // if their hashes collide, a chance of about n²/2⁶⁵ among n live keys that
 // no caller can aim for.
 //
@@ -28,14 +31,30 @@ import (
 // forgets nothing: a full bucket is what a new key gets). The shard looks
 // at its least recently granted keys, and moves those still refilling to
 // the front. When none of the keys it looks at can go, the new key is
-// refused, with RetryAfter the time until the first of them is full: under
-// a flood of new keys (an attacker cycling through addresses) new keys
-// wait, and keys already counted keep their debt. So count by what a
-// caller cannot vary at will: the authenticated client (ByClient()), or
-// the IP behind an IPAllow whitelist. Keys taken from headers, or IPv6
-// addresses without a whitelist, let one caller fill the limiter and make
-// every new caller wait; give such a limiter a capacity above its honest
-// callers' number, or put a per-IP limit in front of it.
+// refused, with RetryAfter the time until the first of them is full.
+//
+// So that no one caller can fill it, keys are counted in groups, and a
+// group holds at most its share of each shard:
+//
+//   - an IP key (ByIP, ByIPPrefix, or ByAll with such a part first) counts
+//     in its network: the /16 of an IPv4 address, the /48 of an IPv6 one;
+//     a network's share is an eighth of the capacity;
+//   - any other key (ByClient, ByHeader, ByRoute, BucketFunc) counts in its
+//     kind ("client", "header", "func", "route"), whose share is half the
+//     capacity: a flood of junk header values fills at most half, and
+//     never touches IP keys or keys of other kinds.
+//
+// A group at its share keeps the buckets of its keys (no debt is
+// forgotten); its new keys count together in one bucket of the group's in
+// each shard, so an attacker with a whole /16 or /48 (or inventing header
+// values) gets at most one bucket per shard for its new keys, and so do
+// honest callers new to that group meanwhile. It takes eight networks at
+// their share, or two kinds, to fill the limiter, and a new caller in
+// another group is answered as by an empty limiter until then. So count
+// by what a caller cannot vary at will (ByClient, or the IP behind an
+// IPAllow whitelist); a header a later check proves belongs with ByAll
+// after the IP. At its bound the limiter uses about 150 bytes a key for
+// one or two windows, 170 for up to four.
 //
 // The clock (WithClock) may step backwards: the limiter's time then
 // stands still until the clock catches up, so no tokens are minted. With
@@ -54,7 +73,7 @@ type MemoryLimiter struct {
 
 // store is a MemoryLimiter's shards, for one number of windows.
 type store interface {
-	take(h uint64, now, n int64) LimitResult
+	take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult
 	len() int
 }
 
@@ -65,7 +84,7 @@ const defaultLimiterCapacity = 100_000
 // NewMemoryLimiter returns a MemoryLimiter that admits a key's requests
 // while every one of windows (at most 8) has a token for them.
 // Its options are WithCapacity (the most keys it holds, at least 1; 100,000
-// by default; a key costs about 120 bytes, see MemoryLimiter, which also
+// by default; a key costs about 150 bytes, see MemoryLimiter, which also
 // says what happens when it is full) and WithClock (give it the clock given
 // to the Guard; time.Now by default). It fails if windows are invalid, or
 // if an option is out of range or does not apply to it.
@@ -100,7 +119,47 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 func (l *MemoryLimiter) Take(_ context.Context, key string, n int) (LimitResult, error) {
 	h := maphash.String(l.seed, key)
 	now := int64(l.now().Sub(l.epoch))
-	return l.store.take(h, now, int64(max(n, 0))), nil
+	return l.store.take(l, key, h, now, int64(max(n, 0))), nil
+}
+
+// group returns the keyed hash of the group key belongs to (see
+// MemoryLimiter): its network for an IP key ("ip:" and an address or
+// prefix, alone or first in ByAll), its kind otherwise.
+func (l *MemoryLimiter) group(key string) (hash uint64, ip bool) {
+	k := key
+	// ByAll's keys are length-prefixed parts: "12:ip:192.0.2.1|...".
+	if i := strings.IndexByte(k, ':'); i > 0 && i <= 4 && k[0] >= '0' && k[0] <= '9' {
+		if n, err := strconv.Atoi(k[:i]); err == nil && n <= len(k)-i-1 {
+			k = k[i+1 : i+1+n]
+		}
+	}
+	if ip, ok := strings.CutPrefix(k, "ip:"); ok {
+		var buf [64]byte
+		b := append(buf[:0], "net:"...)
+		if !strings.Contains(ip, ":") {
+			// IPv4, canonical dotted: its /16 is its first two numbers.
+			if i := strings.IndexByte(ip, '.'); i > 0 {
+				if j := strings.IndexByte(ip[i+1:], '.'); j > 0 {
+					return maphash.Bytes(l.seed, append(b, ip[:i+1+j]...)), true
+				}
+			}
+		} else {
+			a, err := netip.ParseAddr(ip)
+			if err != nil {
+				if p, perr := netip.ParsePrefix(ip); perr == nil {
+					a, err = p.Addr(), nil
+				}
+			}
+			if err == nil {
+				b = netip.PrefixFrom(a.WithZone(""), 48).Masked().AppendTo(b)
+				return maphash.Bytes(l.seed, b), true
+			}
+		}
+	}
+	if i := strings.IndexByte(k, ':'); i >= 0 {
+		k = k[:i]
+	}
+	return maphash.String(l.seed, "kind:"+k), false
 }
 
 // len returns the number of keys l holds.
@@ -180,13 +239,25 @@ type shards[V tats] struct {
 	shards []shard[V]
 }
 
-type shard[V tats] struct {
-	mu   sync.Mutex
-	lru  *simplelru.LRU[uint64, V]
-	cap  int
-	last int64    // the latest time the shard has seen: its time never runs backwards
-	_    [32]byte // keep shards' locks on separate cache lines
+// slot is a key's entry: its buckets, and the group it counts in.
+type slot[V tats] struct {
+	tats  V
+	group uint64
 }
+
+type shard[V tats] struct {
+	mu     sync.Mutex
+	lru    *simplelru.LRU[uint64, slot[V]]
+	groups map[uint64]int32 // keys held per group
+	cap    int
+	share  int      // the most keys of one network
+	kinds  int      // the most keys of one kind that is not an IP
+	last   int64    // the latest time the shard has seen: its time never runs backwards
+	_      [32]byte // keep shards' locks on separate cache lines
+}
+
+// limiterShares is how many groups at their share fill a MemoryLimiter.
+const limiterShares = 8
 
 // evictScan is how many of its least recently granted keys a full shard
 // looks at for one whose buckets are full.
@@ -207,16 +278,19 @@ func newShards[V tats](ws []gcra, capacity int) (*shards[V], error) {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.cap = capacity / len(s.shards)
+		sh.share = max(sh.cap/limiterShares, 1)
+		sh.kinds = max(sh.cap/2, 1)
+		sh.groups = make(map[uint64]int32)
 		var err error
 		// The LRU never evicts by itself: take makes room first.
-		if sh.lru, err = simplelru.NewLRU[uint64, V](sh.cap, nil); err != nil {
+		if sh.lru, err = simplelru.NewLRU[uint64, slot[V]](sh.cap, nil); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-func (s *shards[V]) take(h uint64, now, n int64) LimitResult {
+func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult {
 	var cur [maxWindows]int64
 	nw := len(s.ws)
 	sh := &s.shards[h>>s.shift]
@@ -230,9 +304,27 @@ func (s *shards[V]) take(h uint64, now, n int64) LimitResult {
 		sh.last = now
 	}
 	v, ok := sh.lru.Peek(h)
+	var group uint64
+	if !ok {
+		// A new key: its group is worked out only now, off the hot path.
+		var ip bool
+		group, ip = l.group(key)
+		share := sh.kinds
+		if ip {
+			share = sh.share
+		}
+		if int(sh.groups[group]) >= share {
+			// The group holds its share of the shard: its new keys count
+			// in one bucket of the group's, in this shard (the group may
+			// so exceed its share by one key).
+			mask := uint64(1)<<s.shift - 1 // all ones for one shard
+			h = h&^mask | group&mask
+			v, ok = sh.lru.Peek(h)
+		}
+	}
 	for i := 0; i < nw; i++ {
 		if ok {
-			cur[i] = v[i]
+			cur[i] = v.tats[i]
 		} else {
 			cur[i] = math.MinInt64 // a full bucket
 		}
@@ -247,7 +339,11 @@ func (s *shards[V]) take(h uint64, now, n int64) LimitResult {
 		}
 	}
 	for i := 0; i < nw; i++ {
-		v[i] = cur[i]
+		v.tats[i] = cur[i]
+	}
+	if !ok {
+		v.group = group
+		sh.groups[group]++
 	}
 	sh.lru.Add(h, v)
 	return res
@@ -266,10 +362,13 @@ func (sh *shard[V]) evict(now int64, nw int) (wait int64, room bool) {
 		}
 		var w int64
 		for i := 0; i < nw; i++ {
-			w = max(w, v[i]-now)
+			w = max(w, v.tats[i]-now)
 		}
 		if w <= 0 {
 			sh.lru.RemoveOldest()
+			if sh.groups[v.group]--; sh.groups[v.group] <= 0 {
+				delete(sh.groups, v.group)
+			}
 			return 0, true
 		}
 		wait = min(wait, w)

@@ -84,6 +84,7 @@ type Guard struct {
 	ip        ipResolver
 	observe   func(Decision)
 	logger    *slog.Logger
+	budget    *bodyBudget // bytes of bodies buffered by the requests in flight
 }
 
 // New returns a Guard that establishes identity with scheme. A nil scheme
@@ -95,6 +96,7 @@ func New(scheme Scheme, opts ...Option) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{scheme: scheme, dialect: Problem(), now: c.clock(), env: c.env, ip: c.ip, observe: c.observe, logger: c.logger}
+	g.budget = newBodyBudget(c.bodyBudget)
 	if c.dialect != nil {
 		g.dialect = c.dialect
 	}
@@ -140,6 +142,8 @@ type state struct {
 
 	own  *http.Request // the request begin made to carry the state; nil from NewContext
 	body *keptBody     // nil until something reads the body
+
+	budget *bodyBudget // where body reads reserve bytes; nil for none
 
 	held []heldID // request ids this request recorded, released if it is refused
 
@@ -239,6 +243,10 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 // back on r.Body, so the handler can still read them.
 func (g *Guard) Identify(r *http.Request) (*Client, error) {
 	s, r2 := begin(r)
+	if r2 != r { // a state of its own: its body bytes are given back on return
+		s.budget = g.budget
+		defer s.done()
+	}
 	c, err := g.identify(s, r2)
 	s.restore(r)
 	return c, err
@@ -273,6 +281,8 @@ func (g *Guard) wrap(name string, needState bool, c check) Middleware {
 			s := stateFrom(r.Context())
 			if needState && s == nil {
 				s, r = begin(r)
+				s.budget = g.budget
+				defer s.done()
 			}
 			if err := c(w, r, s); err != nil {
 				if s == nil {
@@ -349,6 +359,8 @@ func (g *Guard) observed(name string, c check, next http.Handler, w http.Respons
 		c.req = *r.WithContext(&c.st)
 		c.st.own, c.st.timing = &c.req, &c.tm
 		s, r = &c.st, &c.req
+		s.budget = g.budget
+		defer s.done()
 	case s.timing == nil:
 		s.timing = new(timing) // kept for the request's other decisions
 	}
@@ -410,23 +422,21 @@ func NewContext(ctx context.Context, c *Client) context.Context {
 }
 
 // Check returns a wrapper that refuses requests for which check returns an
-// error, rendered as Deny renders it. It is for checks of one's own that
-// need no identity and should share the API's envelope and observer.
+// error, rendered as Deny renders it, so that checks of one's own share the
+// API's envelope and observer. A check of the caller (an account that must
+// be active, say) calls g.Identify(r) first: inside Check it resolves the
+// identity once per request, as RequireScope does, and its error (401 where
+// g cannot establish an identity) is the refusal.
+//
+//	active := g.Check(func(r *http.Request) error {
+//		c, err := g.Identify(r)
+//		if err != nil {
+//			return err
+//		}
+//		return checkActive(c.ID)
+//	})
 func (g *Guard) Check(check func(r *http.Request) error) Middleware {
 	return g.wrap("check", true, func(_ http.ResponseWriter, r *http.Request, _ *state) error { return check(r) })
-}
-
-// CheckClient is like Check for checks of the caller (an account that must
-// be active, say). It resolves the identity as RequireScope does: where g
-// cannot establish one it refuses with 401 before check is called.
-func (g *Guard) CheckClient(check func(r *http.Request, c *Client) error) Middleware {
-	return g.wrap("check_client", true, func(_ http.ResponseWriter, r *http.Request, s *state) error {
-		c, err := g.identify(s, r)
-		if err != nil {
-			return err
-		}
-		return check(r, c)
-	})
 }
 
 // RequireHTTPS returns a wrapper that refuses requests that did not arrive

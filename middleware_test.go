@@ -265,14 +265,18 @@ func describe(w *httptest.ResponseRecorder, headers []string) string {
 }
 
 // fourWrappers is the stack of TestStackInAnyOrder and its kin:
-// Authenticate, RequireScope(scope), a CheckClient that refuses the blocked
+// Authenticate, RequireScope(scope), a Check of the caller that refuses the blocked
 // clients (errBlocked) and a Check that refuses requests whose header is
 // not value (errNoGlobal).
 func fourWrappers(g *Guard, scope string, blocked func(*Client) bool, header, value string) []namedWrapper {
 	return []namedWrapper{
 		{"auth", g.Authenticate()},
 		{"scope", g.RequireScope(scope)},
-		{"client", g.CheckClient(func(_ *http.Request, c *Client) error {
+		{"client", g.Check(func(r *http.Request) error {
+			c, err := g.Identify(r)
+			if err != nil {
+				return err
+			}
 			if blocked(c) {
 				return errBlocked
 			}
@@ -336,7 +340,13 @@ func TestIdentityWithoutSchemeFailsClosed(t *testing.T) {
 	wrappers := map[string]Middleware{
 		"scope":        g.RequireScope("read"),
 		"no-scope":     g.RequireScope(),
-		"client":       g.CheckClient(func(*http.Request, *Client) error { called = true; return nil }),
+		"client": g.Check(func(r *http.Request) error {
+			if _, err := g.Identify(r); err != nil {
+				return err
+			}
+			called = true
+			return nil
+		}),
 		"authenticate": g.Authenticate(),
 	}
 	for name, mw := range wrappers {
@@ -347,7 +357,7 @@ func TestIdentityWithoutSchemeFailsClosed(t *testing.T) {
 		w := serve(mw(okHandler), r)
 		wantBody(t, w, 401, `{"success":false,"error":{"code":"UNAUTHORIZED","message":"Invalid or missing API key"}}`)
 		if name == "client" && called {
-			t.Error("CheckClient called its check without an identity")
+			t.Error("a Check of the caller went on without an identity")
 		}
 	}
 }

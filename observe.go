@@ -24,7 +24,7 @@ type Decision struct {
 	// Wrapper names the wrapper that decided, in a stable lower-case form:
 	// "authenticate", "require_scope", "rate_limit", "ip_allow",
 	// "registered_ip", "request_time", "request_id", "require_https",
-	// "require_json", "check" or "check_client"; "issuer" for the refusals
+	// "require_json" or "check"; "issuer" for the refusals
 	// of Sessions.Issuer, and "deny" for those of Guard.Deny.
 	Wrapper string
 

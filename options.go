@@ -80,6 +80,9 @@ type config struct {
 	// RateLimit
 	failOpen bool
 	minRetry time.Duration
+
+	// Guard: buffered bodies
+	bodyBudget int64
 }
 
 // configure applies opts for the constructor t.
@@ -385,6 +388,25 @@ func WithMinRetryAfter(d time.Duration) Option {
 			return fmt.Errorf("negative duration %v", d)
 		}
 		c.minRetry = d
+		return nil
+	}}
+}
+
+// WithBodyBudget sets how many bytes of request bodies a Guard's
+// requests may hold buffered at once, all in-flight requests together, at
+// least 1. A request whose body must be read before its key is known (a
+// hash scheme, a Scheme calling ReadBody) reserves its Content-Length, or
+// the most it may read when the length is unknown, before reading, and
+// gives it back when it is done; a request that finds the budget spent is
+// refused at once with 503 (ErrUnavailable) and Retry-After: 1, before its
+// key is looked up or the handler runs. The default is 64 MiB: 64
+// concurrent bodies of the hash schemes' default 1 MiB limit.
+func WithBodyBudget(n int64) Option {
+	return Option{"WithBodyBudget", toGuard, func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("body budget %d, want at least 1", n)
+		}
+		c.bodyBudget = n
 		return nil
 	}}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -236,25 +238,50 @@ func TestExchangeUserToken(t *testing.T) {
 	}
 }
 
-// TestSessionFamiliesBounded: past WithCapacity the oldest session
-// can no longer mint tokens (fail closed), but its tokens verify until
-// they expire.
-func TestSessionFamiliesBounded(t *testing.T) {
+// TestLoginNeverEvictsAnotherUsersSession: at the capacity a new login
+// fails with ErrStoreFull rather than forget another user's session
+// (regression: 110,000 logins evicted session #0, logging its user out).
+func TestLoginNeverEvictsAnotherUsersSession(t *testing.T) {
 	f := newSessFixture(t, WithCapacity(2))
 	first := login(t, f, "u1")
-	login(t, f, "u2")
-	third := login(t, f, "u3")
-	if n := f.s.families.Len(); n != 2 {
-		t.Errorf("%d sessions tracked, want 2", n)
+	second := login(t, f, "u2")
+	if _, err := f.s.Login(&Client{ID: "u3", Env: Sandbox}); !errors.Is(err, ErrStoreFull) {
+		t.Errorf("login at the capacity: %v, want ErrStoreFull", err)
 	}
-	if _, err := f.s.Exchange(bearer(first.RefreshToken), RefreshToken); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrRefreshTokenReused) {
-		t.Errorf("evicted session: %v", err)
+	for _, set := range []*TokenSet{first, second} {
+		if _, err := f.s.Exchange(bearer(set.RefreshToken), RefreshToken); err != nil {
+			t.Errorf("session of another user after a refused login: %v", err)
+		}
 	}
-	if _, err := f.s.Exchange(bearer(third.RefreshToken), RefreshToken); err != nil {
-		t.Errorf("tracked session: %v", err)
+	// Once a session expires, its place is free.
+	f.clock.Advance(f.s.lifetimes[UserToken])
+	login(t, f, "u3")
+	if n := len(f.s.fams.byID); n != 1 {
+		t.Errorf("%d sessions tracked, want 1", n)
 	}
-	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(first.AccessToken)); w.Code != 200 {
-		t.Errorf("evicted session's access token: %d", w.Code)
+}
+
+// TestUserLoginsEvictOnlyTheirOwnSessions: one user logging in again and
+// again forgets only their own oldest sessions; another user's session
+// still mints tokens, and the store holds at most 16 of the flooder's.
+func TestUserLoginsEvictOnlyTheirOwnSessions(t *testing.T) {
+	f := newSessFixture(t, WithCapacity(100))
+	victim := login(t, f, "victim")
+	var mallory []*TokenSet
+	for range 500 {
+		mallory = append(mallory, login(t, f, "mallory"))
+	}
+	if n := len(f.s.fams.byID); n != 1+maxUserSessions {
+		t.Errorf("%d sessions tracked, want %d", n, 1+maxUserSessions)
+	}
+	if _, err := f.s.Exchange(bearer(victim.RefreshToken), RefreshToken); err != nil {
+		t.Errorf("victim's session after the flood: %v", err)
+	}
+	if _, err := f.s.Exchange(bearer(mallory[0].RefreshToken), RefreshToken); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("the flooder's oldest session: %v, want forgotten", err)
+	}
+	if _, err := f.s.Exchange(bearer(mallory[len(mallory)-1].RefreshToken), RefreshToken); err != nil {
+		t.Errorf("the flooder's latest session: %v", err)
 	}
 }
 
@@ -327,30 +354,82 @@ func TestConcurrentRotation(t *testing.T) {
 }
 
 // TestReuseDoesNotCrowdOutRevocations: revocations made by reuse detection
-// live as long as the session's access tokens, so a user provoking reuse
-// again and again cannot keep an operator from revoking (regression: they
-// lived as long as the user token, 7 days, and filled the list).
+// are held with their sessions, so a user provoking reuse again and again
+// can neither keep an operator from revoking (regression: the operator's
+// RevokeSession failed with ErrStoreFull and the victim's token kept
+// working) nor get a revocation of theirs dropped.
 func TestReuseDoesNotCrowdOutRevocations(t *testing.T) {
 	f := newSessFixture(t, WithCapacity(50))
-	for i := 0; i < 5; i++ {
-		set := login(t, f, "mallory")
+	access := MustNew(f.s.AccessScheme()).Authenticate()(okHandler)
+	victim := login(t, f, "victim")
+	var reused []*TokenSet
+	var reusedAt []time.Time
+	var refusedLogins int
+	for len(reused) < 200 {
+		set, err := f.s.Login(&Client{ID: "mallory", Env: Sandbox})
+		if errors.Is(err, ErrStoreFull) {
+			// All of mallory's places hold revocations in force: only
+			// mallory waits.
+			refusedLogins++
+			if _, err := f.s.Exchange(bearer(victim.UserToken), UserToken); err != nil {
+				t.Fatalf("victim while mallory waits: %v", err)
+			}
+			f.clock.Advance(30 * time.Second)
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
 		f.s.Exchange(bearer(set.RefreshToken), RefreshToken)
 		if _, err := f.s.Exchange(bearer(set.RefreshToken), RefreshToken); !errors.Is(err, ErrRefreshTokenReused) {
-			t.Fatalf("reuse %d: %v", i, err)
+			t.Fatalf("reuse %d: %v", len(reused), err)
+		}
+		reused, reusedAt = append(reused, set), append(reusedAt, f.clock.Now())
+		// No revocation of the reuses whose access tokens still live is
+		// lost.
+		for i, r := range reused {
+			if !f.clock.Now().Before(reusedAt[i].Add(f.s.lifetimes[AccessToken])) {
+				continue
+			}
+			if w := serve(access, bearer(r.AccessToken)); w.Code != 401 {
+				t.Fatalf("access token of a reused session: %d", w.Code)
+			}
 		}
 	}
-	victim := login(t, f, "victim")
+	if refusedLogins == 0 {
+		t.Error("mallory never held all of their places")
+	}
+	for i := range 5 {
+		if err := f.s.RevokeSession("sess_op" + strconv.Itoa(i)); err != nil {
+			t.Fatalf("operator's revocation %d after %d reuses: %v", i, len(reused), err)
+		}
+	}
 	if err := f.s.RevokeSession(victim.SessionID); !errors.Is(err, ErrStoreFull) {
-		t.Fatalf("list not full after 5 reuses: %v", err)
+		t.Errorf("operators' list past its tenth: %v", err)
 	}
-	// Once the reused sessions' access tokens have expired, their entries
-	// go, and the operator's revocation is taken.
-	f.clock.Advance(61*time.Second + time.Second)
-	if err := f.s.RevokeSession(victim.SessionID); err != nil {
-		t.Fatalf("revocation after the reuse entries expired: %v", err)
+	if n := len(f.s.fams.byID); n > 1+maxUserSessions {
+		t.Errorf("%d sessions tracked, want at most %d", n, 1+maxUserSessions)
 	}
-	access := MustNew(f.s.AccessScheme()).Authenticate()(okHandler)
-	if w := serve(access, bearer(victim.AccessToken)); w.Code != 401 {
-		t.Errorf("revoked session's access token: %d", w.Code)
+}
+
+// TestSessionFamiliesMemory: tracked sessions stay within the documented
+// 400 bytes apiece.
+func TestSessionFamiliesMemory(t *testing.T) {
+	const n = 4000
+	f := newSessFixture(t, WithCapacity(n))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n + 100 {
+		f.s.Login(&Client{ID: "user-" + strconv.Itoa(i), Env: Sandbox})
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if got := len(f.s.fams.byID); got != n {
+		t.Errorf("%d sessions tracked, want %d", got, n)
+	}
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 400*n {
+		t.Errorf("heap grew %d bytes for %d sessions, more than 400 apiece", grown, n)
+	} else {
+		t.Logf("%d bytes a session", grown/n)
 	}
 }

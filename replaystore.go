@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"sync"
 	"time"
@@ -16,33 +17,54 @@ import (
 const defaultReplayCapacity = 100_000
 
 // MemoryReplayStore is the in-memory ReplayStore. It holds at most its
-// capacity of ids (WithCapacity), each for its ttl, in about 100 bytes
-// apiece (ids are kept as 128-bit digests of namespace and id, whatever
-// their length).
+// capacity of ids (WithCapacity), each for its ttl, and at most an eighth
+// of its capacity (at least 1) in any one namespace: RequestID's
+// namespace is the client, so one client's ids, however many it sends,
+// take at most its share, and it takes eight clients at their share to
+// fill the store.
 //
-// When it is full it refuses new ids with ErrStoreFull rather than
-// forget ids still inside their ttl: forgetting them would let a client
-// flush the store and replay. An id removed by Forget keeps its place
-// toward the capacity until its ttl runs out. Size the capacity for the
-// ids of one retention at peak traffic.
+// It never forgets an id inside its ttl to make room: forgetting one would
+// let a client flush the store and replay. So when a namespace holds its
+// share, a new id in that namespace is refused with ErrStoreFull (RequestID
+// answers 503) until one of its ids expires or is forgotten, while other
+// namespaces go on as before; when the store holds its capacity, new ids
+// of every namespace are refused alike. An id removed by Forget (RequestID
+// forgets the id of a request a later check refused) frees its place at
+// once. Size the capacity for eight times the ids one client sends in a
+// retention at peak.
+//
+// At its bound the store uses about 100 bytes an id, 120 at most (ids are
+// kept as 128-bit digests of namespace and id, whatever their length):
+// about 10 MB for the default 100,000.
 //
 // Expired ids are dropped as new ones arrive; it starts no goroutine and
 // needs no Close. The zero value holds up to 100,000 ids and reads time
 // from time.Now. It is safe for concurrent use.
 type MemoryReplayStore struct {
 	mu   sync.Mutex
-	seen map[replayKey]int64 // expiry, in Unix nanoseconds
-	q    []replayItem        // min-heap by expiry; may hold forgotten ids
+	seed maphash.Seed
+	seen map[replayKey]replayEntry
+	per  map[uint64]int32 // live ids per namespace (by a keyed hash of it)
+	q    []replayItem     // min-heap by expiry; may hold forgotten ids
 	max  int
 	now  func() time.Time
 }
 
 type replayKey [16]byte
 
+type replayEntry struct {
+	expires int64 // Unix nanoseconds
+	ns      uint64
+}
+
 type replayItem struct {
 	key     replayKey
 	expires int64
 }
+
+// replayShares is how many namespaces at their share fill a
+// MemoryReplayStore.
+const replayShares = 8
 
 // NewMemoryReplayStore returns an empty MemoryReplayStore. Its options are
 // WithCapacity (the most ids it holds, 100,000 by default) and WithClock
@@ -80,16 +102,21 @@ func (m *MemoryReplayStore) Seen(_ context.Context, namespace, id string, ttl ti
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.seen == nil {
-		m.seen = make(map[replayKey]int64)
+		m.seen = make(map[replayKey]replayEntry)
+		m.per = make(map[uint64]int32)
+		m.seed = maphash.MakeSeed()
 	}
 	m.expire(now)
 	if _, ok := m.seen[k]; ok {
 		return false, nil
 	}
-	if len(m.q) >= m.capacity() {
+	ns := maphash.String(m.seed, namespace)
+	capacity := m.capacity()
+	if len(m.seen) >= capacity || int(m.per[ns]) >= max(capacity/replayShares, 1) {
 		return false, ErrStoreFull
 	}
-	m.seen[k] = expires
+	m.seen[k] = replayEntry{expires, ns}
+	m.per[ns]++
 	m.push(replayItem{k, expires})
 	return true, nil
 }
@@ -108,23 +135,42 @@ func (m *MemoryReplayStore) clock() time.Time {
 	return m.now()
 }
 
-// Forget implements ReplayStore.
+// Forget implements ReplayStore. The id's place is free at once.
 func (m *MemoryReplayStore) Forget(_ context.Context, namespace, id string) error {
 	k := keyOf(namespace, id)
 	m.mu.Lock()
-	delete(m.seen, k)
-	m.mu.Unlock()
+	defer m.mu.Unlock()
+	if e, ok := m.seen[k]; ok {
+		m.drop(k, e)
+		// The heap keeps the forgotten id's item until its expiry; rebuild
+		// it when such items are as many as the live ones, so that it holds
+		// at most twice the capacity, whatever is forgotten.
+		if len(m.q) > 2*len(m.seen)+64 {
+			m.q = m.q[:0]
+			for k, e := range m.seen {
+				m.push(replayItem{k, e.expires})
+			}
+		}
+	}
 	return nil
 }
 
-// Len returns the number of ids held, forgotten ones still inside their ttl
-// included.
+// drop removes the id k, held as e.
+func (m *MemoryReplayStore) drop(k replayKey, e replayEntry) {
+	delete(m.seen, k)
+	if m.per[e.ns]--; m.per[e.ns] <= 0 {
+		delete(m.per, e.ns)
+	}
+}
+
+// Len returns the number of ids held (those still inside their ttl), for a
+// gauge of the store's fill against its capacity.
 func (m *MemoryReplayStore) Len() int {
 	now := m.clock().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.expire(now)
-	return len(m.q)
+	return len(m.seen)
 }
 
 // expire drops the ids whose time ran out by now.
@@ -133,8 +179,8 @@ func (m *MemoryReplayStore) expire(now int64) {
 		it := m.pop()
 		// The map holds the id under another expiry if it was forgotten
 		// and recorded again; that record is still live.
-		if exp, ok := m.seen[it.key]; ok && exp == it.expires {
-			delete(m.seen, it.key)
+		if e, ok := m.seen[it.key]; ok && e.expires == it.expires {
+			m.drop(it.key, e)
 		}
 	}
 }

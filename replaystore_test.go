@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,21 +66,23 @@ func TestMemoryReplayStore(t *testing.T) {
 }
 
 // TestMemoryReplayStoreModel runs random operations against the store and
-// a plain model of it: a list of records with their expiry.
+// a plain model of it: a list of records with their namespace and expiry,
+// a forgotten one removed at once, at most the capacity in all and an
+// eighth of it in one namespace.
 func TestMemoryReplayStoreModel(t *testing.T) {
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
-	var fulls, refreshed int // so the model cannot pass without its edge cases
+	var fulls, shareFulls, refreshed int // so the model cannot pass without its edge cases
 	for round := range 50 {
 		clock := newTestClock()
-		const capacity = 20
+		const capacity, share = 24, 3
 		s, _ := NewMemoryReplayStore(WithCapacity(capacity), WithClock(clock.Now))
 		type rec struct {
-			key       string
-			expires   time.Time
-			forgotten bool
+			ns, key string
+			expires time.Time
 		}
 		var model []rec
+		forgotten := map[rec]bool{}
 		prune := func() {
 			live := model[:0]
 			for _, r := range model {
@@ -89,48 +92,53 @@ func TestMemoryReplayStoreModel(t *testing.T) {
 			}
 			model = live
 		}
-		for op := range 400 {
+		for op := range 600 {
 			now := clock.Now()
 			prune()
-			key := strconv.Itoa(rng.IntN(30))
+			ns := "ns" + strconv.Itoa(rng.IntN(12))
+			key := strconv.Itoa(rng.IntN(6))
 			switch rng.IntN(10) {
 			case 0:
 				clock.Advance(time.Duration(rng.IntN(90)) * time.Second)
 			case 1:
-				s.Forget(ctx, "ns", key)
+				s.Forget(ctx, ns, key)
 				for i := range model {
-					if model[i].key == key {
-						model[i].forgotten = true
+					if model[i].ns == ns && model[i].key == key {
+						forgotten[rec{ns, key, time.Time{}}] = true
+						model = append(model[:i], model[i+1:]...)
+						break
 					}
 				}
 			default:
 				ttl := time.Duration(1+rng.IntN(120)) * time.Second
-				held := false
+				held, inNS := false, 0
 				for _, r := range model {
-					held = held || r.key == key && !r.forgotten
+					held = held || r.ns == ns && r.key == key
+					if r.ns == ns {
+						inNS++
+					}
 				}
 				wantFresh, wantErr := !held, false
-				if !held && len(model) >= capacity {
+				if !held && (len(model) >= capacity || inNS >= share) {
 					wantFresh, wantErr = false, true
 				}
-				fresh, err := s.Seen(ctx, "ns", key, ttl)
+				fresh, err := s.Seen(ctx, ns, key, ttl)
 				if fresh != wantFresh || (err != nil) != wantErr {
-					t.Fatalf("round %d op %d key %s: got %v %v, want %v err %v", round, op, key, fresh, err, wantFresh, wantErr)
+					t.Fatalf("round %d op %d %s/%s: got %v %v, want %v err %v", round, op, ns, key, fresh, err, wantFresh, wantErr)
 				}
 				if wantErr && !errors.Is(err, ErrStoreFull) {
 					t.Fatalf("error %v", err)
 				}
-				if wantErr {
+				if wantErr && len(model) >= capacity {
 					fulls++
+				} else if wantErr {
+					shareFulls++
 				}
-				for _, r := range model {
-					if fresh && r.key == key && r.forgotten {
-						refreshed++
-						break
-					}
+				if fresh && forgotten[rec{ns, key, time.Time{}}] {
+					refreshed++
 				}
 				if fresh {
-					model = append(model, rec{key, now.Add(ttl), false})
+					model = append(model, rec{ns, key, now.Add(ttl)})
 				}
 			}
 			if prune(); s.Len() != len(model) {
@@ -138,8 +146,60 @@ func TestMemoryReplayStoreModel(t *testing.T) {
 			}
 		}
 	}
-	if fulls == 0 || refreshed == 0 {
-		t.Errorf("model never full (%d) or never recorded a forgotten id again (%d)", fulls, refreshed)
+	if fulls == 0 || shareFulls == 0 || refreshed == 0 {
+		t.Errorf("model never full (%d), never at a share (%d) or never recorded a forgotten id again (%d)", fulls, shareFulls, refreshed)
 	}
-	t.Logf("full %d times, forgotten ids recorded again %d times", fulls, refreshed)
+	t.Logf("full %d times, at a share %d times, forgotten ids recorded again %d times", fulls, shareFulls, refreshed)
+}
+
+// TestMemoryReplayStoreFloodLeavesOthersAlone: one namespace sending ten
+// times the capacity in new ids, and refused requests giving theirs back,
+// leave another namespace's next id fresh and replay none of the ids the
+// flood recorded; the heap stays under the documented 150 bytes an id.
+func TestMemoryReplayStoreFloodLeavesOthersAlone(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	const capacity = 100_000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, _ := NewMemoryReplayStore(WithCapacity(capacity), WithClock(clock.Now))
+	var recorded []string
+	for i := range 10 * capacity {
+		id := strconv.Itoa(i)
+		fresh, err := s.Seen(ctx, "flood", id, time.Minute)
+		if fresh {
+			recorded = append(recorded, id)
+		} else if !errors.Is(err, ErrStoreFull) {
+			t.Fatalf("id %d: %v %v", i, fresh, err)
+		}
+		// Refused requests give their ids back.
+		if fresh, _ := s.Seen(ctx, "refused", id, time.Minute); fresh {
+			s.Forget(ctx, "refused", id)
+		}
+	}
+	// Six more namespaces at their share fill the store but for an eighth.
+	for ns := range 6 {
+		for i := range capacity / 8 {
+			s.Seen(ctx, "ns"+strconv.Itoa(ns), strconv.Itoa(i), time.Minute)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if len(recorded) != capacity/8 {
+		t.Errorf("the flood recorded %d ids, want its share %d", len(recorded), capacity/8)
+	}
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 150*capacity {
+		t.Errorf("heap grew %d bytes, more than 150 × %d", grown, capacity)
+	}
+	for _, id := range recorded {
+		if fresh, _ := s.Seen(ctx, "flood", id, time.Minute); fresh {
+			t.Fatalf("id %s of the flood replayed", id)
+		}
+	}
+	if fresh, err := s.Seen(ctx, "honest", "1", time.Minute); !fresh || err != nil {
+		t.Errorf("honest namespace after the flood: %v %v, want fresh", fresh, err)
+	}
+	t.Logf("%d ids held, heap %d bytes", s.Len(), after.HeapAlloc-before.HeapAlloc)
+	runtime.KeepAlive(s)
 }

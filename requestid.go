@@ -56,7 +56,9 @@ const maxRequestIDLen = 128
 // used within its retention with 409 (ErrDuplicateRequestID). Of
 // concurrent requests with one id, exactly one goes through. When the
 // store fails, or is full, the request is refused with 503 (ErrUnavailable):
-// the wrapper fails closed, it never lets an id through unchecked.
+// the wrapper fails closed, it never lets an id through unchecked. A
+// MemoryReplayStore gives each client a share of its capacity (an eighth):
+// a client at its share gets 503 for new ids, other clients do not.
 //
 // An id is used up only by a request that goes on to the handler: when a
 // later wrapper of the stack refuses the request, the id is forgotten again,

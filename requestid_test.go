@@ -153,29 +153,57 @@ func TestRequestIDConcurrentDuplicate(t *testing.T) {
 	}
 }
 
-// TestRequestIDStoreFull: a full store refuses new ids with 503 and does
-// not forget the ids it holds to make room.
-func TestRequestIDStoreFull(t *testing.T) {
+// TestRequestIDOneClientCannotFillStore: a client at its share of the
+// store (an eighth) gets 503 for new ids and keeps the ids it holds, while
+// another client's next request is answered as if nothing happened.
+func TestRequestIDOneClientCannotFillStore(t *testing.T) {
 	clock := newTestClock()
-	store, _ := NewMemoryReplayStore(WithCapacity(3), WithClock(clock.Now))
+	store, _ := NewMemoryReplayStore(WithCapacity(24), WithClock(clock.Now))
 	_, h := seed003(t, clock, store)
 	for i := range 3 {
 		if w := serve(h, req003("app-public-1", "id-"+strconv.Itoa(i), "")); w.Code != 200 {
 			t.Fatalf("id %d: %d", i, w.Code)
 		}
 	}
-	wantBody(t, serve(h, req003("app-public-2", "id-new", "en")), 503,
+	wantBody(t, serve(h, req003("app-public-1", "id-new", "en")), 503,
 		problem(503, "Service Unavailable", "Service unavailable", "unavailable"))
+	if w := serve(h, req003("app-public-2", "id-new", "")); w.Code != 200 {
+		t.Errorf("another client while the first is at its share: %d, want 200", w.Code)
+	}
 	// The oldest id is still remembered.
 	if w := serve(h, req003("app-public-1", "id-0", "")); w.Code != 409 {
-		t.Errorf("id-0 when full: %d, want 409", w.Code)
+		t.Errorf("id-0 at the share: %d, want 409", w.Code)
 	}
 	clock.Advance(10*time.Minute + time.Nanosecond)
-	if w := serve(h, req003("app-public-2", "id-new", "")); w.Code != 200 {
+	if w := serve(h, req003("app-public-1", "id-new", "")); w.Code != 200 {
 		t.Errorf("after the retention: %d, want 200", w.Code)
 	}
 	if n := store.Len(); n != 1 {
 		t.Errorf("Len = %d, want 1", n)
+	}
+}
+
+// TestRequestIDRefusedRequestsDoNotFillStore: the ids of requests a later
+// check refuses free their place at once, so refused requests alone never
+// fill a client's share.
+func TestRequestIDRefusedRequestsDoNotFillStore(t *testing.T) {
+	clock := newTestClock()
+	store, _ := NewMemoryReplayStore(WithCapacity(8), WithClock(clock.Now))
+	keys := mustStore(t, KeySpec{Key: "app", Client: Client{ID: "sys", Publishable: true}})
+	g := MustNew(AppKey(keys), WithClock(clock.Now))
+	refuse := g.wrap("check", false, func(http.ResponseWriter, *http.Request, *state) error { return ErrForbidden })
+	refused := g.RequestID(store, time.Minute)(refuse(okHandler))
+	for i := range 100 {
+		if w := serve(refused, req003("app", "r-"+strconv.Itoa(i), "")); w.Code != 403 {
+			t.Fatalf("request %d: %d, want 403", i, w.Code)
+		}
+	}
+	if n := store.Len(); n != 0 {
+		t.Errorf("%d ids held after refused requests, want 0", n)
+	}
+	h := g.RequestID(store, time.Minute)(okHandler)
+	if w := serve(h, req003("app", "next", "")); w.Code != 200 {
+		t.Errorf("next request: %d, want 200", w.Code)
 	}
 }
 

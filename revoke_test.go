@@ -68,7 +68,7 @@ func TestRevokeLoginSession(t *testing.T) {
 	if err := f.s.RevokeSession(set.SessionID); err != nil {
 		t.Fatal(err)
 	}
-	if f.s.families.Contains(set.SessionID) {
+	if _, ok := f.s.fams.byID[set.SessionID]; ok {
 		t.Error("revoked session still tracked")
 	}
 	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(set.AccessToken)); w.Code != 401 {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/apiguard/apiguard/internal/wire"
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // Session tokens: 88Pay's second layer and the access, refresh and user
@@ -101,14 +100,16 @@ var (
 // has the token's subject as ID and the token id as KeyID (no credential
 // reaches logs); its IPs are empty.
 //
-// Revocation (RevokeSession, RevokeSubject) is held in memory, bounded by a
-// tenth of the capacity (WithCapacity), until the tokens it concerns have
-// expired. Refresh tokens rotate: each session has one live refresh token,
-// and presenting any other of its refresh tokens revokes the whole session
-// (ErrRefreshTokenReused). Sessions issued by Login are tracked in a
-// bounded LRU (WithCapacity); a session that falls out of it can no longer
-// mint tokens (the user logs in again) but its tokens keep verifying until
-// they expire.
+// Operators' revocations (RevokeSession, RevokeSubject) are held in
+// memory, bounded by a tenth of the capacity (WithCapacity), until the
+// tokens they concern have expired; no user's doing takes room among them.
+// Refresh tokens rotate: each session has one live refresh token, and
+// presenting any other of its refresh tokens revokes the whole session
+// (ErrRefreshTokenReused), a revocation held with the session. Sessions
+// issued by Login are tracked up to the capacity, and 16 per user (see
+// Login for what happens at either bound); a session no longer tracked
+// can no longer mint tokens (the user logs in again) but its tokens keep
+// verifying until they expire.
 //
 // Use one Sessions (and one KeyRing) per API: tokens of one are not meant
 // for another. Make Sessions with NewSessions; they are safe for
@@ -129,8 +130,12 @@ type Sessions struct {
 	revs revocations
 
 	famMu    sync.Mutex
-	families *simplelru.LRU[string, family]
+	fams     families
+	userFams int // sessions tracked per user
 }
+
+// maxUserSessions is how many sessions of one user Sessions track.
+const maxUserSessions = 16
 
 // defaultSessionCapacity is the number of session families Sessions
 // track unless WithCapacity says otherwise; they hold a tenth as many
@@ -149,12 +154,11 @@ const defaultSessionCapacity = 100_000
 //   - WithTokenLifetime: 60 seconds for access tokens, 24 hours for
 //     refresh tokens and 7 days for user tokens by default.
 //   - WithCapacity: how many sessions issued by Login are tracked for
-//     refresh-token rotation, 100,000 by default; past it the least
-//     recently used one is forgotten and can no longer mint tokens. A tenth
-//     as many revocations (at least 1) are held at once; a revocation is
-//     dropped once every token it concerns has expired, and when the list
-//     is full of revocations still in force a new one fails with
-//     ErrStoreFull.
+//     refresh-token rotation, 100,000 by default (16 per user; see Login
+//     for what happens past either). A tenth as many operators'
+//     revocations (at least 1) are held at once; a revocation is dropped
+//     once every token it concerns has expired, and when the list is full
+//     of revocations still in force a new one fails with ErrStoreFull.
 //
 // It fails if ring is nil, or if an option is out of range or does not
 // apply to it.
@@ -183,8 +187,11 @@ func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 			s.lifetimes[k] = d
 		}
 	}
-	s.families, _ = simplelru.NewLRU[string, family](s.maxFams, nil) // at least 1 (WithCapacity)
+	s.userFams = min(maxUserSessions, s.maxFams)
+	s.fams.byID = make(map[string]*family)
+	s.fams.users = make(map[string][]string)
 	s.revs.sessions = make(map[string]time.Time)
+	s.revs.burnt = make(map[string]time.Time)
 	s.revs.subjects = make(map[string]subjectRevocation)
 	s.claims.New = func() any { return new(tokenClaims) }
 	s.keyfunc = s.key

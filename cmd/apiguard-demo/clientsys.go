@@ -89,6 +89,9 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 			return
 		}
 		set, err := sessions.Login(&apiguard.Client{ID: clientUser, Role: "user", Scopes: []string{"profile:read"}})
+		if errors.Is(err, apiguard.ErrStoreFull) {
+			err = apiguard.ErrUnavailable // no room for the session: 503
+		}
 		if err != nil {
 			app.Deny(w, r, err)
 			return
