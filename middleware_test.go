@@ -338,8 +338,8 @@ func TestIdentityWithoutSchemeFailsClosed(t *testing.T) {
 	g := MustNew(nil, WithDialect(MockPay()))
 	called := false
 	wrappers := map[string]Middleware{
-		"scope":        g.RequireScope("read"),
-		"no-scope":     g.RequireScope(),
+		"scope":    g.RequireScope("read"),
+		"no-scope": g.RequireScope(),
 		"client": g.Check(func(r *http.Request) error {
 			if _, err := g.Identify(r); err != nil {
 				return err
