@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/otelapiguard
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130055752-0f555be97489
+	github.com/apiguard/apiguard v0.0.0-20261130061438-59b88416d728
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -22,4 +22,3 @@ require (
 	go.opentelemetry.io/otel/log v1.47.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
-
