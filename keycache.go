@@ -27,6 +27,7 @@ type CachedKeyStore struct {
 	cache    *lru.Cache[[sha256.Size]byte, cacheEntry]
 	ttl, neg time.Duration
 	now      func() time.Time
+	capacity int // the most entries cache holds
 }
 
 type cacheEntry struct {
@@ -57,7 +58,8 @@ func NewCachedKeyStore(next KeyStore, opts ...Option) (*CachedKeyStore, error) {
 		c.ttl, c.neg = cfg.ttl, cfg.negTTL
 	}
 	// The capacity is at least 1 (WithCapacity), so New cannot fail.
-	c.cache, _ = lru.New[[sha256.Size]byte, cacheEntry](cfg.capacityOr(defaultCacheCapacity))
+	c.capacity = cfg.capacityOr(defaultCacheCapacity)
+	c.cache, _ = lru.New[[sha256.Size]byte, cacheEntry](c.capacity)
 	return c, nil
 }
 
@@ -103,7 +105,7 @@ func (c *CachedKeyStore) Forget(keyID string) {
 // after a key is added, or many revoked, in the backing store.
 func (c *CachedKeyStore) Purge() { c.cache.Purge() }
 
-// Len returns the number of cached entries.
-func (c *CachedKeyStore) Len() int { return c.cache.Len() }
+// len returns the number of cached entries.
+func (c *CachedKeyStore) len() int { return c.cache.Len() }
 
 var _ KeyStore = (*CachedKeyStore)(nil)

@@ -59,8 +59,8 @@ func TestCachedKeyStore(t *testing.T) {
 		t.Errorf("after failure: %v", err)
 	}
 	// Bounded.
-	if c.Len() > 2 {
-		t.Errorf("%d entries, capacity 2", c.Len())
+	if c.len() > 2 {
+		t.Errorf("%d entries, capacity 2", c.len())
 	}
 	for _, bad := range []func() (*CachedKeyStore, error){
 		func() (*CachedKeyStore, error) { return NewCachedKeyStore(nil) },
@@ -112,12 +112,12 @@ func TestCachedKeyStoreForget(t *testing.T) {
 		t.Errorf("%d backend lookups after Forget, want none", back.n.Load()-n)
 	}
 	c.Forget("no-such-key")
-	if c.Len() != 3 { // k1's miss, k2, unknown
-		t.Errorf("%d entries, want 3", c.Len())
+	if c.len() != 3 { // k1's miss, k2, unknown
+		t.Errorf("%d entries, want 3", c.len())
 	}
 	c.Purge()
-	if c.Len() != 0 {
-		t.Errorf("%d entries after Purge", c.Len())
+	if c.len() != 0 {
+		t.Errorf("%d entries after Purge", c.len())
 	}
 	if _, err := c.Lookup(ctx, "k2"); err == nil || errors.Is(err, ErrInvalidKey) {
 		t.Errorf("after Purge, k2 came from the cache, not the failing backend: %v", err)

@@ -172,8 +172,8 @@ func (s *MemoryKeyStore) Revoke(keyID string, at time.Time) bool {
 	return true
 }
 
-// Len returns the number of keys stored, expired ones included.
-func (s *MemoryKeyStore) Len() int {
+// len returns the number of keys stored, expired ones included.
+func (s *MemoryKeyStore) len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.byID)

@@ -136,8 +136,8 @@ func TestKeyStoresConcurrent(t *testing.T) {
 		}(w)
 	}
 	wg.Wait()
-	if s.Len() != 400 {
-		t.Errorf("Len = %d, want 400", s.Len())
+	if s.len() != 400 {
+		t.Errorf("Len = %d, want 400", s.len())
 	}
 }
 

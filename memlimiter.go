@@ -65,10 +65,11 @@ import (
 // goroutines take from one key, no more than its tokens are granted. It
 // starts no goroutine.
 type MemoryLimiter struct {
-	seed  maphash.Seed
-	now   func() time.Time
-	epoch time.Time
-	store store
+	seed     maphash.Seed
+	now      func() time.Time
+	epoch    time.Time
+	store    store
+	capacity int // the most keys it holds (WithCapacity)
 }
 
 // store is a MemoryLimiter's shards, for one number of windows.
@@ -98,7 +99,7 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 	}
 	now, capacity := c.clock(), c.capacityOr(defaultLimiterCapacity)
 	ws := compile(windows)
-	l := &MemoryLimiter{seed: maphash.MakeSeed(), now: now, epoch: now()}
+	l := &MemoryLimiter{seed: maphash.MakeSeed(), now: now, epoch: now(), capacity: capacity}
 	switch n := len(ws); {
 	case n == 1:
 		l.store, err = newShards[[1]int64](ws, capacity)

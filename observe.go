@@ -215,3 +215,38 @@ func (g *Guard) log(r *http.Request, e *Error, cause, wrapper string, client *Cl
 	}
 	g.logger.LogAttrs(r.Context(), level, "apiguard: request denied", attrs...)
 }
+
+// Fill reports how full a bounded store of this package is: the entries it
+// holds and the most it holds (its WithCapacity, or the documented
+// default). It knows MemoryKeyStore (keys), CachedKeyStore (cached
+// lookups), MemoryLimiter (keys), MemoryReplayStore (live request ids)
+// and Sessions (the sessions Login tracks); for anything else, nil
+// included, ok is false. It is meant for gauges (otelapiguard's
+// RegisterStore) and takes the store's lock for a moment.
+func Fill(store any) (entries, capacity int, ok bool) {
+	switch s := store.(type) {
+	case *MemoryKeyStore:
+		if s != nil && s.byID != nil {
+			return s.len(), s.max, true
+		}
+	case *CachedKeyStore:
+		if s != nil && s.cache != nil {
+			return s.len(), s.capacity, true
+		}
+	case *MemoryLimiter:
+		if s != nil && s.store != nil {
+			return s.len(), s.capacity, true
+		}
+	case *MemoryReplayStore:
+		if s != nil && s.max > 0 {
+			return s.len(), s.max, true
+		}
+	case *Sessions:
+		if s != nil && s.fams.byID != nil {
+			s.famMu.Lock()
+			defer s.famMu.Unlock()
+			return len(s.fams.byID), s.maxFams, true
+		}
+	}
+	return 0, 0, false
+}

@@ -252,3 +252,41 @@ func TestObserverOnDeny(t *testing.T) {
 		t.Errorf("decisions %+v", rec.ds)
 	}
 }
+
+// TestFill: Fill reports each bounded store's entries against the capacity
+// it was built with, and nothing for anything else.
+func TestFill(t *testing.T) {
+	clock := newTestClock()
+	keys := mustStore(t, KeySpec{Key: "sk_test_fill", Client: Client{ID: "c"}})
+	cache, _ := NewCachedKeyStore(keys, WithCapacity(7))
+	cache.Lookup(context.Background(), "sk_test_fill")
+	limiter, _ := NewMemoryLimiter([]Window{PerMinute(1)}, WithCapacity(2048), WithClock(clock.Now))
+	limiter.Take(context.Background(), "a", 1)
+	limiter.Take(context.Background(), "b", 1)
+	replay, _ := NewMemoryReplayStore(WithCapacity(9), WithClock(clock.Now))
+	replay.Seen(context.Background(), "ns", "id-1", time.Minute)
+	sk, _ := GenerateSigningKey("fill")
+	ring, _ := NewKeyRing(sk)
+	sessions, _ := NewSessions(ring, WithCapacity(5), WithClock(clock.Now))
+	sessions.Login(&Client{ID: "u"})
+	for name, tt := range map[string]struct {
+		store             any
+		entries, capacity int
+	}{
+		"MemoryKeyStore":    {keys, 1, defaultKeyStoreCapacity},
+		"CachedKeyStore":    {cache, 1, 7},
+		"MemoryLimiter":     {limiter, 2, 2048},
+		"MemoryReplayStore": {replay, 1, 9},
+		"Sessions":          {sessions, 1, 5},
+	} {
+		if n, c, ok := Fill(tt.store); !ok || n != tt.entries || c != tt.capacity {
+			t.Errorf("%s: %d of %d (%v), want %d of %d", name, n, c, ok, tt.entries, tt.capacity)
+		}
+	}
+	var nilKeys *MemoryKeyStore
+	for name, s := range map[string]any{"nil": nil, "typed nil": nilKeys, "zero": &MemoryLimiter{}, "other": ring} {
+		if _, _, ok := Fill(s); ok {
+			t.Errorf("Fill(%s) reported a fill", name)
+		}
+	}
+}

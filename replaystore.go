@@ -163,9 +163,8 @@ func (m *MemoryReplayStore) drop(k replayKey, e replayEntry) {
 	}
 }
 
-// Len returns the number of ids held (those still inside their ttl), for a
-// gauge of the store's fill against its capacity.
-func (m *MemoryReplayStore) Len() int {
+// len returns the number of ids held (those still inside their ttl).
+func (m *MemoryReplayStore) len() int {
 	now := m.clock().UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()

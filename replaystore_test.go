@@ -141,8 +141,8 @@ func TestMemoryReplayStoreModel(t *testing.T) {
 					model = append(model, rec{ns, key, now.Add(ttl)})
 				}
 			}
-			if prune(); s.Len() != len(model) {
-				t.Fatalf("round %d op %d: Len %d, model %d", round, op, s.Len(), len(model))
+			if prune(); s.len() != len(model) {
+				t.Fatalf("round %d op %d: Len %d, model %d", round, op, s.len(), len(model))
 			}
 		}
 	}
@@ -200,6 +200,6 @@ func TestMemoryReplayStoreFloodLeavesOthersAlone(t *testing.T) {
 	if fresh, err := s.Seen(ctx, "honest", "1", time.Minute); !fresh || err != nil {
 		t.Errorf("honest namespace after the flood: %v %v, want fresh", fresh, err)
 	}
-	t.Logf("%d ids held, heap %d bytes", s.Len(), after.HeapAlloc-before.HeapAlloc)
+	t.Logf("%d ids held, heap %d bytes", s.len(), after.HeapAlloc-before.HeapAlloc)
 	runtime.KeepAlive(s)
 }

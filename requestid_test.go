@@ -178,7 +178,7 @@ func TestRequestIDOneClientCannotFillStore(t *testing.T) {
 	if w := serve(h, req003("app-public-1", "id-new", "")); w.Code != 200 {
 		t.Errorf("after the retention: %d, want 200", w.Code)
 	}
-	if n := store.Len(); n != 1 {
+	if n := store.len(); n != 1 {
 		t.Errorf("Len = %d, want 1", n)
 	}
 }
@@ -198,7 +198,7 @@ func TestRequestIDRefusedRequestsDoNotFillStore(t *testing.T) {
 			t.Fatalf("request %d: %d, want 403", i, w.Code)
 		}
 	}
-	if n := store.Len(); n != 0 {
+	if n := store.len(); n != 0 {
 		t.Errorf("%d ids held after refused requests, want 0", n)
 	}
 	h := g.RequestID(store, time.Minute)(okHandler)

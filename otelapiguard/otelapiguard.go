@@ -10,7 +10,7 @@
 //	...
 //	g, err := apiguard.New(apiguard.Bearer(keys), apiguard.WithObserver(obs.Func("payments")))
 //	...
-//	reg, err := obs.RegisterStore("keys", keys, 10_000)
+//	reg, err := obs.RegisterStore("keys", keys) // any of apiguard's bounded stores
 //	defer reg.Unregister()
 //
 // # Metrics
@@ -205,28 +205,20 @@ func (o *Observer) record(guard attribute.KeyValue, d apiguard.Decision) {
 	}
 }
 
-// A Store is a bounded store whose fill can be watched:
-// apiguard.MemoryKeyStore, CachedKeyStore and MemoryReplayStore have the
-// method.
-type Store interface {
-	Len() int
-}
-
-// RegisterStore reports the fill of s, named name (the apiguard.store.name
-// attribute: "keys", "limiter", "replay"), against capacity, the capacity
-// it was configured with (apiguard.WithCapacity, or its documented
-// default), on every collection. Unregister the returned Registration when
-// the store is dropped.
-func (o *Observer) RegisterStore(name string, s Store, capacity int) (metric.Registration, error) {
-	if s == nil {
-		return nil, errors.New("otelapiguard: RegisterStore: nil store")
-	}
-	if capacity < 1 {
-		return nil, fmt.Errorf("otelapiguard: RegisterStore: capacity %d of %q is below 1", capacity, name)
+// RegisterStore reports the fill of store, one of apiguard's bounded stores
+// (MemoryKeyStore, CachedKeyStore, MemoryLimiter, MemoryReplayStore,
+// Sessions: see apiguard.Fill), named name (the apiguard.store.name
+// attribute: "keys", "limiter", "replay"), as its entries against its
+// capacity, on every collection. Unregister the returned Registration when
+// the store is dropped. It fails for a value apiguard.Fill does not know.
+func (o *Observer) RegisterStore(name string, store any) (metric.Registration, error) {
+	if _, _, ok := apiguard.Fill(store); !ok {
+		return nil, fmt.Errorf("otelapiguard: RegisterStore: %q is a %T, not one of apiguard's bounded stores", name, store)
 	}
 	set := metric.WithAttributeSet(attribute.NewSet(keyName.String(name)))
 	return o.meter.RegisterCallback(func(_ context.Context, ob metric.Observer) error {
-		ob.ObserveInt64(o.entries, int64(s.Len()), set)
+		n, capacity, _ := apiguard.Fill(store)
+		ob.ObserveInt64(o.entries, int64(n), set)
 		ob.ObserveInt64(o.capacity, int64(capacity), set)
 		return nil
 	}, o.entries, o.capacity)

@@ -69,7 +69,7 @@ func setup(t *testing.T, reader sdkmetric.Reader) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := obs.RegisterStore("keys", keys, 10); err != nil {
+	if _, err := obs.RegisterStore("keys", keys); err != nil {
 		t.Fatal(err)
 	}
 	g := apiguard.MustNew(apiguard.Bearer(slowKeys{keys, c}), apiguard.WithClock(c.Now), apiguard.WithObserver(obs.Func("payments")))
@@ -111,7 +111,7 @@ func flat(t *testing.T, rm metricdata.ResourceMetrics) map[string]string {
 	name := func(m string, set attribute.Set) string {
 		var kv []string
 		for _, a := range set.ToSlice() {
-			kv = append(kv, string(a.Key)+"="+a.Value.Emit())
+			kv = append(kv, string(a.Key)+"="+a.Value.String())
 		}
 		sort.Strings(kv)
 		return m + "{" + strings.Join(kv, ",") + "}"
@@ -227,25 +227,32 @@ func TestSpans(t *testing.T) {
 	}
 }
 
-// TestRegisterStoreRefusesBadCapacity: a capacity below 1 is a mistake.
-func TestRegisterStoreRefusesBadCapacity(t *testing.T) {
+// TestRegisterStoreRefusesUnknownStores: only apiguard's bounded stores,
+// built by their constructors, report a fill.
+func TestRegisterStoreRefusesUnknownStores(t *testing.T) {
 	obs, err := New(WithMeterProvider(sdkmetric.NewMeterProvider()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := apiguard.NewMemoryKeyStore()
-	if _, err := obs.RegisterStore("keys", keys, 0); err == nil {
-		t.Error("capacity 0 accepted")
+	var nilStore *apiguard.MemoryKeyStore
+	for name, s := range map[string]any{"nil": nil, "typed nil": nilStore, "zero": &apiguard.MemoryKeyStore{}, "other": struct{}{}} {
+		if _, err := obs.RegisterStore("keys", s); err == nil {
+			t.Errorf("%s store accepted", name)
+		}
 	}
-	if _, err := obs.RegisterStore("keys", nil, 10); err == nil {
-		t.Error("nil store accepted")
+	limiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(1)}, apiguard.WithCapacity(2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := obs.RegisterStore("limiter", limiter); err != nil {
+		t.Errorf("a MemoryLimiter: %v", err)
 	}
 }
 
 func join(kvs []attribute.KeyValue) string {
 	var s []string
 	for _, a := range kvs {
-		s = append(s, string(a.Key)+"="+a.Value.Emit())
+		s = append(s, string(a.Key)+"="+a.Value.String())
 	}
 	sort.Strings(s)
 	return strings.Join(s, ",")

@@ -51,13 +51,13 @@ func (a *admin) observer() []apiguard.Option {
 	return []apiguard.Option{apiguard.WithObserver(a.obs.Func("demo"))}
 }
 
-// watch reports the fill of a bounded store against capacity, when there
-// is an admin side.
-func (cfg config) watch(name string, s otelapiguard.Store, capacity int) error {
+// watch reports the fill of a bounded store of apiguard's (apiguard.Fill)
+// against its capacity, when there is an admin side.
+func (cfg config) watch(name string, s any) error {
 	if cfg.admin == nil {
 		return nil
 	}
-	reg, err := cfg.admin.obs.RegisterStore(name, s, capacity)
+	reg, err := cfg.admin.obs.RegisterStore(name, s)
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,3 @@ func (a *admin) close() error {
 	errs = append(errs, a.provider.Shutdown(context.Background()))
 	return errors.Join(errs...)
 }
-
-// defaultCapacity is the capacity apiguard documents for its memory stores
-// when WithCapacity is not given (MemoryKeyStore, MemoryReplayStore).
-const defaultCapacity = 100_000

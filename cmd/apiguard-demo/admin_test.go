@@ -120,6 +120,10 @@ func TestAdminMetrics(t *testing.T) {
 		"apiguard_store_capacity{apiguard_store_name=mockpay.keys}":                                              100_000,
 		"apiguard_store_entries{apiguard_store_name=clientsys.request_ids}":                                      0,
 		"apiguard_store_capacity{apiguard_store_name=clientsys.request_ids}":                                     100_000,
+		"apiguard_store_entries{apiguard_store_name=clientsys.sessions}":                                         0,
+		"apiguard_store_capacity{apiguard_store_name=clientsys.sessions}":                                        100_000,
+		"apiguard_store_entries{apiguard_store_name=clientsys.per_ip}":                                           0,
+		"apiguard_store_capacity{apiguard_store_name=clientsys.per_ip}":                                          100_000,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || !near(g, v) {

@@ -60,7 +60,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if err := cfg.watch("clientsys.request_ids", replay, defaultCapacity); err != nil {
+	if err := cfg.watch("clientsys.request_ids", replay); err != nil {
 		return err
 	}
 	// Every route: 120 requests a minute per IP (so that no one address
@@ -69,6 +69,11 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	perIPLimiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(120)}, apiguard.WithClock(cfg.now))
 	if err != nil {
 		return err
+	}
+	for name, store := range map[string]any{"clientsys.sessions": sessions, "clientsys.per_ip": perIPLimiter} {
+		if err := cfg.watch(name, store); err != nil {
+			return err
+		}
 	}
 	perIP := app.RateLimit(perIPLimiter, apiguard.ByIP())
 	general := apiguard.Chain(perIP, app.Authenticate(), app.RequestID(replay, 0))

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/apiguard/apiguard"
-	"github.com/apiguard/apiguard/otelapiguard"
 )
 
 // MockPay: Bearer server keys scoped to a client account, data
@@ -61,8 +60,8 @@ func mountMockPay(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	if s, ok := keys.(otelapiguard.Store); ok { // in memory; with -db, the cache in front of the database
-		if err := cfg.watch("mockpay.keys", s, defaultCapacity); err != nil {
+	if _, _, ok := apiguard.Fill(keys); ok { // in memory; with -db, the database's cache is its own
+		if err := cfg.watch("mockpay.keys", keys); err != nil {
 			return err
 		}
 	}
