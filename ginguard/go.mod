@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/ginguard
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130061438-59b88416d728
+	github.com/apiguard/apiguard v0.0.0-20261130062023-0097797770e4
 	github.com/gin-gonic/gin v1.12.0
 )
 
