@@ -65,8 +65,8 @@ type family struct {
 // number per user, each until its end. See Login.
 type families struct {
 	byID  map[string]*family
-	users map[string][]string // user -> their session ids, oldest first
-	q     []famItem           // min-heap by end; may hold items of sessions gone or burnt since
+	users map[string][]string  // user -> their session ids, oldest first
+	q     expiryQueue[famItem] // min-heap by end; may hold items of sessions gone or burnt since
 }
 
 type famItem struct {
@@ -74,11 +74,13 @@ type famItem struct {
 	end int64 // Unix nanoseconds
 }
 
+func (it famItem) expiry() int64 { return it.end }
+
 // expire drops the families whose end is past.
 func (fs *families) expire(now time.Time, rv *revocations) {
 	t := now.UnixNano()
-	for len(fs.q) > 0 && fs.q[0].end <= t {
-		it := fs.pop()
+	for fs.q.due(t) {
+		it := fs.q.pop()
 		if f, ok := fs.byID[it.sid]; ok && f.end.UnixNano() == it.end {
 			fs.remove(it.sid, f, rv)
 		}
@@ -109,7 +111,7 @@ func (fs *families) add(sid string, f *family, now time.Time, limit, perUser int
 	}
 	fs.byID[sid] = f
 	fs.users[f.sub] = append(fs.users[f.sub], sid)
-	fs.push(famItem{sid, f.end.UnixNano()})
+	fs.q.push(famItem{sid, f.end.UnixNano()})
 	return nil
 }
 
@@ -117,7 +119,7 @@ func (fs *families) add(sid string, f *family, now time.Time, limit, perUser int
 // end.
 func (fs *families) burn(sid string, f *family, until time.Time, rv *revocations) {
 	f.burnt, f.end, f.refresh = true, until, ""
-	fs.push(famItem{sid, until.UnixNano()})
+	fs.q.push(famItem{sid, until.UnixNano()})
 	rv.burn(sid, until)
 }
 
@@ -145,44 +147,9 @@ func (fs *families) remove(sid string, f *family, rv *revocations) {
 	if len(fs.q) > 2*len(fs.byID)+64 {
 		fs.q = fs.q[:0]
 		for id, f := range fs.byID {
-			fs.push(famItem{id, f.end.UnixNano()})
+			fs.q.push(famItem{id, f.end.UnixNano()})
 		}
 	}
-}
-
-func (fs *families) push(it famItem) {
-	fs.q = append(fs.q, it)
-	for i := len(fs.q) - 1; i > 0; {
-		p := (i - 1) / 2
-		if fs.q[p].end <= fs.q[i].end {
-			break
-		}
-		fs.q[p], fs.q[i] = fs.q[i], fs.q[p]
-		i = p
-	}
-}
-
-func (fs *families) pop() famItem {
-	top := fs.q[0]
-	n := len(fs.q) - 1
-	fs.q[0] = fs.q[n]
-	fs.q[n] = famItem{}
-	fs.q = fs.q[:n]
-	for i := 0; ; {
-		l, small := 2*i+1, i
-		if l < n && fs.q[l].end < fs.q[small].end {
-			small = l
-		}
-		if l+1 < n && fs.q[l+1].end < fs.q[small].end {
-			small = l + 1
-		}
-		if small == i {
-			break
-		}
-		fs.q[i], fs.q[small] = fs.q[small], fs.q[i]
-		i = small
-	}
-	return top
 }
 
 // Exchange trades the token of kind in r's `Authorization: Bearer` header

@@ -44,8 +44,8 @@ type MemoryReplayStore struct {
 	mu   sync.Mutex
 	seed maphash.Seed
 	seen map[replayKey]replayEntry
-	per  map[uint64]int32 // live ids per namespace (by a keyed hash of it)
-	q    []replayItem     // min-heap by expiry; may hold forgotten ids
+	per  map[uint64]int32        // live ids per namespace (by a keyed hash of it)
+	q    expiryQueue[replayItem] // min-heap by expiry; may hold forgotten ids
 	max  int
 	now  func() time.Time
 }
@@ -61,6 +61,8 @@ type replayItem struct {
 	key     replayKey
 	expires int64
 }
+
+func (it replayItem) expiry() int64 { return it.expires }
 
 // replayShares is how many namespaces at their share fill a
 // MemoryReplayStore.
@@ -117,7 +119,7 @@ func (m *MemoryReplayStore) Seen(_ context.Context, namespace, id string, ttl ti
 	}
 	m.seen[k] = replayEntry{expires, ns}
 	m.per[ns]++
-	m.push(replayItem{k, expires})
+	m.q.push(replayItem{k, expires})
 	return true, nil
 }
 
@@ -148,7 +150,7 @@ func (m *MemoryReplayStore) Forget(_ context.Context, namespace, id string) erro
 		if len(m.q) > 2*len(m.seen)+64 {
 			m.q = m.q[:0]
 			for k, e := range m.seen {
-				m.push(replayItem{k, e.expires})
+				m.q.push(replayItem{k, e.expires})
 			}
 		}
 	}
@@ -174,48 +176,14 @@ func (m *MemoryReplayStore) len() int {
 
 // expire drops the ids whose time ran out by now.
 func (m *MemoryReplayStore) expire(now int64) {
-	for len(m.q) > 0 && m.q[0].expires <= now {
-		it := m.pop()
+	for m.q.due(now) {
+		it := m.q.pop()
 		// The map holds the id under another expiry if it was forgotten
 		// and recorded again; that record is still live.
 		if e, ok := m.seen[it.key]; ok && e.expires == it.expires {
 			m.drop(it.key, e)
 		}
 	}
-}
-
-func (m *MemoryReplayStore) push(it replayItem) {
-	m.q = append(m.q, it)
-	for i := len(m.q) - 1; i > 0; {
-		p := (i - 1) / 2
-		if m.q[p].expires <= m.q[i].expires {
-			break
-		}
-		m.q[p], m.q[i] = m.q[i], m.q[p]
-		i = p
-	}
-}
-
-func (m *MemoryReplayStore) pop() replayItem {
-	top := m.q[0]
-	n := len(m.q) - 1
-	m.q[0] = m.q[n]
-	m.q = m.q[:n]
-	for i := 0; ; {
-		l, small := 2*i+1, i
-		if l < n && m.q[l].expires < m.q[small].expires {
-			small = l
-		}
-		if l+1 < n && m.q[l+1].expires < m.q[small].expires {
-			small = l + 1
-		}
-		if small == i {
-			break
-		}
-		m.q[i], m.q[small] = m.q[small], m.q[i]
-		i = small
-	}
-	return top
 }
 
 var _ ReplayStore = (*MemoryReplayStore)(nil)
