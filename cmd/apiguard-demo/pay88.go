@@ -115,5 +115,8 @@ func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := cfg.watch("pay88.issuance", l); err != nil {
+		return nil, err
+	}
 	return g.RateLimit(l, apiguard.ByClient(), apiguard.WithMinRetryAfter(time.Minute)), nil
 }

@@ -120,26 +120,29 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 		return err
 	}
 
-	limit := func(g *apiguard.Guard, key apiguard.Bucket, perMinute int) (apiguard.Middleware, error) {
+	limit := func(name string, g *apiguard.Guard, key apiguard.Bucket, perMinute int) (apiguard.Middleware, error) {
 		l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.WithClock(cfg.now))
 		if err != nil {
 			return nil, err
 		}
+		if err := cfg.watch(name, l); err != nil {
+			return nil, err
+		}
 		return g.RateLimit(l, key), nil
 	}
-	productPerIP, err := limit(productG, apiguard.ByIP(), 20)
+	productPerIP, err := limit("topup.product_per_ip", productG, apiguard.ByIP(), 20)
 	if err != nil {
 		return err
 	}
-	statusPerUser, err := limit(statusG, apiguard.ByClient(), 30)
+	statusPerUser, err := limit("topup.status_per_user", statusG, apiguard.ByClient(), 30)
 	if err != nil {
 		return err
 	}
-	orderPerIP, err := limit(orderG, apiguard.ByIP(), 100)
+	orderPerIP, err := limit("topup.order_per_ip", orderG, apiguard.ByIP(), 100)
 	if err != nil {
 		return err
 	}
-	orderPerUser, err := limit(orderG, apiguard.ByClient(), 30)
+	orderPerUser, err := limit("topup.order_per_user", orderG, apiguard.ByClient(), 30)
 	if err != nil {
 		return err
 	}
