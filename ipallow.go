@@ -30,8 +30,8 @@ func (g *Guard) IPAllow(prefixes ...netip.Prefix) Middleware {
 		panic(errors.New("apiguard: IPAllow needs at least one prefix: an empty whitelist refuses every request"))
 	}
 	for i, p := range prefixes {
-		if !p.IsValid() {
-			panic(fmt.Errorf("apiguard: IPAllow: prefix %d is invalid (%v)", i, p))
+		if err := checkPrefix(p); err != nil {
+			panic(fmt.Errorf("apiguard: IPAllow: prefix %d: %w", i, err))
 		}
 	}
 	set := newIPSet(prefixes)
@@ -94,9 +94,28 @@ func ParsePrefixes(list ...string) ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, fmt.Errorf("apiguard: bad address or prefix %q", s)
 		}
+		if err := checkPrefix(p); err != nil {
+			return nil, err
+		}
 		out = append(out, normPrefix(p))
 	}
 	return out, nil
+}
+
+// checkPrefix refuses an invalid prefix, and one with host bits set: an
+// operator who writes 203.0.113.7/24 (interface notation) means one host or
+// the whole network, and silently widening it to 203.0.113.0/24 would let
+// every host of that network in (or, for a trusted proxy, forge
+// X-Forwarded-For). The error shows both forms.
+func checkPrefix(p netip.Prefix) error {
+	switch {
+	case !p.IsValid():
+		return fmt.Errorf("apiguard: invalid prefix %v", p)
+	case p != p.Masked():
+		return fmt.Errorf("apiguard: prefix %v has host bits set: write %v for the one address, or %v for the network",
+			p, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), p.Masked())
+	}
+	return nil
 }
 
 // normPrefix masks p and turns an IPv4-mapped IPv6 prefix of 96 bits or

@@ -242,7 +242,7 @@ func BenchmarkIPAllow(b *testing.B) {
 }
 
 func TestParsePrefixes(t *testing.T) {
-	got, err := ParsePrefixes("203.0.113.7", " 198.51.100.0/24", "2001:db8::1", "2001:db8:1::/48", "::ffff:192.0.2.0/120", "10.1.2.3/8")
+	got, err := ParsePrefixes("203.0.113.7", " 198.51.100.0/24", "2001:db8::1", "2001:db8:1::/48", "::ffff:192.0.2.0/120", "10.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,4 +318,46 @@ func TestIPSetMatchesLinearScan(t *testing.T) {
 	if v6.contains(netip.MustParseAddr("1.2.3.4")) {
 		t.Error("::/0 contains an IPv4 address")
 	}
+}
+
+// TestPrefixWithHostBitsIsRefused: 203.0.113.7/24 (interface notation) is
+// not widened to 203.0.113.0/24 wherever a prefix enters: a whitelist, the
+// trusted proxies (whose hosts could then forge X-Forwarded-For) or a key's
+// registered IPs. The error shows both forms the operator may have meant.
+func TestPrefixWithHostBitsIsRefused(t *testing.T) {
+	for _, tt := range []struct{ in, host, network string }{
+		{"203.0.113.7/24", "203.0.113.7/32", "203.0.113.0/24"},
+		{"10.0.0.1/8", "10.0.0.1/32", "10.0.0.0/8"},
+		{"2001:db8::1/32", "2001:db8::1/128", "2001:db8::/32"},
+	} {
+		p := netip.MustParsePrefix(tt.in)
+		checks := map[string]func() error{
+			"ParsePrefixes": func() error { _, err := ParsePrefixes(tt.in); return err },
+			"WithTrustedProxies": func() error {
+				_, err := New(nil, WithTrustedProxies(p))
+				return err
+			},
+			"MemoryKeyStore.Add": func() error {
+				keys, _ := NewMemoryKeyStore()
+				return keys.Add(KeySpec{Key: "k", Client: Client{ID: "c", IPs: []netip.Prefix{p}}})
+			},
+			"IPAllow": func() (err error) {
+				defer func() { err, _ = recover().(error) }()
+				MustNew(nil).IPAllow(p)
+				return nil
+			},
+		}
+		for name, check := range checks {
+			err := check()
+			if err == nil || !strings.Contains(err.Error(), tt.host) || !strings.Contains(err.Error(), tt.network) {
+				t.Errorf("%s(%s): %v, want an error naming %s and %s", name, tt.in, err, tt.host, tt.network)
+			}
+		}
+	}
+	// The network written as a network is fine everywhere.
+	p := netip.MustParsePrefix("203.0.113.0/24")
+	if _, err := New(nil, WithTrustedProxies(p)); err != nil {
+		t.Error(err)
+	}
+	MustNew(nil).IPAllow(p)
 }

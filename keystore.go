@@ -106,6 +106,11 @@ func (s *MemoryKeyStore) Add(spec KeySpec) error {
 		return errors.New("apiguard: a key needs a secret and a client id")
 	}
 	c := spec.Client
+	for _, p := range c.IPs {
+		if err := checkPrefix(p); err != nil {
+			return fmt.Errorf("apiguard: the registered IPs of key %q: %w", c.KeyID, err)
+		}
+	}
 	c.Scopes = slices.Clone(c.Scopes)
 	c.IPs = slices.Clone(c.IPs)
 	if c.KeyID == "" {

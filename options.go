@@ -229,8 +229,8 @@ func WithLogger(l *slog.Logger) Option {
 func WithTrustedProxies(prefixes ...netip.Prefix) Option {
 	return Option{"WithTrustedProxies", toGuard, func(c *config) error {
 		for _, p := range prefixes {
-			if !p.IsValid() {
-				return fmt.Errorf("invalid prefix %v", p)
+			if err := checkPrefix(p); err != nil {
+				return err
 			}
 		}
 		c.ip.trusted = newIPSet(prefixes)
