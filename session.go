@@ -54,8 +54,9 @@ const (
 	hdrMerchantID    = "X-Merchant-Id"
 )
 
-// maxTokenLen caps a presented token; longer ones are refused unparsed.
-const maxTokenLen = 4096
+// maxTokenLen caps a token, issued or presented (wire.MaxTokenLen, 4096
+// bytes): issuance and verification agree on it.
+const maxTokenLen = wire.MaxTokenLen
 
 var (
 	// Causes wrapped with ErrInvalidToken, for logs.
@@ -320,7 +321,7 @@ func presentedToken(v string, bearer bool) (string, error) {
 			return "", fmt.Errorf("%w: %w", ErrInvalidToken, errNoToken)
 		}
 	}
-	if len(v) > maxTokenLen || !wire.ValidCredential(v) {
+	if !wire.ValidToken(v) {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, errNoToken)
 	}
 	return v, nil

@@ -3,6 +3,7 @@ package apiguard
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -398,5 +399,50 @@ func TestSessionIDs(t *testing.T) {
 			t.Fatalf("session id %q", id)
 		}
 		seen[id] = true
+	}
+}
+
+// TestIssuedTokensAreAccepted: issuance and verification agree on how long
+// a token may be. Every token Issue makes, up to the largest (a client with
+// many scopes: more than 1,024 bytes), is accepted by SessionScheme, and a
+// client whose token would be longer than 4,096 bytes gets no token.
+func TestIssuedTokensAreAccepted(t *testing.T) {
+	k, err := GenerateSigningKey("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := NewKeyRing(k)
+	s, err := NewSessions(ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := MustNew(s.SessionScheme()).Authenticate()(okHandler)
+	longest := 0
+	for n := 1; ; n++ {
+		c := &Client{ID: "merchant", Scopes: make([]string, n)}
+		for i := range c.Scopes {
+			c.Scopes[i] = fmt.Sprintf("payment:scope-%03d", i)
+		}
+		set, err := s.Issue(c)
+		if err != nil {
+			if longest <= 1024 {
+				t.Fatalf("issuance stopped at %d bytes, %d scopes: %v", longest, n, err)
+			}
+			break
+		}
+		if len(set.AccessToken) > maxTokenLen {
+			t.Fatalf("issued a token of %d bytes, over %d", len(set.AccessToken), maxTokenLen)
+		}
+		longest = len(set.AccessToken)
+		r := httptest.NewRequest("POST", "/charges", nil)
+		r.Header.Set("Authorization", "Bearer "+set.AccessToken)
+		r.Header.Set("X-Session-Id", set.SessionID)
+		if w := serve(h, r); w.Code != 200 {
+			t.Fatalf("a token of %d bytes (%d scopes) was issued, then refused: %d", len(set.AccessToken), n, w.Code)
+		}
+	}
+	t.Logf("the longest token issued and accepted: %d bytes", longest)
+	if longest < maxTokenLen-200 {
+		t.Errorf("the longest token is %d bytes: the test did not reach the bound", longest)
 	}
 }

@@ -391,8 +391,8 @@ func parseToken(body []byte, start time.Time, margin time.Duration) (cachedToken
 	switch {
 	case d == nil:
 		return cachedToken{}, fmt.Errorf("%w: no data", ErrTokenResponse)
-	case !wire.ValidCredential(d.AccessToken) || !wire.ValidCredential(d.SessionID):
-		return cachedToken{}, fmt.Errorf("%w: access_token and session_id must be 1 to %d printable ASCII characters without spaces", ErrTokenResponse, wire.MaxCredentialLen)
+	case !wire.ValidToken(d.AccessToken) || !wire.ValidCredential(d.SessionID):
+		return cachedToken{}, fmt.Errorf("%w: access_token (1 to %d) and session_id (1 to %d) must be printable ASCII characters without spaces", ErrTokenResponse, wire.MaxTokenLen, wire.MaxCredentialLen)
 	}
 	life := 60 * time.Second
 	if d.ExpiresIn != nil {

@@ -53,8 +53,20 @@ var tokenChar = func() (t [256]bool) {
 // server key, a merchant id, an access token or a session id): 1 to
 // MaxCredentialLen bytes of printable ASCII without spaces. Such a value
 // travels as it is in a header and needs no quoting.
-func ValidCredential(s string) bool {
-	if len(s) == 0 || len(s) > MaxCredentialLen {
+func ValidCredential(s string) bool { return printable(s, MaxCredentialLen) }
+
+// MaxTokenLen caps a session token (a JWT): issuance refuses to make a
+// longer one, and verification to read one.
+const MaxTokenLen = 4096
+
+// ValidToken reports whether s may be a session token as presented: 1 to
+// MaxTokenLen bytes of printable ASCII without spaces.
+func ValidToken(s string) bool { return printable(s, MaxTokenLen) }
+
+// printable reports whether s is 1 to max bytes of printable ASCII without
+// spaces.
+func printable(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
