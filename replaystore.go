@@ -175,8 +175,12 @@ func (m *MemoryReplayStore) len() int {
 }
 
 // expire drops the ids whose time ran out by now.
+//
+// An id is held through the instant its ttl ends, inclusive, as
+// RequestTime's window is: a request RequestTime still accepts at that
+// instant must still find its id (TestReplayAtTheEdgeOfTheWindow).
 func (m *MemoryReplayStore) expire(now int64) {
-	for m.q.due(now) {
+	for m.q.due(now - 1) { // expires < now
 		it := m.q.pop()
 		// The map holds the id under another expiry if it was forgotten
 		// and recorded again; that record is still live.

@@ -86,7 +86,7 @@ func TestMemoryReplayStoreModel(t *testing.T) {
 		prune := func() {
 			live := model[:0]
 			for _, r := range model {
-				if r.expires.After(clock.Now()) {
+				if !r.expires.Before(clock.Now()) { // held through its last instant
 					live = append(live, r)
 				}
 			}

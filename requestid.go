@@ -21,7 +21,8 @@ type ReplayStore interface {
 	// expired or forgotten), false if it was. The check and the record are
 	// one atomic step, so of several concurrent calls with one id exactly
 	// one is fresh. Namespaces keep ids apart: one id in two namespaces is
-	// two ids. ttl is positive.
+	// two ids. ttl is positive; an id is held through the instant its ttl
+	// ends, as RequestTime's window includes its ends.
 	//
 	// An error is a backend failure (or a store that is full): nothing is
 	// known of the id, and RequestID refuses the request with 503.

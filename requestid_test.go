@@ -120,7 +120,7 @@ func TestRequestIDRetention(t *testing.T) {
 	for i, step := range []struct {
 		advance time.Duration
 		want    int
-	}{{0, 200}, {59 * time.Second, 409}, {time.Second, 200}, {30 * time.Second, 409}} {
+	}{{0, 200}, {59 * time.Second, 409}, {time.Second, 409}, {time.Nanosecond, 200}, {30 * time.Second, 409}} {
 		clock.Advance(step.advance)
 		if got := do(); got != step.want {
 			t.Errorf("step %d: %d, want %d", i, got, step.want)
@@ -418,6 +418,48 @@ func TestRequestIDReleasedByRateLimit(t *testing.T) {
 			clock.Advance(step.advance)
 			if got := send(step.id); got != step.want {
 				t.Errorf("idFirst=%v step %d (%s): %d, want %d", idFirst, i, step.id, got, step.want)
+			}
+		}
+	}
+}
+
+// TestReplayAtTheEdgeOfTheWindow: a request dated a whole window ahead (as
+// RequestTime allows) is still inside the window one retention (two
+// windows) after it was seen; at that very instant its id must still be
+// held, so the replay is 409, and one nanosecond later RequestTime refuses
+// it. No instant admits the replay, in either order of the stack.
+func TestReplayAtTheEdgeOfTheWindow(t *testing.T) {
+	const window = 5 * time.Minute
+	for _, timeFirst := range []bool{true, false} {
+		clock := newTestClock()
+		t0 := clock.Now()
+		keys := mustStore(t, KeySpec{Key: "sk_edge", Client: Client{ID: "c"}})
+		g := MustNew(Bearer(keys), WithClock(clock.Now))
+		store, _ := NewMemoryReplayStore(WithClock(clock.Now))
+		stack := []Middleware{g.RequestTime(window), g.RequestID(store, 0)} // retention: two windows
+		if !timeFirst {
+			stack[0], stack[1] = stack[1], stack[0]
+		}
+		h := Chain(stack...)(okHandler)
+		req := func() *http.Request {
+			r := httptest.NewRequest("POST", "/order", nil)
+			r.Header.Set("Authorization", "Bearer sk_edge")
+			r.Header.Set("X-Request-Id", "edge-1")
+			r.Header.Set("X-Request-Time", strconv.FormatInt(t0.Add(window).Unix(), 10))
+			return r
+		}
+		if w := serve(h, req()); w.Code != 200 {
+			t.Fatalf("first request: %d", w.Code)
+		}
+		for _, at := range []time.Duration{window, 2*window - time.Nanosecond, 2 * window, 2*window + time.Nanosecond} {
+			clock.ns.Store(t0.Add(at).UnixNano())
+			w := serve(h, req())
+			want := 409
+			if at > 2*window {
+				want = 400 // RequestTime: Request expired
+			}
+			if w.Code != want {
+				t.Errorf("time first %v, replay at t0+%v: %d, want %d", timeFirst, at, w.Code, want)
 			}
 		}
 	}
