@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,41 +12,13 @@ import (
 	"github.com/apiguard/apiguard/sqlstore/pgtest"
 )
 
-// pg is the PostgreSQL server the tests share; each test gets a database
-// of its own on it. It starts with the first test that needs it, so that
-// fuzz workers (processes of their own) start none.
-var (
-	pgOnce sync.Once
-	pg     *pgtest.Server
-	pgErr  error
-)
-
-// pgServer returns the shared server, starting it if need be; a server
-// that cannot be started fails the test.
-func pgServer(t testing.TB) *pgtest.Server {
-	t.Helper()
-	pgOnce.Do(func() {
-		start := time.Now()
-		pg, pgErr = pgtest.Start()
-		if pgErr == nil && testing.Verbose() {
-			fmt.Fprintf(os.Stderr, "sqlstore: PostgreSQL on port %d ready in %v\n", pg.Port(), time.Since(start).Round(time.Millisecond))
-		}
-	})
-	if pgErr != nil {
-		t.Fatal("cannot start PostgreSQL for the tests:", pgErr)
-	}
-	return pg
-}
-
 // TestMain stops the PostgreSQL server the tests started, if any, and
 // removes its folder (see package pgtest, which installs Debian's
 // postgresql package first if the machine has none).
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if pg != nil {
-		pg.Stop()
-	}
+	pgtest.StopShared()
 	os.Exit(code)
 }
 
@@ -59,7 +30,7 @@ type backend struct {
 
 var backends = []backend{
 	{"postgres", func(t testing.TB) string {
-		u, err := pgServer(t).NewDatabase(context.Background())
+		u, err := pgtest.Shared(t).NewDatabase(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

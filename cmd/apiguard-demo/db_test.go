@@ -55,9 +55,7 @@ func operator(t *testing.T, url string) func(args ...string) []byte {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if pg != nil {
-		pg.Stop()
-	}
+	pgtest.StopShared()
 	if cmdPath != "" {
 		os.RemoveAll(filepath.Dir(cmdPath))
 	}
@@ -96,13 +94,6 @@ func waitStatus(t *testing.T, within time.Duration, status int, call func() resp
 	}
 }
 
-// The PostgreSQL server of the tests, started by the first that needs it.
-var (
-	pgOnce sync.Once
-	pg     *pgtest.Server
-	pgErr  error
-)
-
 // dbBackends are the databases TestDBKeys runs against; url returns a new,
 // empty one.
 var dbBackends = []struct {
@@ -111,11 +102,7 @@ var dbBackends = []struct {
 }{
 	{"sqlite", func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "keys.db") }},
 	{"postgres", func(t *testing.T) string {
-		pgOnce.Do(func() { pg, pgErr = pgtest.Start() })
-		if pgErr != nil {
-			t.Fatal("cannot start PostgreSQL for the test:", pgErr)
-		}
-		u, err := pg.NewDatabase(context.Background())
+		u, err := pgtest.Shared(t).NewDatabase(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

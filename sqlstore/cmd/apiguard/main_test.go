@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,33 +18,12 @@ import (
 	"github.com/apiguard/apiguard/sqlstore/pgtest"
 )
 
-// pg is the PostgreSQL server the tests share, started by the first test
-// that needs it (fuzz workers start none).
-var (
-	pgOnce sync.Once
-	pg     *pgtest.Server
-	pgErr  error
-)
-
-// pgServer returns the shared server, starting it if need be; a server
-// that cannot be started fails the test.
-func pgServer(t *testing.T) *pgtest.Server {
-	t.Helper()
-	pgOnce.Do(func() { pg, pgErr = pgtest.Start() })
-	if pgErr != nil {
-		t.Fatal("cannot start PostgreSQL for the tests:", pgErr)
-	}
-	return pg
-}
-
 // TestMain stops the PostgreSQL server the tests started, if any (see
 // package pgtest).
 func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
-	if pg != nil {
-		pg.Stop()
-	}
+	pgtest.StopShared()
 	os.Exit(code)
 }
 
@@ -56,7 +34,7 @@ type backend struct {
 
 var backends = []backend{
 	{"postgres", func(t *testing.T) string {
-		u, err := pgServer(t).NewDatabase(context.Background())
+		u, err := pgtest.Shared(t).NewDatabase(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -289,7 +267,7 @@ func TestDatabaseErrors(t *testing.T) {
 		{"no database", []string{"keys", "list", "c"}, 1, "give --db URL or set APIGUARD_DB"},
 		{"postgres down", []string{"--db", "postgres://app:s3cr3t@127.0.0.1:1/keys?sslmode=disable", "keys", "revoke", "key_x"}, 1, "cannot use the database postgres://app:xxxxx@127.0.0.1:1/keys"},
 		{"postgres unknown host", []string{"--db", "postgres://app:s3cr3t@no-such-host.invalid/keys?connect_timeout=2", "keys", "list", "c"}, 1, "cannot use the database"},
-		{"postgres no such database", []string{"--db", pgServer(t).URL("nope"), "keys", "list", "c"}, 1, "cannot use the database"},
+		{"postgres no such database", []string{"--db", pgtest.Shared(t).URL("nope"), "keys", "list", "c"}, 1, "cannot use the database"},
 		{"unsupported scheme", []string{"--db", "mysql://u:s3cr3t@h/db", "keys", "list", "c"}, 1, "unsupported database URL"},
 		{"sqlite missing file", []string{"--db", "sqlite:" + filepath.Join(dir, "none.db"), "keys", "list", "c"}, 1, "no database at"},
 		{"sqlite missing folder", []string{"--db", filepath.Join(dir, "no", "such", "keys.db"), "keys", "issue", "--client", "c", "--env", "live"}, 1, "cannot use the database"},
@@ -353,7 +331,7 @@ func TestBinary(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	url, err := pgServer(t).NewDatabase(context.Background())
+	url, err := pgtest.Shared(t).NewDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
