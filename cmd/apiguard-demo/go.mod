@@ -3,9 +3,9 @@ module github.com/apiguard/apiguard/cmd/apiguard-demo
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130062023-0097797770e4
-	github.com/apiguard/apiguard/otelapiguard v0.0.0-20261130062023-0097797770e4
-	github.com/apiguard/apiguard/sqlstore v0.0.0-20261130062023-0097797770e4
+	github.com/apiguard/apiguard v0.0.0-20261130064243-fed99418cfc8
+	github.com/apiguard/apiguard/otelapiguard v0.0.0-20261130064243-fed99418cfc8
+	github.com/apiguard/apiguard/sqlstore v0.0.0-20261130064243-fed99418cfc8
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.73.1
