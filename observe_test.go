@@ -268,7 +268,7 @@ func TestFill(t *testing.T) {
 	sk, _ := GenerateSigningKey("fill")
 	ring, _ := NewKeyRing(sk)
 	sessions, _ := NewSessions(ring, WithCapacity(5), WithClock(clock.Now))
-	sessions.Login(&Client{ID: "u"})
+	sessions.Login(context.Background(), &Client{ID: "u"})
 	for name, tt := range map[string]struct {
 		store             any
 		entries, capacity int

@@ -1,6 +1,7 @@
 package apiguard
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -121,18 +122,13 @@ type Sessions struct {
 	leeway    time.Duration
 	lifetimes [UserToken + 1]time.Duration
 	env       Environment
-	maxRevs   int
-	maxFams   int
 
 	parser  *jwt.Parser
 	keyfunc jwt.Keyfunc
 	claims  sync.Pool // of *tokenClaims
 
-	revs revocations
-
-	famMu    sync.Mutex
-	fams     families
-	userFams int // sessions tracked per user
+	store SessionStore
+	mem   *memorySessions // the store, when it is the default
 }
 
 // maxUserSessions is how many sessions of one user Sessions track.
@@ -171,15 +167,21 @@ func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.sessions != nil && c.capacity != 0 {
+		return nil, errors.New("apiguard: NewSessions: WithCapacity bounds the memory store; a store given with WithSessionStore has its own bounds")
+	}
 	s := &Sessions{
 		ring:      ring,
 		now:       c.clock(),
 		leeway:    time.Second,
 		lifetimes: [...]time.Duration{0, 60 * time.Second, 24 * time.Hour, 7 * 24 * time.Hour},
 		env:       c.env,
-		maxFams:   c.capacityOr(defaultSessionCapacity),
+		store:     c.sessions,
 	}
-	s.maxRevs = max(s.maxFams/10, 1)
+	if s.store == nil {
+		s.mem = newMemorySessions(c.capacityOr(defaultSessionCapacity))
+		s.store = s.mem
+	}
 	if c.leewaySet {
 		s.leeway = c.leeway
 	}
@@ -188,12 +190,6 @@ func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 			s.lifetimes[k] = d
 		}
 	}
-	s.userFams = min(maxUserSessions, s.maxFams)
-	s.fams.byID = make(map[string]*family)
-	s.fams.users = make(map[string][]string)
-	s.revs.sessions = make(map[string]time.Time)
-	s.revs.burnt = make(map[string]time.Time)
-	s.revs.subjects = make(map[string]subjectRevocation)
 	s.claims.New = func() any { return new(tokenClaims) }
 	s.keyfunc = s.key
 	s.parser = jwt.NewParser(
@@ -283,7 +279,7 @@ func (s *Sessions) key(t *jwt.Token) (any, error) {
 }
 
 // verify parses raw into c and checks it is a valid token of kind.
-func (s *Sessions) verify(raw string, kind TokenKind, c *tokenClaims) error {
+func (s *Sessions) verify(ctx context.Context, raw string, kind TokenKind, c *tokenClaims) error {
 	if _, err := s.parser.ParseWithClaims(raw, c, s.keyfunc); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
@@ -297,7 +293,11 @@ func (s *Sessions) verify(raw string, kind TokenKind, c *tokenClaims) error {
 	if env := envOf(c.Env); (env == AnyEnvironment && c.Env != "") || (s.env != AnyEnvironment && env != s.env) {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, errWrongEnv)
 	}
-	if s.revs.revoked(c, s.now) {
+	revoked, err := s.store.Revoked(ctx, c.SessionID, c.Subject, c.IssuedAt.Time, s.now())
+	switch {
+	case err != nil:
+		return storeError(err)
+	case revoked:
 		return fmt.Errorf("%w: %w", ErrInvalidToken, errRevoked)
 	}
 	return nil
@@ -400,7 +400,7 @@ func (t *tokenScheme) Authenticate(r *http.Request) (*Client, error) {
 	}
 	c := t.s.getClaims()
 	defer t.s.putClaims(c)
-	if err := t.s.verify(raw, AccessToken, c); err != nil {
+	if err := t.s.verify(r.Context(), raw, AccessToken, c); err != nil {
 		return nil, err
 	}
 	if t.session && !equalStrings(c.SessionID, sid) {
@@ -417,7 +417,7 @@ func (t *tokenScheme) Authenticate(r *http.Request) (*Client, error) {
 		}
 		u := t.s.getClaims()
 		defer t.s.putClaims(u)
-		if err := t.s.verify(raw, UserToken, u); err != nil {
+		if err := t.s.verify(r.Context(), raw, UserToken, u); err != nil {
 			return nil, err
 		}
 		if !equalStrings(u.SessionID, c.SessionID) || u.Subject != c.Subject {

@@ -1,6 +1,7 @@
 package apiguard
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -92,7 +93,7 @@ func BenchmarkSessionIssue(b *testing.B) {
 	b.Run("login", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := f.s.Login(c); err != nil {
+			if _, err := f.s.Login(context.Background(), c); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -1,6 +1,7 @@
 package apiguard_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,7 +104,7 @@ func ExampleSessions_Exchange() {
 	}
 
 	// In the login handler, once the user's password checks out:
-	set, err := sessions.Login(&apiguard.Client{ID: "demo"})
+	set, err := sessions.Login(context.Background(), &apiguard.Client{ID: "demo"})
 	if err != nil {
 		log.Fatal(err)
 	}

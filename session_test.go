@@ -358,8 +358,8 @@ func TestNewSessionsConfig(t *testing.T) {
 		if capacity > 0 {
 			opts = append(opts, WithCapacity(capacity))
 		}
-		if s, err := NewSessions(ring, opts...); err != nil || s.maxRevs != revs {
-			t.Errorf("capacity %d: %d revocations, want %d (%v)", capacity, s.maxRevs, revs, err)
+		if s, err := NewSessions(ring, opts...); err != nil || s.mem.maxRevs != revs {
+			t.Errorf("capacity %d: %d revocations, want %d (%v)", capacity, s.mem.maxRevs, revs, err)
 		}
 	}
 	if _, err := New(&tokenScheme{}); err == nil {

@@ -93,7 +93,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 			app.Deny(w, r, &apiguard.Error{Status: http.StatusUnauthorized, Code: codeBadLogin})
 			return
 		}
-		set, err := sessions.Login(&apiguard.Client{ID: clientUser, Role: "user", Scopes: []string{"profile:read"}})
+		set, err := sessions.Login(r.Context(), &apiguard.Client{ID: clientUser, Role: "user", Scopes: []string{"profile:read"}})
 		if errors.Is(err, apiguard.ErrStoreFull) {
 			err = apiguard.ErrUnavailable // no room for the session: 503
 		}
