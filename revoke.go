@@ -26,4 +26,3 @@ func (s *Sessions) RevokeSubject(ctx context.Context, id string) error {
 	now := s.now()
 	return s.store.RevokeSubject(ctx, id, now, now.Add(s.maxLifetime()+s.leeway))
 }
-
