@@ -14,6 +14,7 @@ require (
 )
 
 require (
+	github.com/apiguard/apiguard/redisstore v0.0.0-20261130064243-fed99418cfc8
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
