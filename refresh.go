@@ -15,7 +15,8 @@ import (
 // credentials are checked), and starts tracking the session for
 // refresh-token rotation. It fails as Issue does.
 //
-// Sessions track at most their capacity of sessions (WithCapacity), each
+// Login fails with ErrUnavailable (503) when the SessionStore fails. In
+// memory, Sessions track at most their capacity of sessions (WithCapacity), each
 // until its user token expires, and at most 16 sessions of one user (c.ID;
 // fewer if the capacity is smaller). A user's new login makes room by
 // forgetting that user's oldest session, which can then no longer mint
@@ -68,7 +69,8 @@ func (s *Sessions) Login(ctx context.Context, c *Client) (*TokenSet, error) {
 //     session's previous one.
 //
 // Any other invalid, wrong-kind or revoked token, or a session no longer
-// tracked, is ErrInvalidToken. Any other kind is an error of the caller,
+// tracked, is ErrInvalidToken; a failure of the SessionStore is
+// ErrUnavailable, and mints nothing. Any other kind is an error of the caller,
 // matching no sentinel.
 func (s *Sessions) Exchange(r *http.Request, kind TokenKind) (*TokenSet, error) {
 	if kind != RefreshToken && kind != UserToken {

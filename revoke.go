@@ -7,11 +7,12 @@ import "context"
 // state. The revocation is held until the longest token lifetime has
 // passed.
 //
-// Operators' revocations (RevokeSession, RevokeSubject) have a list of
-// their own, a tenth of the capacity (WithCapacity): nothing a user does
-// takes room in it (revocations made by refresh-token reuse are held with
-// the session, see Login). It fails with ErrStoreFull only when that list
-// is full of operators' revocations still in force: the revocation did not
+// In memory, operators' revocations (RevokeSession, RevokeSubject) have a
+// list of their own, a tenth of the capacity (WithCapacity): nothing a user
+// does takes room in it (revocations made by refresh-token reuse are held
+// with the session, see Login). It fails with ErrStoreFull only when that
+// list is full of operators' revocations still in force, and with the
+// SessionStore's error when it fails: either way the revocation did not
 // take effect.
 func (s *Sessions) RevokeSession(ctx context.Context, id string) error {
 	now := s.now()

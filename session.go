@@ -102,9 +102,14 @@ var (
 // has the token's subject as ID and the token id as KeyID (no credential
 // reaches logs); its IPs are empty.
 //
-// Operators' revocations (RevokeSession, RevokeSubject) are held in
-// memory, bounded by a tenth of the capacity (WithCapacity), until the
-// tokens they concern have expired; no user's doing takes room among them.
+// What Sessions remember (the sessions Login starts, their live refresh
+// tokens, revocations) lives in a SessionStore: in memory by default, or
+// shared by every replica of a server (WithSessionStore). Every token
+// verified asks the store whether it is revoked; when the store fails, the
+// token is refused with 503 (ErrUnavailable), never accepted. In memory,
+// operators' revocations (RevokeSession, RevokeSubject) are bounded by a
+// tenth of the capacity (WithCapacity), until the tokens they concern have
+// expired; no user's doing takes room among them.
 // Refresh tokens rotate: each session has one live refresh token, and
 // presenting any other of its refresh tokens revokes the whole session
 // (ErrRefreshTokenReused), a revocation held with the session. Sessions
@@ -150,12 +155,15 @@ const defaultSessionCapacity = 100_000
 //   - WithLeeway: 1 second by default.
 //   - WithTokenLifetime: 60 seconds for access tokens, 24 hours for
 //     refresh tokens and 7 days for user tokens by default.
-//   - WithCapacity: how many sessions issued by Login are tracked for
-//     refresh-token rotation, 100,000 by default (16 per user; see Login
-//     for what happens past either). A tenth as many operators'
+//   - WithCapacity: how many sessions issued by Login the memory store
+//     tracks for refresh-token rotation, 100,000 by default (16 per user;
+//     see Login for what happens past either). A tenth as many operators'
 //     revocations (at least 1) are held at once; a revocation is dropped
 //     once every token it concerns has expired, and when the list is full
 //     of revocations still in force a new one fails with ErrStoreFull.
+//   - WithSessionStore: keep sessions and revocations in another
+//     SessionStore, such as one shared by every replica (WithCapacity
+//     then does not apply).
 //
 // It fails if ring is nil, or if an option is out of range or does not
 // apply to it.
