@@ -91,10 +91,11 @@ var (
 //     user token for a new refresh token; AccessScheme and UserScheme
 //     authenticate calls.
 //
-// Tokens carry "sub" (the client id: merchant or user), "sid" (the
-// session), "jti" (the token id), "kind", "iat", "exp", and the client's
-// environment, scopes and role. Verification accepts only ES256 with the key
-// named by the token's "kid"; requires exp, iat, sub, sid and jti; refuses a
+// Tokens carry "iss" and "aud" (the API's name, see NewSessions), "sub"
+// (the client id: merchant or user), "sid" (the session), "jti" (the token
+// id), "kind", "iat", "exp", and the client's environment, scopes and role.
+// Verification accepts only ES256 with the key named by the token's "kid";
+// requires the API's iss and aud, exp, iat, sub, sid and jti; refuses a
 // token whose exp or nbf is past, whose iat is in the future (each with the
 // leeway), whose lifetime exceeds the one its kind is issued with, of the
 // wrong kind, of another environment, with critical header extensions, or
@@ -122,6 +123,7 @@ var (
 // for another. Make Sessions with NewSessions; they are safe for
 // concurrent use.
 type Sessions struct {
+	name      string // the API's: every token's iss and aud
 	ring      *KeyRing
 	now       func() time.Time
 	leeway    time.Duration
@@ -144,8 +146,15 @@ const maxUserSessions = 16
 // revocations.
 const defaultSessionCapacity = 100_000
 
-// NewSessions returns Sessions that sign and verify with ring (a ring
-// without a signing key makes Sessions that only verify). Its options:
+// NewSessions returns the Sessions of the API named name, signing and
+// verifying with ring (a ring without a signing key makes Sessions that
+// only verify). The name is every token's issuer ("iss") and audience
+// ("aud"), and verification refuses a token of another name: tokens are
+// bound to the API that minted them, so a key of another API in the ring,
+// or one ring shared by two APIs, opens nothing here. Give each API its own
+// name, the same on every replica, such as the base URL of its tokens'
+// endpoint ("https://api.example.com/88pay"): 1 to 256 printable ASCII
+// characters without spaces. Its options:
 //
 //   - WithClock: give it the clock of the Guards that use the Sessions
 //     (time.Now by default).
@@ -167,7 +176,10 @@ const defaultSessionCapacity = 100_000
 //
 // It fails if ring is nil, or if an option is out of range or does not
 // apply to it.
-func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
+func NewSessions(name string, ring *KeyRing, opts ...Option) (*Sessions, error) {
+	if len(name) > 256 || !wire.ValidCredential(name) {
+		return nil, errors.New("apiguard: NewSessions needs the API's name: 1 to 256 printable ASCII characters without spaces")
+	}
 	if ring == nil || ring.state.Load() == nil {
 		return nil, errors.New("apiguard: NewSessions needs a KeyRing from NewKeyRing")
 	}
@@ -179,6 +191,7 @@ func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 		return nil, errors.New("apiguard: NewSessions: WithCapacity bounds the memory store; a store given with WithSessionStore has its own bounds")
 	}
 	s := &Sessions{
+		name:      name,
 		ring:      ring,
 		now:       c.clock(),
 		leeway:    time.Second,
@@ -204,6 +217,8 @@ func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithIssuer(name),
+		jwt.WithAudience(name),
 		jwt.WithLeeway(s.leeway),
 		jwt.WithTimeFunc(s.now),
 		jwt.WithStrictDecoding(), // one encoding per token: no malleable padding bits
@@ -220,6 +235,8 @@ func (s *Sessions) maxLifetime() time.Duration {
 // not pointers, so decoding allocates nothing for them; a zero date is an
 // absent claim. Instances are pooled: reset before use.
 type tokenClaims struct {
+	Issuer    string          `json:"iss"`
+	Audience  string          `json:"aud"` // one string: a token with a list is refused
 	Subject   string          `json:"sub"`
 	SessionID string          `json:"sid"`
 	ID        string          `json:"jti"`
@@ -242,9 +259,14 @@ func date(d *jwt.NumericDate) *jwt.NumericDate {
 func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return date(&c.ExpiresAt), nil }
 func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return date(&c.IssuedAt), nil }
 func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return date(&c.NotBefore), nil }
-func (c *tokenClaims) GetIssuer() (string, error)                   { return "", nil }
+func (c *tokenClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
 func (c *tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
-func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
+	if c.Audience == "" {
+		return nil, nil
+	}
+	return jwt.ClaimStrings{c.Audience}, nil
+}
 
 func (s *Sessions) getClaims() *tokenClaims {
 	c := s.claims.Get().(*tokenClaims)
@@ -493,6 +515,7 @@ func (s *Sessions) sign(g *grant, kind TokenKind, jti string) (string, time.Dura
 		life = exp.Sub(g.iat.Time)
 	}
 	c := &tokenClaims{
+		Issuer: s.name, Audience: s.name,
 		Subject: g.sub, SessionID: g.sid, ID: jti, Kind: kindNames[kind],
 		Env: g.env, Scope: g.scope, Role: g.role,
 		IssuedAt: g.iat, ExpiresAt: jwt.NumericDate{Time: exp},

@@ -32,7 +32,7 @@ func ExampleSessions_Issuer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sessions, err := apiguard.NewSessions(ring, apiguard.WithEnvironment(apiguard.Sandbox))
+	sessions, err := apiguard.NewSessions("https://api.example.com", ring, apiguard.WithEnvironment(apiguard.Sandbox))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func ExampleSessions_Exchange() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sessions, err := apiguard.NewSessions(ring)
+	sessions, err := apiguard.NewSessions("https://api.example.com", ring)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -122,7 +122,7 @@ func BenchmarkSessionsVerify(b *testing.B) {
 		name string
 		opts []apiguard.Option
 	}{{"memory", nil}, {"redis", []apiguard.Option{apiguard.WithSessionStore(store)}}} {
-		s, err := apiguard.NewSessions(ring, bc.opts...)
+		s, err := apiguard.NewSessions("https://api.example.com", ring, bc.opts...)
 		if err != nil {
 			b.Fatal(err)
 		}

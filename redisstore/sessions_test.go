@@ -37,7 +37,7 @@ func replica(t *testing.T, rdb redis.UniversalClient, opts ...Option) *apiguard.
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := apiguard.NewSessions(ring, apiguard.WithSessionStore(store))
+	s, err := apiguard.NewSessions("https://api.example.com", ring, apiguard.WithSessionStore(store))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,7 +148,7 @@ func newSessions(cfg config, name string, opts ...apiguard.Option) (*apiguard.Se
 		if err != nil {
 			return nil, nil, err
 		}
-		s, err := apiguard.NewSessions(ring, append(opts, apiguard.WithSessionStore(store))...)
+		s, err := apiguard.NewSessions("apiguard-demo/"+name, ring, append(opts, apiguard.WithSessionStore(store))...)
 		return s, ring, err
 	}
 	signing, err := apiguard.GenerateSigningKey("")
@@ -159,6 +159,6 @@ func newSessions(cfg config, name string, opts ...apiguard.Option) (*apiguard.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := apiguard.NewSessions(ring, opts...)
+	s, err := apiguard.NewSessions("apiguard-demo/"+name, ring, opts...)
 	return s, ring, err
 }
