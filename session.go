@@ -3,6 +3,7 @@ package apiguard
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/wire"
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Session tokens: 88Pay's second layer and the access, refresh and user
@@ -130,9 +132,10 @@ type Sessions struct {
 	lifetimes [UserToken + 1]time.Duration
 	env       Environment
 
-	parser  *jwt.Parser
-	keyfunc jwt.Keyfunc
-	claims  sync.Pool // of *tokenClaims
+	parser   *jwt.Parser
+	keyfunc  jwt.Keyfunc
+	claims   sync.Pool // of *tokenClaims
+	verified *lru.Cache[[sha256.Size]byte, *verifiedToken]
 
 	store SessionStore
 	mem   *memorySessions // the store, when it is the default
@@ -212,6 +215,7 @@ func NewSessions(name string, ring *KeyRing, opts ...Option) (*Sessions, error) 
 		}
 	}
 	s.claims.New = func() any { return new(tokenClaims) }
+	s.verified, _ = lru.New[[sha256.Size]byte, *verifiedToken](verifiedCapacity) // a positive size: no error
 	s.keyfunc = s.key
 	s.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
@@ -310,7 +314,7 @@ func (s *Sessions) key(t *jwt.Token) (any, error) {
 
 // verify parses raw into c and checks it is a valid token of kind.
 func (s *Sessions) verify(ctx context.Context, raw string, kind TokenKind, c *tokenClaims) error {
-	if _, err := s.parser.ParseWithClaims(raw, c, s.keyfunc); err != nil {
+	if err := s.parse(raw, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if c.Kind != kindNames[kind] {
@@ -329,6 +333,64 @@ func (s *Sessions) verify(ctx context.Context, raw string, kind TokenKind, c *to
 		return storeError(err)
 	case revoked:
 		return fmt.Errorf("%w: %w", ErrInvalidToken, errRevoked)
+	}
+	return nil
+}
+
+// verifiedCapacity is how many tokens Sessions remember as verified.
+const verifiedCapacity = 8192
+
+// verifiedToken is a token whose signature and claims were checked: what a
+// later verification of the same token needs again.
+type verifiedToken struct {
+	ring   *ringState // the key ring it was verified with
+	claims tokenClaims
+}
+
+// parse parses raw into c, checking its signature with the ring's keys and
+// its dates with the clock. A token whose signature was verified before,
+// with the ring as it is now, is not verified again (ECDSA is most of the
+// cost of a request): its claims are remembered, by the SHA-256 digest of
+// the token, and only its dates are checked, as the parser checks them.
+// Everything else verify checks (kind, claims, environment, revocation)
+// is checked on every call. A change of the ring (a key added, rotated or
+// removed) forgets every remembered token, so a removed key's tokens are
+// refused at once. At most verifiedCapacity tokens are remembered, the
+// least recently used dropped first: a caller with many valid tokens can
+// only make others' verifications full ones again. A remembered token
+// takes about 300 bytes beside its claims.
+func (s *Sessions) parse(raw string, c *tokenClaims) error {
+	key := sha256.Sum256([]byte(raw))
+	st := s.ring.state.Load()
+	if v, ok := s.verified.Get(key); ok && v.ring == st {
+		*c = v.claims
+		if err := s.checkDates(c); err != nil {
+			s.verified.Remove(key)
+			return err
+		}
+		return nil
+	}
+	if _, err := s.parser.ParseWithClaims(raw, c, s.keyfunc); err != nil {
+		return err
+	}
+	s.verified.Add(key, &verifiedToken{ring: st, claims: *c})
+	return nil
+}
+
+// checkDates checks a remembered token's dates as the parser does: exp
+// required and not past, iat and nbf not in the future, each with the
+// leeway.
+func (s *Sessions) checkDates(c *tokenClaims) error {
+	now := s.now()
+	switch {
+	case c.ExpiresAt.IsZero():
+		return fmt.Errorf("%w: %w", jwt.ErrTokenRequiredClaimMissing, errClaims)
+	case !now.Before(c.ExpiresAt.Add(s.leeway)):
+		return fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, jwt.ErrTokenExpired)
+	case !c.IssuedAt.IsZero() && now.Before(c.IssuedAt.Add(-s.leeway)):
+		return fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, jwt.ErrTokenUsedBeforeIssued)
+	case !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-s.leeway)):
+		return fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, jwt.ErrTokenNotValidYet)
 	}
 	return nil
 }
