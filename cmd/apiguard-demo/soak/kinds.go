@@ -84,19 +84,21 @@ type gen struct {
 	pay88HC *http.Client
 	timeout time.Duration
 
-	rec    *recorder
-	global *bucket
-	stop   chan struct{}
-	kinds  []*kind
-	weight int
+	rec        *recorder
+	global     *bucket
+	stop       chan struct{}
+	kinds      []*kind
+	weight     int
+	free       []*kind // the kinds with neither budget nor quota
+	freeWeight int
 
 	runID    string
 	seq      atomic.Uint64
 	payments *ring // MockPay orders made by client A
 	refs     *ring // reseller ref_ids ordered by the gold user
 	// What the run left in the demo's own stores (not apiguard's, which
-	// /metrics counts): payments and reseller orders.
-	made atomic.Int64
+	// /metrics counts): MockPay payments and reseller orders.
+	madePayments, madeOrders atomic.Int64
 
 	topupIPs, clientIPs, hostileIPs *pool
 	ops                             map[string]*op
@@ -322,7 +324,8 @@ func (g *gen) declareOps() {
 	g.ops = r.byName
 }
 
-// declareKinds builds the mix. Weights are relative; budgets are per
+// declareKinds builds the mix. Weights are relative (valid requests 4 to
+// 16, each hostile kind 1, so that most answers are 2xx); budgets are per
 // minute and sized under the demo's limits with room to spare (DEMO.md):
 //
 //   - /topup/product: 20 a minute per IP, spread over 64 whitelisted
@@ -332,12 +335,14 @@ func (g *gen) declareOps() {
 //     transaction: 20 a minute;
 //   - /topup/order: 100 a minute per IP (64 addresses) and 30 per user:
 //     the gold user's orders and replays 20 a minute, and at most 60 orders
-//     in a run (its balance pays for 68); the ipbound user 10 a minute;
+//     in a run (its balance pays for 68); the ipbound user (one address)
+//     10 a minute; refused orders 300 a minute, about 5 per address;
 //   - /client: 120 a minute per IP (64 addresses), and every request id is
 //     held 10 minutes in a store of which one app may fill an eighth
-//     (12,500): 600 requests a minute, so 6,000 ids at most; logins 60 a
-//     minute (a user keeps 16 sessions), refresh-token reuse, which revokes
-//     a session and holds its place a minute, 3 a minute;
+//     (12,500): logins 60 a minute (a user keeps 16 sessions), each with
+//     up to 3 calls; refresh-token reuse, which revokes a session and holds
+//     its place a minute, 3 a minute; refused calls 240 a minute. So at most
+//     about 490 requests a minute (8 per address) and 4,900 ids held;
 //   - /88pay token: 10 a minute and 100 an hour per merchant: explicit
 //     token requests 1 a minute, besides the Session's own (one per token
 //     lifetime less 10 s); failed credentials 30 a minute over 64
@@ -349,9 +354,9 @@ func (g *gen) declareKinds() {
 	productBudget := perMinute(600)
 	statusBudget := perMinute(20)
 	orderGold := perMinute(20)
-	orderIPs := perMinute(600)
+	orderHostile := perMinute(300)
 	orderIPBound := perMinute(10)
-	clientBudget := perMinute(600)
+	clientRefused := perMinute(240)
 	logins := perMinute(60)
 	reuse := perMinute(3)
 	pay88Tokens := perMinute(1)
@@ -376,14 +381,14 @@ func (g *gen) declareKinds() {
 		}
 		return r
 	}
-	add(&kind{name: "mockpay.create", weight: 8, quota: newQuota(10_000), run: func(g *gen) {
+	add(&kind{name: "mockpay.create", weight: 16, quota: newQuota(10_000), run: func(g *gen) {
 		id := g.id("SOAK-")
 		if s, _, _ := g.do(o["mockpay.create"], create(bearerA, id), nil); s == 200 {
 			g.payments.put(id)
-			g.made.Add(1)
+			g.madePayments.Add(1)
 		}
 	}})
-	add(&kind{name: "mockpay.get", weight: 8, run: func(g *gen) {
+	add(&kind{name: "mockpay.get", weight: 16, run: func(g *gen) {
 		if id, ok := g.payments.pick(rand.Uint64()); ok {
 			g.do(o["mockpay.get"], sign(bearerA, req("GET", g.plain+"/mockpay/api/v1/payment/"+id, "")), nil)
 		}
@@ -426,7 +431,7 @@ func (g *gen) declareKinds() {
 	product := func(key, ip string) *http.Request {
 		return req("GET", g.plain+"/topup/product", "", "Authorization", "Bearer "+key, "X-Forwarded-For", ip)
 	}
-	add(&kind{name: "topup.product", weight: 4, budget: productBudget, run: func(g *gen) {
+	add(&kind{name: "topup.product", weight: 8, budget: productBudget, run: func(g *gen) {
 		g.do(o["topup.product"], product(topupKeyGold, g.topupIPs.next()), nil)
 	}})
 	add(&kind{name: "topup.product.wrong-key", weight: 1, budget: productBudget, run: func(g *gen) {
@@ -446,7 +451,7 @@ func (g *gen) declareKinds() {
 		}
 		return r
 	}
-	add(&kind{name: "topup.status", weight: 2, budget: statusBudget, run: func(g *gen) {
+	add(&kind{name: "topup.status", weight: 4, budget: statusBudget, run: func(g *gen) {
 		g.do(o["topup.status"], status(statusGold, `{"trx_id":"`+topupTrx+`"}`), nil)
 	}})
 	hostile("topup.status.bad-hash", func() *http.Request { return status(statusWrong, `{"trx_id":"`+topupTrx+`"}`) })
@@ -470,39 +475,36 @@ func (g *gen) declareKinds() {
 		}
 		return r
 	}
-	add(&kind{name: "topup.order", weight: 2, budget: orderGold, quota: newQuota((topupGoldFunds / topupGoldPrice1) - 8), run: func(g *gen) {
-		if !orderIPs.take(1) {
-			return
-		}
+	add(&kind{name: "topup.order", weight: 4, budget: orderGold, quota: newQuota((topupGoldFunds / topupGoldPrice1) - 8), run: func(g *gen) {
 		ref := g.id("REF-")
 		if s, _, _ := g.do(o["topup.order"], order(orderGoldS, topupGoldPrice1, "1", ref, g.topupIPs.next()), nil); s == 200 {
 			g.refs.put(ref)
-			g.made.Add(1)
+			g.madeOrders.Add(1)
 		}
 	}})
 	add(&kind{name: "topup.order.replayed-ref", weight: 1, budget: orderGold, run: func(g *gen) {
-		if ref, ok := g.refs.pick(rand.Uint64()); ok && orderIPs.take(1) {
+		if ref, ok := g.refs.pick(rand.Uint64()); ok {
 			g.do(o["topup.order.replayed-ref"], order(orderGoldS, topupGoldPrice1, "1", ref, g.topupIPs.next()), nil)
 		}
 	}})
 	add(&kind{name: "topup.order.no-balance", weight: 1, budget: orderIPBound, run: func(g *gen) {
 		g.do(o["topup.order.no-balance"], order(orderIPBoundS, 15000, "1", g.id("REF-"), topupIPBound), nil)
 	}})
-	orderHostile := func(name string, mk func() *http.Request) {
-		add(&kind{name: name, weight: 1, budget: orderIPs, run: func(g *gen) { g.do(o[name], mk(), nil) }})
+	hostileOrder := func(name string, mk func() *http.Request) {
+		add(&kind{name: name, weight: 1, budget: orderHostile, run: func(g *gen) { g.do(o[name], mk(), nil) }})
 	}
-	orderHostile("topup.order.expired-time", func() *http.Request {
+	hostileOrder("topup.order.expired-time", func() *http.Request {
 		return order(orderExpired, topupGoldPrice1, "1", g.id("REF-"), g.topupIPs.next())
 	})
-	orderHostile("topup.order.bad-hash", func() *http.Request {
+	hostileOrder("topup.order.bad-hash", func() *http.Request {
 		return order(orderGoldS, topupGoldPrice1+1, "1", g.id("REF-"), g.topupIPs.next())
 	})
-	orderHostile("topup.order.no-time", func() *http.Request {
+	hostileOrder("topup.order.no-time", func() *http.Request {
 		r := order(orderGoldS, topupGoldPrice1, "1", g.id("REF-"), g.topupIPs.next())
 		r.Header.Del("X-Request-Time")
 		return r
 	})
-	orderHostile("topup.order.unknown-product", func() *http.Request {
+	hostileOrder("topup.order.unknown-product", func() *http.Request {
 		return order(orderGoldS, topupGoldPrice1, "99", g.id("REF-"), g.topupIPs.next())
 	})
 
@@ -518,7 +520,7 @@ func (g *gen) declareKinds() {
 		return r
 	}
 	jsonHeaders := []string{"Content-Type", "application/json", "Accept", "application/json"}
-	add(&kind{name: "midtrans.snap", weight: 6, run: func(g *gen) { g.do(o["midtrans.snap"], snap(basic, jsonHeaders...), nil) }})
+	add(&kind{name: "midtrans.snap", weight: 12, run: func(g *gen) { g.do(o["midtrans.snap"], snap(basic, jsonHeaders...), nil) }})
 	hostile("midtrans.snap.client-key", func() *http.Request { return snap(basicClient, jsonHeaders...) })
 	hostile("midtrans.snap.malformed-basic", func() *http.Request {
 		bad := []string{"Basic !!!", "Basic " + base64.StdEncoding.EncodeToString([]byte(midtransServerKey)), "Basic", "Bearer " + midtransServerKey}
@@ -534,7 +536,7 @@ func (g *gen) declareKinds() {
 		q := url.Values{"client_key": {key}, "card_number": {"4811111111111114"}, "card_exp_month": {"12"}, "card_exp_year": {"2030"}, "card_cvv": {"123"}}
 		return req("GET", g.plain+"/midtrans/v2/token?"+q.Encode(), "")
 	}
-	add(&kind{name: "midtrans.token", weight: 6, run: func(g *gen) { g.do(o["midtrans.token"], card(midtransClientKey), nil) }})
+	add(&kind{name: "midtrans.token", weight: 12, run: func(g *gen) { g.do(o["midtrans.token"], card(midtransClientKey), nil) }})
 	hostile("midtrans.token.server-key", func() *http.Request { return card(midtransServerKey) })
 
 	// Client system.
@@ -551,10 +553,7 @@ func (g *gen) declareKinds() {
 		var t tokens
 		return t, s == 200 && json2(body, &t)
 	}
-	add(&kind{name: "client.session-flow", weight: 3, budget: logins, run: func(g *gen) {
-		if !clientBudget.take(4) {
-			return
-		}
+	add(&kind{name: "client.session-flow", weight: 8, budget: logins, run: func(g *gen) {
 		ip := g.clientIPs.next()
 		t, ok := login(g, ip)
 		if !ok {
@@ -565,9 +564,6 @@ func (g *gen) declareKinds() {
 		g.do(o["client.refresh-token"], call("POST", "/auth/refresh-token", "", ip, "Authorization", "Bearer "+t.UserToken), nil)
 	}})
 	add(&kind{name: "client.access-token.reused-refresh", weight: 1, budget: reuse, run: func(g *gen) {
-		if !clientBudget.take(3) || !logins.take(1) {
-			return
-		}
 		ip := g.clientIPs.next()
 		t, ok := login(g, ip)
 		if !ok {
@@ -576,17 +572,14 @@ func (g *gen) declareKinds() {
 		g.do(o["client.access-token"], call("POST", "/auth/access-token", "", ip, "Authorization", "Bearer "+t.RefreshToken), nil)
 		g.do(o["client.access-token.reused-refresh"], call("POST", "/auth/access-token", "", ip, "Authorization", "Bearer "+t.RefreshToken), nil)
 	}})
-	add(&kind{name: "client.me.wrong-kind", weight: 1, budget: logins, cost: 1, run: func(g *gen) {
-		if !clientBudget.take(2) {
-			return
-		}
+	add(&kind{name: "client.me.wrong-kind", weight: 1, budget: logins, run: func(g *gen) {
 		ip := g.clientIPs.next()
 		if t, ok := login(g, ip); ok {
 			g.do(o["client.me.wrong-kind"], call("GET", "/me", "", ip, "Authorization", "Bearer "+t.RefreshToken, "x-user-token", t.UserToken), nil)
 		}
 	}})
 	clientHostile := func(name string, mk func(ip string) *http.Request) {
-		add(&kind{name: name, weight: 1, budget: clientBudget, run: func(g *gen) { g.do(o[name], mk(g.clientIPs.next()), nil) }})
+		add(&kind{name: name, weight: 1, budget: clientRefused, run: func(g *gen) { g.do(o[name], mk(g.clientIPs.next()), nil) }})
 	}
 	clientHostile("client.login.bad-password", func(ip string) *http.Request {
 		return call("POST", "/auth/login", `{"username":"`+clientUser+`","password":"`+g.id("guess")+`"}`, ip)
@@ -601,7 +594,7 @@ func (g *gen) declareKinds() {
 		r.Header.Del("x-request-id")
 		return r
 	})
-	add(&kind{name: "client.login.replayed-request-id", weight: 1, budget: clientBudget, cost: 2, run: func(g *gen) {
+	add(&kind{name: "client.login.replayed-request-id", weight: 1, budget: clientRefused, cost: 2, run: func(g *gen) {
 		// A first request with a fresh id (a bad password, so that no
 		// session is made), then its replay.
 		ip := g.clientIPs.next()
@@ -627,7 +620,7 @@ func (g *gen) declareKinds() {
 		return req("POST", g.pay88URL("/api/transactions/charges"),
 			`{"flow":"PAYIN","method_code":"QRIS","amount":10000,"currency":"IDR","country":"ID"}`, g.pay88Headers(h...)...)
 	}
-	add(&kind{name: "pay88.charge", weight: 6, run: func(g *gen) {
+	add(&kind{name: "pay88.charge", weight: 12, run: func(g *gen) {
 		// Through the Session, whose transport records both its token
 		// requests and the charges.
 		if !g.global.wait(g.stop) {

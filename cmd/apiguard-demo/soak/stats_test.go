@@ -128,16 +128,19 @@ func TestBookkeeping(t *testing.T) {
 
 // TestVerdict: the report fails on an unexpected status, on no request at
 // all, on goroutines over the slack, and on heap over the state left in
-// the stores at 1 KiB an entry plus the slack, and passes at each bound.
+// the stores at each store's cost plus the slack, and passes at each
+// bound.
 func TestVerdict(t *testing.T) {
 	const mib = 1 << 20
-	before := figures{goroutines: 10, heapAlloc: 4 * mib, stores: map[string]float64{"ids": 10, "ip": 50}}
+	before := figures{goroutines: 10, heapAlloc: 4 * mib, stores: map[string]float64{"clientsys.request_ids": 10, "topup.order_per_ip": 50}}
 	settled := func(goroutines, heap float64) figures {
-		return figures{goroutines: goroutines, heapAlloc: heap, stores: map[string]float64{"ids": 110, "ip": 40, "new": 5}}
+		return figures{goroutines: goroutines, heapAlloc: heap,
+			stores: map[string]float64{"clientsys.request_ids": 110, "topup.order_per_ip": 40, "unknown.store": 5}}
 	}
-	// 100 ids and 5 new entries (the 10 ip entries gone count for nothing),
-	// and 20 payments: 125 entries.
-	bound := 4*mib + 125*1024 + 0.5*mib
+	// 100 request ids at 240 bytes, 5 entries of an unknown store at 1 KiB
+	// (the 10 limiter keys gone count for nothing), 20 payments at 220 and
+	// 2 orders at 600.
+	bound := 4*mib + 100*240 + 5*1024 + 20*220 + 2*600 + 0.5*mib
 	cfg := config{goroutineSlack: 5, heapSlack: mib / 2}
 	for _, c := range []struct {
 		name       string
@@ -160,7 +163,8 @@ func TestVerdict(t *testing.T) {
 		if c.unexpected {
 			o.record(500, time.Millisecond, "")
 		}
-		g.made.Store(20)
+		g.madePayments.Store(20)
+		g.madeOrders.Store(2)
 		var out bytes.Buffer
 		if got := report(&out, cfg, g, time.Second, before, c.settled, c.settled); got != c.want {
 			t.Errorf("%s: exit %d, want %d\n%s", c.name, got, c.want, out.String())
