@@ -42,7 +42,10 @@
 //
 // With -spawn BIN it starts the demo binary BIN itself, on free loopback
 // ports, with the arguments after "--", and stops it at the end; otherwise
-// it drives the demo at -addr, -tls-addr and -admin-addr.
+// it drives the demo at -addr, -tls-addr and -admin-addr. A demo keeps
+// what runs leave in it: the reseller's gold balance pays for 68 orders in
+// the demo's life (a run places at most 60) and 88Pay issues 100 tokens an
+// hour, so give each run a fresh demo, as -spawn and scripts/soak.sh do.
 package main
 
 import (
