@@ -258,8 +258,9 @@ func report(out io.Writer, cfg config, g *gen, elapsed time.Duration, before, af
 	t := g.rec.totals()
 	fmt.Fprintf(out, "soak: %s of load against %s (admin %s), %d workers, at most %.0f requests/s\n",
 		elapsed.Round(time.Millisecond), g.plain, cfg.adminAddr, cfg.workers, cfg.rate)
-	fmt.Fprintf(out, "requests: %d (%.1f/s), unexpected: %d, transport errors: %d, 429: %d\n\n",
-		t.requests, float64(t.requests)/elapsed.Seconds(), t.unexpected, t.errors, t.limited)
+	fmt.Fprintf(out, "requests: %d (%.1f/s), 2xx: %d (%.1f%%), unexpected: %d, transport errors: %d, 429: %d\n\n",
+		t.requests, float64(t.requests)/elapsed.Seconds(), t.success, 100*float64(t.success)/max(1, float64(t.requests)),
+		t.unexpected, t.errors, t.limited)
 	g.rec.writeTable(out)
 
 	const mib = 1 << 20

@@ -154,8 +154,8 @@ func (r *recorder) op(name string, expect ...int) *op {
 
 // totals is what a run's requests add up to.
 type totals struct {
-	requests, unexpected, limited, errors uint64
-	hist                                  histogram
+	requests, success, unexpected, limited, errors uint64
+	hist                                           histogram
 }
 
 func (r *recorder) totals() totals {
@@ -164,10 +164,12 @@ func (r *recorder) totals() totals {
 		o.mu.Lock()
 		for s, n := range o.statuses {
 			t.requests += n
-			switch s {
-			case 429:
+			switch {
+			case s >= 200 && s < 300:
+				t.success += n
+			case s == 429:
 				t.limited += n
-			case 0:
+			case s == 0:
 				t.errors += n
 			}
 		}

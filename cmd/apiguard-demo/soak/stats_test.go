@@ -104,8 +104,9 @@ func TestBookkeeping(t *testing.T) {
 		t.Errorf("unexpected a %d, b %d; want 2, 3", a.unexpected, b.unexpected)
 	}
 	tot := rec.totals()
-	if tot.requests != 11 || tot.unexpected != 5 || tot.limited != 1 || tot.errors != 1 || tot.hist.n != 11 || tot.hist.max != 3*time.Millisecond {
-		t.Errorf("totals %+v, want 11 requests, 5 unexpected, 1 limited, 1 error, max 3ms", tot)
+	if tot.requests != 11 || tot.success != 3 || tot.unexpected != 5 || tot.limited != 1 || tot.errors != 1 || tot.hist.n != 11 || tot.hist.max != 3*time.Millisecond {
+		t.Errorf("totals: %d requests, %d 2xx, %d unexpected, %d limited, %d errors, %d timed, max %v; want 11, 3, 5, 1, 1, 11, 3ms",
+			tot.requests, tot.success, tot.unexpected, tot.limited, tot.errors, tot.hist.n, tot.hist.max)
 	}
 	if len(b.examples) != maxExamples {
 		t.Errorf("b keeps %d examples, want %d", len(b.examples), maxExamples)
