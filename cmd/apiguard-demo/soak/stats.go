@@ -192,13 +192,25 @@ func (r *recorder) count(name string, status int) uint64 {
 func ms(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1e3, 'f', 2, 64) }
 
 // writeTable writes a line per op that sent requests: its count, its
-// statuses (an unexpected one marked "!"), the statuses it expects, and
-// its latency percentiles in milliseconds; then the line of all requests.
-func (r *recorder) writeTable(w io.Writer) {
-	fmt.Fprintf(w, "%-34s %7s  %-22s %-12s %8s %8s %8s %8s\n", "kind", "n", "statuses", "expected", "p50 ms", "p90 ms", "p99 ms", "max ms")
+// statuses (an unexpected one marked "!"), the statuses it expects, its
+// latency percentiles in milliseconds, and its median as a multiple of the
+// median of the op named baseline (if it sent requests), measured in the
+// same run; then the line of all requests.
+func (r *recorder) writeTable(w io.Writer, baseline string) {
+	var base time.Duration
+	if b, ok := r.byName[baseline]; ok {
+		b.mu.Lock()
+		base = b.hist.quantile(.50)
+		b.mu.Unlock()
+	}
+	fmt.Fprintf(w, "%-34s %7s  %-22s %-12s %8s %8s %8s %8s %8s\n", "kind", "n", "statuses", "expected", "p50 ms", "p90 ms", "p99 ms", "max ms", "p50/base")
 	line := func(name string, n uint64, statuses, expect string, h *histogram) {
-		fmt.Fprintf(w, "%-34s %7d  %-22s %-12s %8s %8s %8s %8s\n", name, n, statuses, expect,
-			ms(h.quantile(.50)), ms(h.quantile(.90)), ms(h.quantile(.99)), ms(h.max))
+		ratio := "-"
+		if base > 0 {
+			ratio = strconv.FormatFloat(float64(h.quantile(.50))/float64(base), 'f', 2, 64)
+		}
+		fmt.Fprintf(w, "%-34s %7d  %-22s %-12s %8s %8s %8s %8s %8s\n", name, n, statuses, expect,
+			ms(h.quantile(.50)), ms(h.quantile(.90)), ms(h.quantile(.99)), ms(h.max), ratio)
 	}
 	for _, o := range r.ops {
 		o.mu.Lock()

@@ -91,11 +91,11 @@ func TestBookkeeping(t *testing.T) {
 	}
 	a.record(500, 2*time.Millisecond, strings.Repeat("e", 300))
 	a.record(0, 3*time.Millisecond, "connection refused")
-	b.record(429, time.Millisecond, "")
-	b.record(401, time.Millisecond, "")
-	b.record(403, time.Millisecond, "forbidden")
-	b.record(404, time.Millisecond, "x")
-	b.record(405, time.Millisecond, "y")
+	b.record(429, 2*time.Millisecond, "")
+	b.record(401, 2*time.Millisecond, "")
+	b.record(403, 2*time.Millisecond, "forbidden")
+	b.record(404, 2*time.Millisecond, "x")
+	b.record(405, 2*time.Millisecond, "y")
 
 	if got := rec.count("a", 200); got != 3 {
 		t.Errorf("a 200: %d, want 3", got)
@@ -112,12 +112,17 @@ func TestBookkeeping(t *testing.T) {
 		t.Errorf("b keeps %d examples, want %d", len(b.examples), maxExamples)
 	}
 	var out bytes.Buffer
-	rec.writeTable(&out)
+	rec.writeTable(&out, "b")
 	table := out.String()
 	for _, want := range []string{"200:3 409:1 !500:1", "!0:1", "200,409", "!403:1 !404:1 !405:1 429:1", "unexpected: a: 500 " + strings.Repeat("e", 200) + "...\n"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
+	}
+	// a's median (1ms) is half b's (2ms), the baseline; a's maximum is
+	// 3ms.
+	if !strings.Contains(table, "     3.00     0.50\n") || !strings.Contains(table, "     2.00     1.00\n") {
+		t.Errorf("table lacks a's median as a multiple of b's, 0.50, or b's, 1.00:\n%s", table)
 	}
 	if strings.Contains(table, "unused") {
 		t.Errorf("table shows an op that sent nothing:\n%s", table)
