@@ -12,6 +12,11 @@
 // X-Forwarded-For gives the client IP and their X-Forwarded-Proto: https
 // counts as HTTPS. SIGINT or SIGTERM shuts it down cleanly.
 //
+// With -redis host:port, every limit, request id, session, signing key and
+// API key lives in that Redis, so that several demos started on it behave
+// as one gateway behind a load balancer (see shared.go). With -db URL the
+// API keys come from a database (see db.go).
+//
 // A separate admin listener on -admin-addr (default 127.0.0.1:9090; empty
 // disables it) serves Prometheus metrics at GET /metrics: decisions by
 // outcome and reason, store latencies, store fill (see otelapiguard).
