@@ -98,7 +98,7 @@ var (
 // id), "kind", "iat", "exp", and the client's environment, scopes and role.
 // Verification accepts only ES256 with the key named by the token's "kid";
 // requires the API's iss and aud, exp, iat, sub, sid and jti; refuses a
-// token whose exp or nbf is past, whose iat is in the future (each with the
+// token whose exp is past, whose nbf or iat is in the future (each with the
 // leeway), whose lifetime exceeds the one its kind is issued with, of the
 // wrong kind, of another environment, with critical header extensions, or
 // revoked. Any such token is ErrInvalidToken. The client a Scheme returns
