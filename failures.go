@@ -1,0 +1,145 @@
+package apiguard
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// WithFailureLimit makes a Guard (New) limit the failed attempts at its
+// credentials: the requests its Scheme refuses as wrong, where a caller
+// may be guessing a key, a password or an account's credentials. Each
+// failure takes a token from l in these budgets:
+//
+//   - the client IP's (Guard.ClientIP; an IPv6 address by its /64, as ByIP
+//     counts);
+//   - for each of accounts, the account the request claims (such as
+//     ByHeader("X-Merchant-Id"), 88Pay's merchant) within the client's
+//     network: its /24 for IPv4, its /48 for IPv6. A guesser elsewhere
+//     never touches the budget of the account's owner.
+//
+// Before its Scheme looks at a request's credentials, the Guard refuses
+// the request with 429 (ErrRateLimited, Retry-After) while any of its
+// budgets has no token left, whatever credentials it carries: letting a
+// right one through an empty budget would tell a guesser which guess was
+// right. So the real owner of an account is refused only where it shares
+// an address, or a /24 or /48 with its account's name, with whoever used
+// the budget up (itself, or a guesser behind the same NAT or in the same
+// network), and only until a token refills; from any other network its
+// right credentials go through. A request the Scheme accepts takes nothing;
+// missing credentials (ErrMissingKey) and a failing KeyStore
+// (ErrUnavailable) are not failures. Concurrent failures may exceed a
+// budget by the requests in flight at once.
+//
+// Give it a Limiter of its own (its windows are the budgets: PerMinute(5)
+// and PerHour(20), say) or one shared with rate limits: its keys never
+// collide with RateLimit's. A MemoryLimiter counts the keys of one
+// network in that network's share, so junk account names sent from one
+// network fill at most its share. When l fails, the request is refused
+// with 503 (ErrUnavailable), as RateLimit does.
+//
+// The limit applies wherever the Guard establishes identity (Authenticate,
+// RequireScope, ByClient, RequestID, Identify, Sessions.Issuer), once a
+// request, in any order of the stack. An account Bucket that needs the
+// caller's identity (ByClient) makes New fail: a failed attempt has none.
+func WithFailureLimit(l Limiter, accounts ...Bucket) Option {
+	return Option{"WithFailureLimit", toGuard, func(c *config) error {
+		switch {
+		case isNil(l):
+			return fmt.Errorf("apiguard: WithFailureLimit needs a Limiter, not %v", nilName(l))
+		case isZeroLimiter(l):
+			return errors.New("apiguard: WithFailureLimit needs a Limiter, not a zero MemoryLimiter (build one with NewMemoryLimiter)")
+		}
+		f := &failureLimit{l: l, budgets: []Bucket{ByAll(ByIP(), failedMark)}}
+		for i, a := range accounts {
+			switch {
+			case a.key == nil:
+				return fmt.Errorf("apiguard: WithFailureLimit: account %d is a zero Bucket", i)
+			case a.client:
+				return fmt.Errorf("apiguard: WithFailureLimit: account %d counts by the caller's identity, which a failed attempt does not have: count by the account it claims (ByHeader)", i)
+			}
+			f.budgets = append(f.budgets, ByAll(ipBucket(24, 48), failedMark, a))
+		}
+		c.failures = f
+		return nil
+	}}
+}
+
+// failureLimit is a Guard's limit of failed attempts (WithFailureLimit).
+type failureLimit struct {
+	l       Limiter
+	budgets []Bucket // the client IP's, then each claimed account's in its network
+}
+
+// failedMark is a part of every failure budget's key, so that a Limiter
+// shared with RateLimit keeps them apart from its keys.
+var failedMark = Bucket{key: func(*Guard, *http.Request, *state) (string, error) { return "failed", nil }}
+
+// errTooManyFailures refuses a request whose caller used up a failure
+// budget.
+var errTooManyFailures = &causeError{ErrRateLimited, "too_many_failures"}
+
+// admit returns the refusal of r when one of its budgets is used up, or
+// when the Limiter fails; nil lets the Scheme look at r. A nil f admits
+// every request.
+func (f *failureLimit) admit(g *Guard, r *http.Request, s *state) error {
+	if f == nil {
+		return nil
+	}
+	t := s.timed()
+	for _, b := range f.budgets {
+		key, err := b.key(g, r, s)
+		if err != nil {
+			return err
+		}
+		t0 := t.start()
+		res, err := f.l.Take(r.Context(), key, 0) // takes nothing: how many are left
+		if err == nil && res.Remaining < 1 {
+			// Refused, a Take of one says how long to wait, and takes
+			// nothing; should a token have come meanwhile, it counts as
+			// this request's failure in advance.
+			res, err = f.l.Take(r.Context(), key, 1)
+		}
+		t.limiterDone(t0, res)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: failure limit: %w", errLimiterFailed, err)
+		case !res.Allowed:
+			e := NewError(errTooManyFailures)
+			e.RetryAfter = max(res.RetryAfter, 1)
+			return e
+		}
+	}
+	return nil
+}
+
+// count takes a token from each of r's budgets when err, the Guard's
+// verdict on r, is a failed attempt. A nil f counts nothing.
+func (f *failureLimit) count(g *Guard, r *http.Request, s *state, err error) {
+	if f == nil || !isFailedAttempt(err) {
+		return
+	}
+	t := s.timed()
+	for _, b := range f.budgets {
+		key, kerr := b.key(g, r, s)
+		if kerr != nil {
+			continue
+		}
+		t0 := t.start()
+		f.l.Take(r.Context(), key, 1) // a Limiter that fails counts nothing: admit refuses while it does
+		if t != nil {
+			t.limiter += t.now().Sub(t0)
+		}
+	}
+}
+
+// isFailedAttempt reports whether err refuses credentials as wrong, rather
+// than missing, or unchecked because a store failed.
+func isFailedAttempt(err error) bool {
+	switch {
+	case errors.Is(err, ErrMissingKey), errors.Is(err, ErrMissingHeaders), errors.Is(err, ErrUnavailable):
+		return false
+	}
+	return errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrHashMismatch) ||
+		errors.Is(err, ErrInvalidAuthorization) || errors.Is(err, ErrInvalidToken)
+}

@@ -1,0 +1,159 @@
+package apiguard
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// failureGuard is 88Pay's token endpoint with a limit of 3 failed attempts
+// a minute per address and per claimed merchant in its network.
+func failureGuard(t *testing.T, clock *testClock) (*Guard, *MemoryLimiter, http.Handler) {
+	t.Helper()
+	keys := mustStore(t,
+		KeySpec{Key: "sk_test_right1", Client: Client{ID: "MCH-1"}},
+		KeySpec{Key: "sk_test_right2", Client: Client{ID: "MCH-2"}},
+	)
+	l, err := NewMemoryLimiter([]Window{PerMinute(3)}, WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(MerchantKey(keys), WithClock(clock.Now), WithDialect(Pay88()), WithFailureLimit(l, ByHeader("X-Merchant-Id")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, l, g.Authenticate()(okHandler)
+}
+
+func tokenRequest(remote, key, merchant string) *http.Request {
+	r := httptest.NewRequest("POST", "/api/auth/token", nil)
+	r.RemoteAddr = remote
+	if key != "" {
+		r.Header.Set("X-Api-Key", key)
+	}
+	if merchant != "" {
+		r.Header.Set("X-Merchant-Id", merchant)
+	}
+	return r
+}
+
+// TestFailedAttemptsCannotLockOutTheOwner: a caller guessing a merchant's
+// key is refused with 429 after its budget of failures, even with the
+// right key (no oracle), while the merchant itself, from another network,
+// gets through; guesses from the guesser's network at that merchant share
+// one budget, however many addresses they come from.
+func TestFailedAttemptsCannotLockOutTheOwner(t *testing.T) {
+	clock := newTestClock()
+	_, _, h := failureGuard(t, clock)
+	type step struct {
+		name       string
+		r          *http.Request
+		status     int
+		retryAfter string
+	}
+	steps := []step{}
+	for i := range 3 {
+		steps = append(steps, step{"guess " + strconv.Itoa(i), tokenRequest("198.51.100.7:1", "sk_test_guess"+strconv.Itoa(i), "MCH-1"), 401, ""})
+	}
+	steps = append(steps,
+		step{"the fourth guess", tokenRequest("198.51.100.7:1", "sk_test_guess4", "MCH-1"), 429, "20"},
+		step{"the right key from the guesser's address", tokenRequest("198.51.100.7:2", "sk_test_right1", "MCH-1"), 429, "20"},
+		step{"the owner from elsewhere", tokenRequest("203.0.113.9:1", "sk_test_right1", "MCH-1"), 200, ""},
+		step{"the owner again", tokenRequest("203.0.113.9:1", "sk_test_right1", "MCH-1"), 200, ""},
+		step{"another address of the guesser's /24 at the same merchant", tokenRequest("198.51.100.8:1", "sk_test_guess5", "MCH-1"), 429, "20"},
+		step{"that address at another merchant", tokenRequest("198.51.100.8:1", "sk_test_guess6", "MCH-2"), 401, ""},
+		step{"another merchant's owner from the guesser's /24", tokenRequest("198.51.100.9:1", "sk_test_right2", "MCH-2"), 200, ""},
+		step{"the guesser's address at another merchant", tokenRequest("198.51.100.7:1", "sk_test_right2", "MCH-2"), 429, "20"},
+		step{"no credentials are not a failure", tokenRequest("192.0.2.1:1", "", ""), 401, ""},
+	)
+	// An IPv6 guesser varying its address within its /48.
+	for i := range 3 {
+		steps = append(steps, step{"IPv6 guess " + strconv.Itoa(i), tokenRequest("[2001:db8:1:"+strconv.Itoa(i)+"::1]:1", "sk_test_x", "MCH-1"), 401, ""})
+	}
+	steps = append(steps,
+		step{"an IPv6 guess from a fresh /64 of that /48", tokenRequest("[2001:db8:1:ff::1]:1", "sk_test_x", "MCH-1"), 429, "20"},
+		step{"the owner from another /48", tokenRequest("[2001:db8:2::1]:1", "sk_test_right1", "MCH-1"), 200, ""},
+	)
+	for i, st := range steps {
+		w := serve(h, st.r)
+		if w.Code != st.status || w.Header().Get("Retry-After") != st.retryAfter {
+			t.Errorf("step %d, %s: %d, Retry-After %q; want %d, %q", i, st.name, w.Code, w.Header().Get("Retry-After"), st.status, st.retryAfter)
+		}
+		if w.Code == 429 {
+			wantBody(t, w, 429, `{"status":"Error","code":429,"message":"Rate limit exceeded"}`)
+		}
+	}
+	for range 10 {
+		if w := serve(h, tokenRequest("192.0.2.1:1", "", "")); w.Code != 401 {
+			t.Fatalf("missing credentials: %d, want 401 each time", w.Code)
+		}
+	}
+	// A token refills in 20 s: one more guess, then 429 again.
+	clock.Advance(20 * time.Second)
+	for i, want := range []int{401, 429} {
+		if w := serve(h, tokenRequest("198.51.100.7:1", "sk_test_guess", "MCH-1")); w.Code != want {
+			t.Errorf("after 20 s, guess %d: %d, want %d", i, w.Code, want)
+		}
+	}
+}
+
+// TestFailureLimitCountsOnlyFailures: requests with the right credentials
+// take nothing from the budgets, in whatever wrapper the Guard identifies
+// the caller, once a request.
+func TestFailureLimitCountsOnlyFailures(t *testing.T) {
+	clock := newTestClock()
+	g, l, _ := failureGuard(t, clock)
+	h := Chain(g.Authenticate(), g.RequireScope(), g.RateLimit(l, ByClient()))(okHandler)
+	for i := range 3 { // within the rate limit's 3 a minute
+		if w := serve(h, tokenRequest("198.51.100.7:1", "sk_test_right1", "MCH-1")); w.Code != 200 {
+			t.Fatalf("success %d: %d", i, w.Code)
+		}
+	}
+	// One failure goes through three identity wrappers: it is counted once.
+	for i, want := range []int{401, 401, 401, 429} {
+		if w := serve(h, tokenRequest("198.51.100.7:1", "sk_test_wrong", "MCH-2")); w.Code != want {
+			t.Errorf("failure %d: %d, want %d", i, w.Code, want)
+		}
+	}
+}
+
+func TestWithFailureLimitMisuse(t *testing.T) {
+	keys := mustStore(t)
+	l, _ := NewMemoryLimiter([]Window{PerMinute(3)})
+	for name, opt := range map[string]Option{
+		"nil limiter":     WithFailureLimit(nil),
+		"nil *limiter":    WithFailureLimit((*MemoryLimiter)(nil)),
+		"zero limiter":    WithFailureLimit(&MemoryLimiter{}),
+		"zero bucket":     WithFailureLimit(l, Bucket{}),
+		"proven identity": WithFailureLimit(l, ByClient()),
+	} {
+		if _, err := New(Bearer(keys), opt); err == nil || !strings.Contains(err.Error(), "WithFailureLimit") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := NewMemoryLimiter([]Window{PerMinute(3)}, WithFailureLimit(l)); err == nil {
+		t.Error("WithFailureLimit accepted by NewMemoryLimiter")
+	}
+}
+
+// TestFailureLimitFailsClosed: a failing Limiter refuses with 503 before
+// the credentials are looked at.
+func TestFailureLimitFailsClosed(t *testing.T) {
+	keys := mustStore(t, KeySpec{Key: "sk_test_right1", Client: Client{ID: "MCH-1"}})
+	var denied []Decision
+	g := MustNew(MerchantKey(keys), WithFailureLimit(failingLimiter{}), WithObserver(func(d Decision) {
+		if !d.Allowed {
+			denied = append(denied, d)
+		}
+	}))
+	if w := serve(g.Authenticate()(okHandler), tokenRequest("192.0.2.1:1", "sk_test_right1", "MCH-1")); w.Code != 503 {
+		t.Errorf("failing limiter: %d, want 503", w.Code)
+	}
+	if len(denied) != 1 || !errors.Is(denied[0].Err, ErrUnavailable) || denied[0].Cause != "limiter_failed" {
+		t.Errorf("decisions %+v", denied)
+	}
+}
