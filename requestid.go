@@ -140,8 +140,8 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 // ClientIP cannot tell it). MemoryReplayStore reads the part before the
 // NUL as the client whose share the ids take.
 func callerNamespace(g *Guard, r *http.Request, client string) string {
-	b := make([]byte, 0, len(client)+1+3+43)
-	b = append(append(b, client...), 0)
+	var buf [128]byte // on the stack for a client id of up to 70 bytes
+	b := append(append(buf[:0], client...), 0)
 	b = append(b, "ip:"...)
 	ip, ok := g.ClientIP(r)
 	switch {
