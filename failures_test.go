@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -156,4 +157,37 @@ func TestFailureLimitFailsClosed(t *testing.T) {
 	if len(denied) != 1 || !errors.Is(denied[0].Err, ErrUnavailable) || denied[0].Cause != "limiter_failed" {
 		t.Errorf("decisions %+v", denied)
 	}
+}
+
+// FuzzFailureLimitSparesTheOwner: whatever a guesser outside the owner's
+// network sends (its address, the merchant it claims, up to 40 guesses),
+// every answer is 401 or 429, and the owner's right key from its own
+// network still gets through.
+func FuzzFailureLimitSparesTheOwner(f *testing.F) {
+	f.Add([]byte{198, 51, 100, 7}, "MCH-1", uint8(10))
+	f.Add(netip.MustParseAddr("2001:db8::1").AsSlice(), "MCH-1", uint8(40))
+	f.Add([]byte{203, 0, 114, 9}, "mch-1", uint8(5))
+	f.Add([]byte{198, 51, 100, 7}, "", uint8(3))
+	owner := netip.MustParsePrefix("203.0.113.0/24")
+	f.Fuzz(func(t *testing.T, ip []byte, merchant string, n uint8) {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok || owner.Contains(a.Unmap()) {
+			return
+		}
+		_, _, h := failureGuard(t, newTestClock())
+		from := netip.AddrPortFrom(a, 1).String()
+		for i := range int(n % 41) {
+			key := "sk_test_wrong" + strconv.Itoa(i)
+			if i%7 == 6 {
+				key = "sk_test_right1" // a right guess among the wrong ones
+			}
+			w := serve(h, tokenRequest(from, key, merchant))
+			if w.Code != 401 && w.Code != 429 && !(w.Code == 200 && key == "sk_test_right1" && merchant == "MCH-1") {
+				t.Fatalf("guess %d from %s for %q: %d", i, from, merchant, w.Code)
+			}
+		}
+		if w := serve(h, tokenRequest("203.0.113.9:1", "sk_test_right1", "MCH-1")); w.Code != 200 {
+			t.Fatalf("the owner after guesses from %s for %q: %d", from, merchant, w.Code)
+		}
+	})
 }
