@@ -38,7 +38,7 @@ var _ apiguard.ReplayStore = (*IDStore)(nil)
 // next calls to Redis, before their own command. A release is kept until
 // Redis has answered it twice (the second time after the first answer, by
 // when anything sent before the failure has run), or has deleted the key.
-// At most 10,000 releases wait, about 300 bytes each; past that, the ids
+// At most 10,000 releases wait, about 250 bytes each (2.5 MB); past that, the ids
 // of further failures are not released and stay recorded until their time
 // to live runs out, as an id whose Forget fails does. The retry of an id,
 // on the replica that failed, releases it before recording it again; on
