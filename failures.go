@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"strconv"
 )
 
 // WithFailureLimit makes a Guard (New) limit the failed attempts at its
@@ -50,7 +52,7 @@ func WithFailureLimit(l Limiter, accounts ...Bucket) Option {
 		case isZeroLimiter(l):
 			return errors.New("apiguard: WithFailureLimit needs a Limiter, not a zero MemoryLimiter (build one with NewMemoryLimiter)")
 		}
-		f := &failureLimit{l: l, budgets: []Bucket{ByAll(ByIP(), failedMark)}}
+		f := &failureLimit{l: l}
 		for i, a := range accounts {
 			switch {
 			case a.key == nil:
@@ -58,7 +60,7 @@ func WithFailureLimit(l Limiter, accounts ...Bucket) Option {
 			case a.client:
 				return fmt.Errorf("apiguard: WithFailureLimit: account %d counts by the caller's identity, which a failed attempt does not have: count by the account it claims (ByHeader)", i)
 			}
-			f.budgets = append(f.budgets, ByAll(ipBucket(24, 48), failedMark, a))
+			f.accounts = append(f.accounts, a)
 		}
 		c.failures = f
 		return nil
@@ -67,13 +69,53 @@ func WithFailureLimit(l Limiter, accounts ...Bucket) Option {
 
 // failureLimit is a Guard's limit of failed attempts (WithFailureLimit).
 type failureLimit struct {
-	l       Limiter
-	budgets []Bucket // the client IP's, then each claimed account's in its network
+	l        Limiter
+	accounts []Bucket // the claimed accounts, each counted in the caller's network
 }
 
-// failedMark is a part of every failure budget's key, so that a Limiter
-// shared with RateLimit keeps them apart from its keys.
-var failedMark = Bucket{key: func(*Guard, *http.Request, *state) (string, error) { return "failed", nil }}
+// budget returns the Limiter key of r's budget i: 0 is the client IP's,
+// i > 0 that of accounts[i-1] in the client's network. The keys have
+// ByAll's form, the IP first, so that a MemoryLimiter counts them in the
+// client's network's share, and "failed" second, so that they never
+// collide with a RateLimit's keys:
+//
+//	12:ip:192.0.2.1|6:failed|
+//	15:ip:192.0.2.0/24|6:failed|26:header:X-Merchant-Id:MCH-1|
+func (f *failureLimit) budget(g *Guard, r *http.Request, s *state, i int) (string, error) {
+	var account string
+	if i > 0 {
+		var err error
+		if account, err = f.accounts[i-1].key(g, r, s); err != nil {
+			return "", err
+		}
+	}
+	var ipb [64]byte
+	part := append(ipb[:0], "ip:"...)
+	ip, ok := g.ClientIP(r)
+	switch {
+	case !ok:
+		part = append(part, "unknown"...)
+	case i == 0 && ip.Is4():
+		part = ip.AppendTo(part)
+	default:
+		bits := 64 // the client's IPv6 /64, as ByIP counts it
+		if i > 0 {
+			bits = 48 // the client's network
+			if ip.Is4() {
+				bits = 24
+			}
+		}
+		part = netip.PrefixFrom(ip.WithZone(""), bits).Masked().AppendTo(part)
+	}
+	var buf [192]byte
+	b := strconv.AppendInt(buf[:0], int64(len(part)), 10)
+	b = append(append(append(b, ':'), part...), "|6:failed|"...)
+	if i > 0 {
+		b = strconv.AppendInt(b, int64(len(account)), 10)
+		b = append(append(append(b, ':'), account...), '|')
+	}
+	return string(b), nil
+}
 
 // errTooManyFailures refuses a request whose caller used up a failure
 // budget.
@@ -87,8 +129,8 @@ func (f *failureLimit) admit(g *Guard, r *http.Request, s *state) error {
 		return nil
 	}
 	t := s.timed()
-	for _, b := range f.budgets {
-		key, err := b.key(g, r, s)
+	for i := 0; i <= len(f.accounts); i++ {
+		key, err := f.budget(g, r, s, i)
 		if err != nil {
 			return err
 		}
@@ -120,8 +162,8 @@ func (f *failureLimit) count(g *Guard, r *http.Request, s *state, err error) {
 		return
 	}
 	t := s.timed()
-	for _, b := range f.budgets {
-		key, kerr := b.key(g, r, s)
+	for i := 0; i <= len(f.accounts); i++ {
+		key, kerr := f.budget(g, r, s, i)
 		if kerr != nil {
 			continue
 		}

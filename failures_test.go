@@ -191,3 +191,54 @@ func FuzzFailureLimitSparesTheOwner(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkFailureLimit measures Authenticate on a Guard with a limit of
+// failed attempts (per IP and per claimed merchant, on a MemoryLimiter)
+// against the same Guard without one, for a request with the right key.
+func BenchmarkFailureLimit(b *testing.B) {
+	keys := mustStore(b, KeySpec{Key: "sk_test_right1", Client: Client{ID: "MCH-1"}})
+	l, _ := NewMemoryLimiter([]Window{PerMinute(5), PerHour(20)})
+	r := tokenRequest("203.0.113.9:1", "sk_test_right1", "MCH-1")
+	for _, c := range []struct {
+		name string
+		g    *Guard
+	}{
+		{"floor=no limit", MustNew(MerchantKey(keys))},
+		{"failure limit", MustNew(MerchantKey(keys), WithFailureLimit(l, ByHeader("X-Merchant-Id")))},
+	} {
+		h := c.g.Authenticate()(bare)
+		b.Run(c.name, func(b *testing.B) {
+			w := &discard{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.ServeHTTP(w, r)
+			}
+		})
+	}
+}
+
+// TestFailureBudgetKeys: the budgets' keys have ByAll's form with the IP
+// first, so a MemoryLimiter counts them in the client's network's share.
+func TestFailureBudgetKeys(t *testing.T) {
+	clock := newTestClock()
+	g, l, _ := failureGuard(t, clock)
+	for _, tc := range []struct {
+		remote string
+		want   [2]string
+	}{
+		{"192.0.2.1:1", [2]string{"12:ip:192.0.2.1|6:failed|", "15:ip:192.0.2.0/24|6:failed|26:header:X-Merchant-Id:MCH-1|"}},
+		{"[2001:db8:1:2::3]:1", [2]string{"20:ip:2001:db8:1:2::/64|6:failed|", "18:ip:2001:db8:1::/48|6:failed|26:header:X-Merchant-Id:MCH-1|"}},
+		{"bogus", [2]string{"10:ip:unknown|6:failed|", "10:ip:unknown|6:failed|26:header:X-Merchant-Id:MCH-1|"}},
+	} {
+		r := tokenRequest(tc.remote, "k", "MCH-1")
+		for i, want := range tc.want {
+			got, err := g.failures.budget(g, r, nil, i)
+			if err != nil || got != want {
+				t.Errorf("%s budget %d: %q, %v; want %q", tc.remote, i, got, err, want)
+			}
+			if _, ip := l.group(got); !ip && tc.remote != "bogus" {
+				t.Errorf("%s budget %d: %q not counted as an IP key", tc.remote, i, got)
+			}
+		}
+	}
+}
