@@ -14,7 +14,7 @@ import (
 // failure takes a token from l in these budgets:
 //
 //   - the client IP's (Guard.ClientIP; an IPv6 address by its /64, as ByIP
-//     counts);
+//     counts; requests whose IP cannot be told share one);
 //   - for each of accounts, the account the request claims (such as
 //     ByHeader("X-Merchant-Id"), 88Pay's merchant) within the client's
 //     network: its /24 for IPv4, its /48 for IPv6. A guesser elsewhere
@@ -24,11 +24,11 @@ import (
 // the request with 429 (ErrRateLimited, Retry-After) while any of its
 // budgets has no token left, whatever credentials it carries: letting a
 // right one through an empty budget would tell a guesser which guess was
-// right. So the real owner of an account is refused only where it shares
-// an address, or a /24 or /48 with its account's name, with whoever used
-// the budget up (itself, or a guesser behind the same NAT or in the same
-// network), and only until a token refills; from any other network its
-// right credentials go through. A request the Scheme accepts takes nothing;
+// right. So the real owner of an account is refused only when a budget it
+// draws from is used up: its own address's (shared behind a NAT), or its
+// account's in its own /24 or /48; by itself, or by a guesser who shares
+// that address or network; and only until a token refills. From any other
+// network its right credentials go through. A request the Scheme accepts takes nothing;
 // missing credentials (ErrMissingKey) and a failing KeyStore
 // (ErrUnavailable) are not failures. Concurrent failures may exceed a
 // budget by the requests in flight at once.
@@ -38,7 +38,9 @@ import (
 // collide with RateLimit's. A MemoryLimiter counts the keys of one
 // network in that network's share, so junk account names sent from one
 // network fill at most its share. When l fails, the request is refused
-// with 503 (ErrUnavailable), as RateLimit does.
+// with 503 (ErrUnavailable), as RateLimit does. The check costs every
+// request a Take of nothing per budget (a round trip each on a Limiter in
+// Redis), and a failure a Take of one per budget.
 //
 // The limit applies wherever the Guard establishes identity (Authenticate,
 // RequireScope, ByClient, RequestID, Identify, Sessions.Issuer), once a

@@ -23,7 +23,9 @@ type ReplayStore interface {
 	// one atomic step, so of several concurrent calls with one id exactly
 	// one is fresh. Namespaces keep ids apart: one id in two namespaces is
 	// two ids. ttl is positive; an id is held through the instant its ttl
-	// ends, as RequestTime's window includes its ends.
+	// ends, as RequestTime's window includes its ends. RequestID's
+	// namespace is a client's id or, for a publishable client, its id, a
+	// NUL byte and the caller's address: a store must keep any bytes.
 	//
 	// An error is a backend failure (or a store that is full): nothing is
 	// known of the id, and RequestID refuses the request with 503.
