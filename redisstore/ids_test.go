@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +65,10 @@ func TestIDStoreTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The keys of 1µs and 1.5ms (kept 1 and 2 ms) may be gone already on
+	// a busy machine; the one of 90 s is there.
 	keys := rdb.Keys(ctx, "ttl:*").Val()
-	if len(keys) != 3 {
+	if len(keys) < 1 || len(keys) > 3 || !slices.Contains(keys, s.key("ns", (90*time.Second).String())) {
 		t.Fatalf("keys %q", keys)
 	}
 	for _, k := range keys {
