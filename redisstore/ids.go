@@ -2,7 +2,10 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,18 +21,57 @@ var _ apiguard.ReplayStore = (*IDStore)(nil)
 //
 //	<prefix>rid:<namespace>:<SHA-256 of the id, base64url>
 //
-// so a caller's id, whatever its length, costs Redis one short key until
-// its time to live runs out.
+// holding a random token of 22 characters that names the call that
+// recorded it, so a caller's id, whatever its length, costs Redis one
+// short key until its time to live runs out.
 //
 // It is an apiguard.ReplayStore: give it to Guard.RequestID so that every
 // replica refuses an id any of them has seen. Seen and Forget return an
-// error, within the timeout (WithTimeout), when Redis fails. An IDStore is
-// safe for concurrent use.
+// error, within the timeout (WithTimeout), when Redis fails.
+//
+// A Seen that fails may still have recorded its id: a command already
+// written to a Redis that is stopped or slow runs when Redis gets to it,
+// after the caller was refused with 503. So that the caller's retry is not
+// refused as a duplicate, the store releases such ids: it deletes the key
+// if, and only if, it still holds the failed call's token (so an id that
+// another request holds is never released), in the same round trip as its
+// next calls to Redis, before their own command. A release is kept until
+// Redis has answered it twice (the second time after the first answer, by
+// when anything sent before the failure has run), or has deleted the key.
+// At most 10,000 releases wait, about 250 bytes each (2.5 MB); past that, the ids
+// of further failures are not released and stay recorded until their time
+// to live runs out, as an id whose Forget fails does. The retry of an id,
+// on the replica that failed, releases it before recording it again; on
+// another replica, the id is free once the failed replica has sent its
+// releases, with its next calls to Redis (at most 64 in each).
+//
+// An IDStore is safe for concurrent use. It starts no goroutine.
 type IDStore struct {
 	rdb     redis.UniversalClient
 	prefix  string
 	timeout time.Duration
+
+	mu      sync.Mutex
+	pending map[string][]release // by Redis key: a key may have several
+	held    int                  // releases in pending
+	order   []string             // keys of pending, oldest first; may hold keys no longer pending
 }
+
+// release is the deletion of an id a failed Seen may have recorded.
+type release struct {
+	token    string // the value the failed call wrote
+	answered bool   // Redis answered it once without deleting the key
+}
+
+// Bounds of the releases an IDStore keeps and sends.
+const (
+	maxPendingReleases = 10_000 // releases waiting, at most
+	releasesPerCall    = 64     // releases sent with one call, at most, besides the call's own id's
+)
+
+// releaseScript deletes KEYS[1] if it holds ARGV[1]: it releases an id
+// only for the call that recorded it.
+var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 
 // NewIDStore returns an IDStore that keeps its ids in rdb.
 func NewIDStore(rdb redis.UniversalClient, opts ...Option) (*IDStore, error) {
@@ -44,15 +86,31 @@ func NewIDStore(rdb redis.UniversalClient, opts ...Option) (*IDStore, error) {
 // whole millisecond, and reports whether it is fresh: true the first time,
 // false while an earlier record lives. It is one atomic SET NX, so of
 // several requests with one id, on any replicas, exactly one is fresh.
+// When it fails, the id is released (see IDStore).
 func (s *IDStore) Seen(ctx context.Context, namespace, id string, ttl time.Duration) (fresh bool, err error) {
 	if ttl <= 0 {
 		return false, fmt.Errorf("redisstore: ttl %v, want a positive duration", ttl)
 	}
 	ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
+	key, token := s.key(namespace, id), newToken()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	fresh, err = s.rdb.SetNX(ctx, s.key(namespace, id), 1, ttl).Result()
+	due := s.due(key)
+	if len(due) == 0 {
+		fresh, err = s.rdb.SetNX(ctx, key, token, ttl).Result()
+	} else {
+		pipe := s.rdb.Pipeline()
+		cmds := make([]*redis.Cmd, len(due))
+		for i, d := range due {
+			cmds[i] = releaseScript.Eval(ctx, pipe, []string{d.key}, d.token)
+		}
+		set := pipe.SetNX(ctx, key, token, ttl)
+		pipe.Exec(ctx) // each command's own error is read below
+		s.settle(due, cmds)
+		fresh, err = set.Result()
+	}
 	if err != nil {
+		s.hold(key, release{token: token})
 		return false, fmt.Errorf("redisstore: %w", err)
 	}
 	return fresh, nil
@@ -74,4 +132,89 @@ func (s *IDStore) Forget(ctx context.Context, namespace, id string) error {
 // so no namespace and id can make another pair's key.
 func (s *IDStore) key(namespace, id string) string {
 	return s.prefix + "rid:" + namespace + ":" + digest(id)
+}
+
+// newToken returns 128 random bits in unpadded base64url: the value a Seen
+// writes, which names it.
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// dueRelease is a release taken from the pending ones to be sent.
+type dueRelease struct {
+	key string
+	release
+}
+
+// due takes the releases to send with a call for key: key's own first,
+// so that its retry is not refused by its own failed record, then the
+// oldest, up to releasesPerCall more.
+func (s *IDStore) due(key string) []dueRelease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == 0 {
+		return nil
+	}
+	var out []dueRelease
+	take := func(k string) {
+		for _, r := range s.pending[k] {
+			out = append(out, dueRelease{k, r})
+		}
+		s.held -= len(s.pending[k])
+		delete(s.pending, k)
+	}
+	take(key)
+	own := len(out)
+	i := 0
+	for ; i < len(s.order) && len(out)-own < releasesPerCall; i++ {
+		take(s.order[i])
+	}
+	s.order = s.order[i:]
+	if s.held == 0 {
+		s.order = nil
+	} else if len(s.order) > 2*len(s.pending)+releasesPerCall {
+		// Keys taken as a call's own stay in order; drop them.
+		s.order = s.order[:0:0]
+		for k := range s.pending {
+			s.order = append(s.order, k)
+		}
+	}
+	return out
+}
+
+// settle puts back the releases Redis did not answer, and those it
+// answered for the first time without deleting the key.
+func (s *IDStore) settle(due []dueRelease, cmds []*redis.Cmd) {
+	for i, d := range due {
+		n, err := cmds[i].Int()
+		switch {
+		case err == nil && (n == 1 || d.answered):
+			// Deleted, or answered twice: nothing sent before the first
+			// answer is left to run.
+		case err == nil:
+			d.answered = true
+			s.hold(d.key, d.release)
+		default:
+			s.hold(d.key, d.release)
+		}
+	}
+}
+
+// hold keeps r until it can be sent, unless maxPendingReleases wait.
+func (s *IDStore) hold(key string, r release) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held >= maxPendingReleases {
+		return
+	}
+	if s.pending == nil {
+		s.pending = make(map[string][]release)
+	}
+	if len(s.pending[key]) == 0 {
+		s.order = append(s.order, key)
+	}
+	s.pending[key] = append(s.pending[key], r)
+	s.held++
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,8 +65,10 @@ func TestIDStoreTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The keys of 1µs and 1.5ms (kept 1 and 2 ms) may be gone already on
+	// a busy machine; the one of 90 s is there.
 	keys := rdb.Keys(ctx, "ttl:*").Val()
-	if len(keys) != 3 {
+	if len(keys) < 1 || len(keys) > 3 || !slices.Contains(keys, s.key("ns", (90*time.Second).String())) {
 		t.Fatalf("keys %q", keys)
 	}
 	for _, k := range keys {
@@ -169,5 +173,57 @@ func TestRequestIDAcrossReplicas(t *testing.T) {
 		if got := send(step.h, step.id, step.fail); got != step.want {
 			t.Errorf("step %d: %d, want %d", i, got, step.want)
 		}
+	}
+}
+
+// TestIDStoreReleaseSparesAnotherHolder: the release of a failed Seen
+// deletes the id only if it still holds that call's token: an id another
+// request recorded meanwhile stays recorded.
+func TestIDStoreReleaseSparesAnotherHolder(t *testing.T) {
+	s := mustIDStore(t, prefix(t))
+	ctx := context.Background()
+	if fresh, err := s.Seen(ctx, "ns", "held", time.Minute); !fresh || err != nil {
+		t.Fatalf("first Seen: %v, %v", fresh, err)
+	}
+	// A call that failed on the same id, with its own token.
+	s.hold(s.key("ns", "held"), release{token: newToken()})
+	for range 2 { // a release is kept until answered twice
+		if fresh, err := s.Seen(ctx, "ns", "other-"+newToken(), time.Minute); !fresh || err != nil {
+			t.Fatalf("Seen sending the release: %v, %v", fresh, err)
+		}
+	}
+	if s.held != 0 {
+		t.Errorf("%d releases still pending after two answers", s.held)
+	}
+	if fresh, err := s.Seen(ctx, "ns", "held", time.Minute); fresh || err != nil {
+		t.Errorf("the id another request holds, after the release: fresh %v, %v; want held", fresh, err)
+	}
+}
+
+// TestIDStoreReleasesAreBounded: at most maxPendingReleases wait; the
+// releases of further failures are dropped.
+func TestIDStoreReleasesAreBounded(t *testing.T) {
+	s := mustIDStore(t, prefix(t))
+	for i := range maxPendingReleases + 10 {
+		s.hold(s.key("ns", strconv.Itoa(i)), release{token: "t"})
+	}
+	if s.held != maxPendingReleases || len(s.pending) != maxPendingReleases {
+		t.Errorf("%d releases held in %d keys, want %d", s.held, len(s.pending), maxPendingReleases)
+	}
+	// They leave releasesPerCall at a time, so a call's cost is bounded.
+	if fresh, err := s.Seen(context.Background(), "ns", "x", time.Minute); !fresh || err != nil {
+		t.Fatal(fresh, err)
+	}
+	answered := 0
+	for _, rs := range s.pending {
+		for _, r := range rs {
+			if r.answered {
+				answered++
+			}
+		}
+	}
+	if answered != releasesPerCall || s.held != maxPendingReleases {
+		t.Errorf("after one call %d releases answered of %d held, want %d of %d (answered once, they wait for a second answer)",
+			answered, s.held, releasesPerCall, maxPendingReleases)
 	}
 }
