@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,7 +24,19 @@ var _ apiguard.ReplayStore = (*IDStore)(nil)
 //
 // holding a random token of 22 characters that names the call that
 // recorded it, so a caller's id, whatever its length, costs Redis one
-// short key until its time to live runs out.
+// short key until its time to live runs out, and a member of two sorted
+// sets that count the ids held (<prefix>ridall) and those of the
+// namespace's share (<prefix>ridn:<namespace up to its first NUL byte>):
+// about 350 bytes an id in all.
+//
+// Its bounds, as apiguard's MemoryReplayStore: at most its capacity of ids
+// held (WithCapacity, DefaultIDCapacity by default), and an eighth of it
+// for the ids of one share (a namespace, or namespaces that begin alike up
+// to a NUL byte, as RequestID keeps a publishable client's callers). A new
+// id past its share gets apiguard.ErrStoreFull (RequestID answers 503),
+// while every other namespace goes on; past the capacity, every new id
+// does, until ids expire. No id is ever dropped to make room: that would
+// let a caller flush ids and replay them.
 //
 // It is an apiguard.ReplayStore: give it to Guard.RequestID so that every
 // replica refuses an id any of them has seen. Seen and Forget return an
@@ -47,9 +60,10 @@ var _ apiguard.ReplayStore = (*IDStore)(nil)
 //
 // An IDStore is safe for concurrent use. It starts no goroutine.
 type IDStore struct {
-	rdb     redis.UniversalClient
-	prefix  string
-	timeout time.Duration
+	rdb             redis.UniversalClient
+	prefix          string
+	timeout         time.Duration
+	capacity, share int
 
 	mu      sync.Mutex
 	pending map[string][]release // by Redis key: a key may have several
@@ -69,9 +83,46 @@ const (
 	releasesPerCall    = 64     // releases sent with one call, at most, besides the call's own id's
 )
 
-// releaseScript deletes KEYS[1] if it holds ARGV[1]: it releases an id
-// only for the call that recorded it.
-var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+// DefaultIDCapacity is the number of ids an IDStore holds unless
+// WithCapacity says otherwise; one share holds an eighth.
+const DefaultIDCapacity = 1_000_000
+
+// seenScript records an id unless it is held, or its share or the store is
+// full: KEYS the id's key, its share's set, the set of all; ARGV the
+// call's token, the ttl in ms, the id's member in the sets, the share's
+// and the store's capacity. Replies 1 (fresh), 0 (held), -1 (share full),
+// -2 (store full). Times are the server's.
+var seenScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return -2 end
+local exp = now + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], exp, ARGV[3])
+if redis.call('PEXPIRETIME', KEYS[2]) < exp then redis.call('PEXPIREAT', KEYS[2], exp) end
+redis.call('ZADD', KEYS[3], exp, ARGV[3])
+return 1
+`)
+
+// releaseScript deletes an id if it holds ARGV[1]: it releases an id only
+// for the call that recorded it. KEYS and ARGV[2] are seenScript's.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return redis.call('DEL', KEYS[1])
+`)
+
+// forgetScript deletes an id, whoever recorded it.
+var forgetScript = redis.NewScript(`
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return redis.call('DEL', KEYS[1])
+`)
 
 // NewIDStore returns an IDStore that keeps its ids in rdb.
 func NewIDStore(rdb redis.UniversalClient, opts ...Option) (*IDStore, error) {
@@ -79,14 +130,19 @@ func NewIDStore(rdb redis.UniversalClient, opts ...Option) (*IDStore, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &IDStore{rdb: rdb, prefix: c.prefix, timeout: c.timeout}, nil
+	capacity := c.capacity
+	if capacity == 0 {
+		capacity = DefaultIDCapacity
+	}
+	return &IDStore{rdb: rdb, prefix: c.prefix, timeout: c.timeout, capacity: capacity, share: max(capacity/8, 1)}, nil
 }
 
 // Seen records id in namespace (a client, an API) for ttl, rounded up to a
 // whole millisecond, and reports whether it is fresh: true the first time,
-// false while an earlier record lives. It is one atomic SET NX, so of
+// false while an earlier record lives. It is one atomic script, so of
 // several requests with one id, on any replicas, exactly one is fresh.
-// When it fails, the id is released (see IDStore).
+// A new id past its share or the capacity gets apiguard.ErrStoreFull.
+// When it fails otherwise, the id is released (see IDStore).
 func (s *IDStore) Seen(ctx context.Context, namespace, id string, ttl time.Duration) (fresh bool, err error) {
 	if ttl <= 0 {
 		return false, fmt.Errorf("redisstore: ttl %v, want a positive duration", ttl)
@@ -95,26 +151,51 @@ func (s *IDStore) Seen(ctx context.Context, namespace, id string, ttl time.Durat
 	key, token := s.key(namespace, id), newToken()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	keys, member := s.keys(namespace, key)
+	args := []any{token, ttl.Milliseconds(), member, s.share, s.capacity}
+	var res int64
 	due := s.due(key)
 	if len(due) == 0 {
-		fresh, err = s.rdb.SetNX(ctx, key, token, ttl).Result()
+		res, err = seenScript.Run(ctx, s.rdb, keys, args...).Int64()
 	} else {
 		pipe := s.rdb.Pipeline()
 		cmds := make([]*redis.Cmd, len(due))
 		for i, d := range due {
-			cmds[i] = releaseScript.Eval(ctx, pipe, []string{d.key}, d.token)
+			dkeys, dmember := s.keysOf(d.key)
+			cmds[i] = releaseScript.Eval(ctx, pipe, dkeys, d.token, dmember)
 		}
-		set := pipe.SetNX(ctx, key, token, ttl)
+		seen := seenScript.Eval(ctx, pipe, keys, args...)
 		pipe.Exec(ctx) // each command's own error is read below
 		s.settle(due, cmds)
-		fresh, err = set.Result()
+		res, err = seen.Int64()
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		s.hold(key, release{token: token})
 		return false, fmt.Errorf("redisstore: %w", err)
+	case res < 0:
+		return false, apiguard.ErrStoreFull
 	}
-	return fresh, nil
+	return res == 1, nil
 }
+
+// keys returns the keys of seenScript for the id whose key is key, in
+// namespace, and its member in the sets.
+func (s *IDStore) keys(namespace, key string) ([]string, string) {
+	share, _, _ := strings.Cut(namespace, "\x00")
+	member := key[len(s.prefix)+len("rid:"):] // the namespace and the digest
+	return []string{key, s.prefix + "ridn:" + share, s.prefix + "ridall"}, member
+}
+
+// keysOf is keys for the key of an id alone.
+func (s *IDStore) keysOf(key string) ([]string, string) {
+	member := key[len(s.prefix)+len("rid:"):]
+	namespace := member[:len(member)-1-digestLen]
+	return s.keys(namespace, key)
+}
+
+// digestLen is the length of digest's result.
+const digestLen = 43
 
 // Forget removes id from namespace, so that it is fresh again (RequestID
 // calls it when a later check refuses the request that recorded the id).
@@ -122,7 +203,8 @@ func (s *IDStore) Seen(ctx context.Context, namespace, id string, ttl time.Durat
 func (s *IDStore) Forget(ctx context.Context, namespace, id string) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	if err := s.rdb.Del(ctx, s.key(namespace, id)).Err(); err != nil {
+	keys, member := s.keys(namespace, s.key(namespace, id))
+	if err := forgetScript.Run(ctx, s.rdb, keys, member).Err(); err != nil {
 		return fmt.Errorf("redisstore: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -67,7 +68,7 @@ func TestIDStoreTTL(t *testing.T) {
 	}
 	// The keys of 1µs and 1.5ms (kept 1 and 2 ms) may be gone already on
 	// a busy machine; the one of 90 s is there.
-	keys := rdb.Keys(ctx, "ttl:*").Val()
+	keys := rdb.Keys(ctx, "ttl:rid:*").Val()
 	if len(keys) < 1 || len(keys) > 3 || !slices.Contains(keys, s.key("ns", (90*time.Second).String())) {
 		t.Fatalf("keys %q", keys)
 	}
@@ -225,5 +226,55 @@ func TestIDStoreReleasesAreBounded(t *testing.T) {
 	if answered != releasesPerCall || s.held != maxPendingReleases {
 		t.Errorf("after one call %d releases answered of %d held, want %d of %d (answered once, they wait for a second answer)",
 			answered, s.held, releasesPerCall, maxPendingReleases)
+	}
+}
+
+// TestIDStoreOneNamespaceCannotFillTheStore: a share (a namespace, or the
+// namespaces of one publishable client's callers) holds an eighth of the
+// capacity; past it, its new ids get ErrStoreFull while every other
+// namespace goes on; past the capacity, every new id does, until ids are
+// forgotten or expire. No held id is ever dropped to make room.
+func TestIDStoreOneNamespaceCannotFillTheStore(t *testing.T) {
+	s := mustIDStore(t, prefix(t), WithCapacity(16)) // shares of 2
+	ctx := context.Background()
+	seen := func(ns, id string) (bool, error) { return s.Seen(ctx, ns, id, time.Minute) }
+	for i := range 2 {
+		if fresh, err := seen("greedy", strconv.Itoa(i)); !fresh || err != nil {
+			t.Fatalf("greedy id %d: %v, %v", i, fresh, err)
+		}
+	}
+	if _, err := seen("greedy", "2"); !errors.Is(err, apiguard.ErrStoreFull) {
+		t.Fatalf("past its share: %v, want ErrStoreFull", err)
+	}
+	if fresh, err := seen("greedy", "0"); fresh || err != nil {
+		t.Errorf("a held id of a full share: %v, %v; want held, not dropped", fresh, err)
+	}
+	// A publishable client's callers share one share.
+	if fresh, err := seen("app\x00ip:203.0.113.1", "a"); !fresh || err != nil {
+		t.Fatal(fresh, err)
+	}
+	if fresh, err := seen("app\x00ip:203.0.113.2", "a"); !fresh || err != nil {
+		t.Fatal(fresh, err)
+	}
+	if _, err := seen("app\x00ip:203.0.113.3", "a"); !errors.Is(err, apiguard.ErrStoreFull) {
+		t.Errorf("a third caller of a full share: %v, want ErrStoreFull", err)
+	}
+	// Others go on, up to the capacity.
+	for i := range 6 {
+		for j := range 2 {
+			if fresh, err := seen("client-"+strconv.Itoa(i), strconv.Itoa(j)); !fresh || err != nil {
+				t.Fatalf("client %d id %d: %v, %v", i, j, fresh, err)
+			}
+		}
+	}
+	if _, err := seen("latecomer", "x"); !errors.Is(err, apiguard.ErrStoreFull) {
+		t.Fatalf("past the capacity: %v, want ErrStoreFull", err)
+	}
+	// Forgetting makes room.
+	if err := s.Forget(ctx, "greedy", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if fresh, err := seen("latecomer", "x"); !fresh || err != nil {
+		t.Errorf("once an id is forgotten: %v, %v", fresh, err)
 	}
 }
