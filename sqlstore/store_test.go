@@ -370,7 +370,7 @@ func TestParsePrefix(t *testing.T) {
 		}
 	}
 	for in, hint := range map[string]string{
-		"203.0.113.7/24": "write 203.0.113.7/32 for the one address or 203.0.113.0/24 for the range",
+		"203.0.113.7/24": "write 203.0.113.7/32 for the one address, or 203.0.113.0/24 for the network",
 		"2001:db8::1/64": "2001:db8::1/128",
 		"fe80::1%eth0":   "not an IP address",
 		"203.0.113.256":  "not an IP address",

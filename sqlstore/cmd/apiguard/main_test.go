@@ -225,7 +225,7 @@ func TestBadInput(t *testing.T) {
 				{"revoke revoked key", []string{"keys", "revoke", "gone"}, 1, "key revoked"},
 				{"revoke no key", []string{"keys", "revoke"}, 2, "takes one key id"},
 				{"ips malformed", []string{"ips", "add", k.KeyID, "10.0.0.0/8", "not-an-ip"}, 2, `"not-an-ip" is not an IP address`},
-				{"ips host bits", []string{"ips", "add", k.KeyID, "203.0.113.7/24"}, 2, "write 203.0.113.7/32 for the one address or 203.0.113.0/24 for the range"},
+				{"ips host bits", []string{"ips", "add", k.KeyID, "203.0.113.7/24"}, 2, "write 203.0.113.7/32 for the one address, or 203.0.113.0/24 for the network"},
 				{"ips zone", []string{"ips", "add", k.KeyID, "fe80::1%eth0"}, 2, "not an IP address"},
 				{"ips unknown key", []string{"ips", "add", "key_nope", "10.0.0.0/8"}, 1, "no such key"},
 				{"ips none", []string{"ips", "add", k.KeyID}, 2, "one or more address ranges"},
