@@ -290,4 +290,3 @@ func WriteLoopback(w io.Writer, rounds []Round) {
 		fmt.Fprintf(w, "\nguarded / bare: **%s**\n", strconv.FormatFloat(g/b, 'f', 3, 64))
 	}
 }
-
