@@ -4,6 +4,8 @@
 //
 //	benchreport -bench raw.txt [-benchstat stat.txt] [-loopback rounds.txt] \
 //		-go "go1.26.0 linux/amd64" -cores 2 -date 2026-11-30 -command "COUNT=6 bash scripts/bench.sh"
+//
+// With -loopback and no -bench it prints the loopback table alone.
 package main
 
 import (
@@ -17,7 +19,7 @@ import (
 )
 
 func main() {
-	benchFile := flag.String("bench", "", "the `file` of go test -bench output (required)")
+	benchFile := flag.String("bench", "", "the `file` of go test -bench output")
 	statFile := flag.String("benchstat", "", "the `file` of benchstat's summary")
 	loopFile := flag.String("loopback", "", "the `file` of loopback rounds: <route> <requests/s> a line")
 	loopHow := flag.String("loopback-how", "", "how the loopback load was made (`text`)")
@@ -27,14 +29,35 @@ func main() {
 	command := flag.String("command", "", "the command that made the run")
 	count := flag.String("count", "", "passes per category")
 	flag.Parse()
-	if *benchFile == "" {
+	if *benchFile == "" && *loopFile == "" {
 		flag.Usage()
 		os.Exit(2)
+	}
+	if *benchFile == "" {
+		if err := loopbackTable(*loopFile); err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport:", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(*benchFile, *statFile, *loopFile, *loopHow, *goVersion, *cores, *date, *command, *count); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
+}
+
+func loopbackTable(loopFile string) error {
+	f, err := os.Open(loopFile)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rounds, err := report.ParseLoopback(f)
+	if err != nil {
+		return err
+	}
+	report.WriteLoopback(os.Stdout, rounds)
+	return nil
 }
 
 func run(benchFile, statFile, loopFile, loopHow, goVersion, cores, date, command, count string) error {
