@@ -34,6 +34,11 @@ var bearerLibs = []struct {
 	make func(tb testing.TB, n int) http.Handler
 }{
 	{"ref-bare", func(testing.TB, int) http.Handler { return OK }},
+	{"ref-echo", func(testing.TB, int) http.Handler {
+		e := echo.New()
+		e.GET("/api/v1/payment/:id", EchoOK)
+		return e
+	}},
 	{"apiguard", func(tb testing.TB, n int) http.Handler {
 		store, err := apiguard.NewMemoryKeyStore(apiguard.WithCapacity(n))
 		if err != nil {
