@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // IPAllow returns a wrapper that lets through only requests whose client IP
@@ -108,12 +110,8 @@ func ParsePrefixes(list ...string) ([]netip.Prefix, error) {
 // every host of that network in (or, for a trusted proxy, forge
 // X-Forwarded-For). The error shows both forms.
 func checkPrefix(p netip.Prefix) error {
-	switch {
-	case !p.IsValid():
-		return fmt.Errorf("apiguard: invalid prefix %v", p)
-	case p != p.Masked():
-		return fmt.Errorf("apiguard: prefix %v has host bits set: write %v for the one address, or %v for the network",
-			p, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), p.Masked())
+	if _, err := wire.CheckPrefix(p); err != nil {
+		return fmt.Errorf("apiguard: %w", err)
 	}
 	return nil
 }

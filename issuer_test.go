@@ -142,7 +142,7 @@ func TestIssuerConfig(t *testing.T) {
 		t.Error("MerchantKey(nil) accepted")
 	}
 	ring, _ := NewKeyRing(nil, f.key)
-	s, _ := NewSessions(ring)
+	s, _ := NewSessions("test-api", ring)
 	if _, err := s.Issue(&Client{ID: "m"}); !errors.Is(err, errNoSigningKey) {
 		t.Errorf("verify-only ring issued: %v", err)
 	}

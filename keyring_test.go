@@ -125,8 +125,8 @@ func TestSigningKeyPEMRoundTrip(t *testing.T) {
 	signer, _ := NewKeyRing(k2)
 	verifier, _ := NewKeyRing(nil, k3)
 	clock := newTestClock()
-	s1, _ := NewSessions(signer, WithClock(clock.Now))
-	s2, _ := NewSessions(verifier, WithClock(clock.Now))
+	s1, _ := NewSessions("test-api", signer, WithClock(clock.Now))
+	s2, _ := NewSessions("test-api", verifier, WithClock(clock.Now))
 	set, err := s1.Issue(&Client{ID: "m"})
 	if err != nil {
 		t.Fatal(err)

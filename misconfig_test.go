@@ -75,13 +75,13 @@ func TestMisconfigurationFailsAtConstruction(t *testing.T) {
 		}), []string{"IPAllow", "prefix 1"}},
 		{"NewKeyRing of no key", func() (http.Handler, error) { _, err := NewKeyRing(nil); return nil, err }, []string{"NewKeyRing", "nil signing key"}},
 		{"NewKeyRing signing with a verification key", func() (http.Handler, error) { _, err := NewKeyRing(verifyKey); return nil, err }, []string{"signing key", "k1"}},
-		{"NewSessions of a zero KeyRing", func() (http.Handler, error) { _, err := NewSessions(&KeyRing{}); return nil, err }, []string{"NewSessions", "KeyRing"}},
+		{"NewSessions of a zero KeyRing", func() (http.Handler, error) { _, err := NewSessions("test-api", &KeyRing{}); return nil, err }, []string{"NewSessions", "KeyRing"}},
 		{"Issuer on a verify-only ring", func() (http.Handler, error) {
 			ring, err := NewKeyRing(nil, verifyKey)
 			if err != nil {
 				return nil, err
 			}
-			s, err := NewSessions(ring)
+			s, err := NewSessions("test-api", ring)
 			if err != nil {
 				return nil, err
 			}

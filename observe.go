@@ -59,6 +59,7 @@ type Decision struct {
 	//	key_store_failed     the KeyStore failed (503)
 	//	limiter_failed       the Limiter failed (503)
 	//	replay_store_failed  the ReplayStore failed (503)
+	//	session_store_failed the Sessions' SessionStore failed (503)
 	Cause string
 
 	// Client is the caller when a Scheme established one before the
@@ -104,6 +105,7 @@ var (
 	errKeyStoreFailed     = &causeError{ErrUnavailable, "key_store_failed"}
 	errLimiterFailed      = &causeError{ErrUnavailable, "limiter_failed"}
 	errReplayStoreFailed  = &causeError{ErrUnavailable, "replay_store_failed"}
+	errSessionStoreFailed = &causeError{ErrUnavailable, "session_store_failed"}
 )
 
 // withCause returns reason carrying the cause of err, or reason itself
@@ -242,10 +244,8 @@ func Fill(store any) (entries, capacity int, ok bool) {
 			return s.len(), s.max, true
 		}
 	case *Sessions:
-		if s != nil && s.fams.byID != nil {
-			s.famMu.Lock()
-			defer s.famMu.Unlock()
-			return len(s.fams.byID), s.maxFams, true
+		if s != nil && s.mem != nil {
+			return s.mem.len(), s.mem.max, true
 		}
 	}
 	return 0, 0, false

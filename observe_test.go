@@ -267,8 +267,8 @@ func TestFill(t *testing.T) {
 	replay.Seen(context.Background(), "ns", "id-1", time.Minute)
 	sk, _ := GenerateSigningKey("fill")
 	ring, _ := NewKeyRing(sk)
-	sessions, _ := NewSessions(ring, WithCapacity(5), WithClock(clock.Now))
-	sessions.Login(&Client{ID: "u"})
+	sessions, _ := NewSessions("test-api", ring, WithCapacity(5), WithClock(clock.Now))
+	sessions.Login(context.Background(), &Client{ID: "u"})
 	for name, tt := range map[string]struct {
 		store             any
 		entries, capacity int

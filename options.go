@@ -72,6 +72,7 @@ type config struct {
 	leeway    time.Duration
 	leewaySet bool
 	lifetimes [UserToken + 1]time.Duration
+	sessions  SessionStore
 
 	// hash schemes
 	bodyLimit int64
@@ -317,6 +318,21 @@ func WithLeeway(d time.Duration) Option {
 			return fmt.Errorf("leeway %v is not between 0 and 1m", d)
 		}
 		c.leeway, c.leewaySet = d, true
+		return nil
+	}}
+}
+
+// WithSessionStore gives NewSessions the store of its sessions and
+// revocations, such as one every replica of a server shares (the
+// redisstore module has one). The default keeps them in the memory of
+// the process, bounded by WithCapacity; with a store of one's own,
+// WithCapacity does not apply (the store has its own bounds).
+func WithSessionStore(store SessionStore) Option {
+	return Option{"WithSessionStore", toSessions, func(c *config) error {
+		if isNil(store) {
+			return errors.New("nil SessionStore")
+		}
+		c.sessions = store
 		return nil
 	}}
 }

@@ -25,7 +25,7 @@ func TestOptionErrorsNameTheOption(t *testing.T) {
 			_, err := NewMemoryReplayStore(o...)
 			return err
 		},
-		"NewSessions":   func(o ...Option) error { _, err := NewSessions(ring, o...); return err },
+		"NewSessions":   func(o ...Option) error { _, err := NewSessions("test-api", ring, o...); return err },
 		"HashSignature": func(o ...Option) error { _, err := New(HashSignature(owner, fields, o...)); return err },
 		"HMACSignature": func(o ...Option) error { _, err := New(HMACSignature(owner, fields, o...)); return err },
 	}

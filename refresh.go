@@ -1,6 +1,8 @@
 package apiguard
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -13,7 +15,8 @@ import (
 // credentials are checked), and starts tracking the session for
 // refresh-token rotation. It fails as Issue does.
 //
-// Sessions track at most their capacity of sessions (WithCapacity), each
+// Login fails with ErrUnavailable (503) when the SessionStore fails. In
+// memory, Sessions track at most their capacity of sessions (WithCapacity), each
 // until its user token expires, and at most 16 sessions of one user (c.ID;
 // fewer if the capacity is smaller). A user's new login makes room by
 // forgetting that user's oldest session, which can then no longer mint
@@ -26,7 +29,7 @@ import (
 // fewer than 16 sessions fails with ErrStoreFull rather than forget
 // another user's session, until one expires or is revoked: answer it with
 // 503 (ErrUnavailable). A tracked session takes about 400 bytes.
-func (s *Sessions) Login(c *Client) (*TokenSet, error) {
+func (s *Sessions) Login(ctx context.Context, c *Client) (*TokenSet, error) {
 	g, err := s.newGrant(c)
 	if err != nil {
 		return nil, err
@@ -45,111 +48,10 @@ func (s *Sessions) Login(c *Client) (*TokenSet, error) {
 		return nil, err
 	}
 	set.ExpiresIn = int64(life / time.Second)
-	s.famMu.Lock()
-	defer s.famMu.Unlock()
-	if err := s.fams.add(g.sid, &family{sub: g.sub, refresh: refresh, end: g.end}, s.now(), s.maxFams, s.userFams, &s.revs); err != nil {
-		return nil, err
+	if err := s.store.Start(ctx, g.sid, g.sub, refresh, s.now(), g.end); err != nil {
+		return nil, storeError(err)
 	}
 	return set, nil
-}
-
-// family is the rotation state of a session issued by Login.
-type family struct {
-	sub     string    // the user
-	refresh string    // id of the session's one live refresh token
-	end     time.Time // expiry of the user token (of the access tokens once burnt); nothing of the session outlives it
-	burnt   bool      // revoked for refresh-token reuse, held until end
-}
-
-// families are the sessions Login tracks: at most a capacity in all and a
-// number per user, each until its end. See Login.
-type families struct {
-	byID  map[string]*family
-	users map[string][]string  // user -> their session ids, oldest first
-	q     expiryQueue[famItem] // min-heap by end; may hold items of sessions gone or burnt since
-}
-
-type famItem struct {
-	sid string
-	end int64 // Unix nanoseconds
-}
-
-func (it famItem) expiry() int64 { return it.end }
-
-// expire drops the families whose end is past.
-func (fs *families) expire(now time.Time, rv *revocations) {
-	t := now.UnixNano()
-	for fs.q.due(t) {
-		it := fs.q.pop()
-		if f, ok := fs.byID[it.sid]; ok && f.end.UnixNano() == it.end {
-			fs.remove(it.sid, f, rv)
-		}
-	}
-}
-
-// add tracks f as session sid, making room as Login says, or fails with
-// ErrStoreFull.
-func (fs *families) add(sid string, f *family, now time.Time, limit, perUser int, rv *revocations) error {
-	fs.expire(now, rv)
-	mine := fs.users[f.sub]
-	if len(mine) >= perUser {
-		// The user's oldest session that is not burnt makes room; burnt
-		// ones hold their revocation until their access tokens expire.
-		evicted := false
-		for _, old := range mine {
-			if o := fs.byID[old]; !o.burnt {
-				fs.remove(old, o, rv)
-				evicted = true
-				break
-			}
-		}
-		if !evicted {
-			return ErrStoreFull
-		}
-	} else if len(fs.byID) >= limit {
-		return ErrStoreFull
-	}
-	fs.byID[sid] = f
-	fs.users[f.sub] = append(fs.users[f.sub], sid)
-	fs.q.push(famItem{sid, f.end.UnixNano()})
-	return nil
-}
-
-// burn marks f (session sid) revoked until until, which is not after its
-// end.
-func (fs *families) burn(sid string, f *family, until time.Time, rv *revocations) {
-	f.burnt, f.end, f.refresh = true, until, ""
-	fs.q.push(famItem{sid, until.UnixNano()})
-	rv.burn(sid, until)
-}
-
-// remove forgets session sid, tracked as f.
-func (fs *families) remove(sid string, f *family, rv *revocations) {
-	delete(fs.byID, sid)
-	mine := fs.users[f.sub]
-	for i, x := range mine {
-		if x == sid {
-			mine = append(mine[:i], mine[i+1:]...)
-			break
-		}
-	}
-	if len(mine) == 0 {
-		delete(fs.users, f.sub)
-	} else {
-		fs.users[f.sub] = mine
-	}
-	if f.burnt {
-		rv.unburn(sid)
-	}
-	// Items of sessions gone stay in the heap until their time; rebuild it
-	// when they are as many as the live ones, so that it holds at most
-	// about twice the capacity.
-	if len(fs.q) > 2*len(fs.byID)+64 {
-		fs.q = fs.q[:0]
-		for id, f := range fs.byID {
-			fs.q.push(famItem{id, f.end.UnixNano()})
-		}
-	}
 }
 
 // Exchange trades the token of kind in r's `Authorization: Bearer` header
@@ -167,13 +69,14 @@ func (fs *families) remove(sid string, f *family, rv *revocations) {
 //     session's previous one.
 //
 // Any other invalid, wrong-kind or revoked token, or a session no longer
-// tracked, is ErrInvalidToken. Any other kind is an error of the caller,
+// tracked, is ErrInvalidToken; a failure of the SessionStore is
+// ErrUnavailable, and mints nothing. Any other kind is an error of the caller,
 // matching no sentinel.
 func (s *Sessions) Exchange(r *http.Request, kind TokenKind) (*TokenSet, error) {
 	if kind != RefreshToken && kind != UserToken {
 		return nil, fmt.Errorf("apiguard: Exchange takes a refresh or a user token, not a %v token", kind)
 	}
-	g, next, err := s.rotate(r.Header, kind)
+	g, next, err := s.rotate(r.Context(), r.Header, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -193,43 +96,45 @@ func (s *Sessions) Exchange(r *http.Request, kind TokenKind) (*TokenSet, error) 
 
 // rotate verifies the token of kind in h, makes a new refresh token id the
 // live one of its session and returns it, with the grant to sign with.
-func (s *Sessions) rotate(h http.Header, kind TokenKind) (*grant, string, error) {
+func (s *Sessions) rotate(ctx context.Context, h http.Header, kind TokenKind) (*grant, string, error) {
 	raw, err := bearerToken(h)
 	if err != nil {
 		return nil, "", err
 	}
 	c := s.getClaims()
 	defer s.putClaims(c)
-	if err := s.verify(raw, kind, c); err != nil {
+	if err := s.verify(ctx, raw, kind, c); err != nil {
 		return nil, "", err
 	}
 	now := s.now()
 	next := newTokenID()
-	s.famMu.Lock()
-	s.fams.expire(now, &s.revs)
-	f, ok := s.fams.byID[c.SessionID]
-	switch {
-	case !ok || f.burnt || !now.Before(f.end):
-		s.famMu.Unlock()
-		return nil, "", fmt.Errorf("%w: %w", ErrInvalidToken, errUnknownSession)
-	case kind == RefreshToken && !equalStrings(f.refresh, c.ID):
-		// Nothing of the session can mint tokens any more; only its access
-		// tokens still verify, so the revocation is held as long as they
-		// live, with the session: it keeps its place among the user's
-		// sessions until then, and takes none of the operators' list.
-		until := now.Add(s.lifetimes[AccessToken])
-		if f.end.Before(until) {
-			until = f.end
-		}
-		s.fams.burn(c.SessionID, f, until.Add(s.leeway), &s.revs)
-		s.famMu.Unlock()
-		return nil, "", fmt.Errorf("%w: %w", ErrInvalidToken, ErrRefreshTokenReused)
+	presented := ""
+	if kind == RefreshToken {
+		presented = c.ID
 	}
-	f.refresh = next
-	end := f.end
-	s.famMu.Unlock()
+	// On reuse, the session's access tokens are the only ones still
+	// verifying: its revocation is held as long as they live.
+	end, err := s.store.Rotate(ctx, c.SessionID, presented, next, now, now.Add(s.lifetimes[AccessToken]+s.leeway))
+	switch {
+	case errors.Is(err, ErrRefreshTokenReused):
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalidToken, ErrRefreshTokenReused)
+	case err != nil:
+		return nil, "", storeError(err)
+	case end.IsZero():
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalidToken, errUnknownSession)
+	}
 	return &grant{
 		iat: *jwt.NewNumericDate(now), end: end,
 		sub: c.Subject, sid: c.SessionID, env: c.Env, scope: c.Scope, role: c.Role,
 	}, next, nil
+}
+
+// storeError is the refusal of a request whose SessionStore failed with
+// err: ErrStoreFull as it is, anything else 503 (ErrUnavailable) with the
+// cause "session_store_failed".
+func storeError(err error) error {
+	if errors.Is(err, ErrStoreFull) {
+		return err
+	}
+	return fmt.Errorf("%w: session store: %w", errSessionStoreFailed, err)
 }

@@ -1,6 +1,7 @@
 package apiguard
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -33,7 +34,7 @@ func userCall(access, user string) *http.Request {
 
 func login(t *testing.T, f *sessFixture, id string) *TokenSet {
 	t.Helper()
-	set, err := f.s.Login(&Client{ID: id, Env: Sandbox, Scopes: []string{"profile:read"}})
+	set, err := f.s.Login(context.Background(), &Client{ID: id, Env: Sandbox, Scopes: []string{"profile:read"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestLoginNeverEvictsAnotherUsersSession(t *testing.T) {
 	f := newSessFixture(t, WithCapacity(2))
 	first := login(t, f, "u1")
 	second := login(t, f, "u2")
-	if _, err := f.s.Login(&Client{ID: "u3", Env: Sandbox}); !errors.Is(err, ErrStoreFull) {
+	if _, err := f.s.Login(context.Background(), &Client{ID: "u3", Env: Sandbox}); !errors.Is(err, ErrStoreFull) {
 		t.Errorf("login at the capacity: %v, want ErrStoreFull", err)
 	}
 	for _, set := range []*TokenSet{first, second} {
@@ -256,7 +257,7 @@ func TestLoginNeverEvictsAnotherUsersSession(t *testing.T) {
 	// Once a session expires, its place is free.
 	f.clock.Advance(f.s.lifetimes[UserToken])
 	login(t, f, "u3")
-	if n := len(f.s.fams.byID); n != 1 {
+	if n := len(f.s.mem.fams.byID); n != 1 {
 		t.Errorf("%d sessions tracked, want 1", n)
 	}
 }
@@ -271,7 +272,7 @@ func TestUserLoginsEvictOnlyTheirOwnSessions(t *testing.T) {
 	for range 500 {
 		mallory = append(mallory, login(t, f, "mallory"))
 	}
-	if n := len(f.s.fams.byID); n != 1+maxUserSessions {
+	if n := len(f.s.mem.fams.byID); n != 1+maxUserSessions {
 		t.Errorf("%d sessions tracked, want %d", n, 1+maxUserSessions)
 	}
 	if _, err := f.s.Exchange(bearer(victim.RefreshToken), RefreshToken); err != nil {
@@ -343,7 +344,7 @@ func TestConcurrentRotation(t *testing.T) {
 			if err := f.ring.Rotate(k); err != nil {
 				t.Error(err)
 			}
-			f.s.RevokeSession("sess_" + k.ID())
+			f.s.RevokeSession(context.Background(), "sess_"+k.ID())
 			if i > 0 {
 				f.ring.Remove(keys[i-1].ID())
 			}
@@ -366,7 +367,7 @@ func TestReuseDoesNotCrowdOutRevocations(t *testing.T) {
 	var reusedAt []time.Time
 	var refusedLogins int
 	for len(reused) < 200 {
-		set, err := f.s.Login(&Client{ID: "mallory", Env: Sandbox})
+		set, err := f.s.Login(context.Background(), &Client{ID: "mallory", Env: Sandbox})
 		if errors.Is(err, ErrStoreFull) {
 			// All of mallory's places hold revocations in force: only
 			// mallory waits.
@@ -399,14 +400,14 @@ func TestReuseDoesNotCrowdOutRevocations(t *testing.T) {
 		t.Error("mallory never held all of their places")
 	}
 	for i := range 5 {
-		if err := f.s.RevokeSession("sess_op" + strconv.Itoa(i)); err != nil {
+		if err := f.s.RevokeSession(context.Background(), "sess_op"+strconv.Itoa(i)); err != nil {
 			t.Fatalf("operator's revocation %d after %d reuses: %v", i, len(reused), err)
 		}
 	}
-	if err := f.s.RevokeSession(victim.SessionID); !errors.Is(err, ErrStoreFull) {
+	if err := f.s.RevokeSession(context.Background(), victim.SessionID); !errors.Is(err, ErrStoreFull) {
 		t.Errorf("operators' list past its tenth: %v", err)
 	}
-	if n := len(f.s.fams.byID); n > 1+maxUserSessions {
+	if n := len(f.s.mem.fams.byID); n > 1+maxUserSessions {
 		t.Errorf("%d sessions tracked, want at most %d", n, 1+maxUserSessions)
 	}
 }
@@ -420,11 +421,11 @@ func TestSessionFamiliesMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for i := range n + 100 {
-		f.s.Login(&Client{ID: "user-" + strconv.Itoa(i), Env: Sandbox})
+		f.s.Login(context.Background(), &Client{ID: "user-" + strconv.Itoa(i), Env: Sandbox})
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if got := len(f.s.fams.byID); got != n {
+	if got := len(f.s.mem.fams.byID); got != n {
 		t.Errorf("%d sessions tracked, want %d", got, n)
 	}
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 400*n {

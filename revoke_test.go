@@ -1,6 +1,7 @@
 package apiguard
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -14,13 +15,13 @@ func TestRevocation(t *testing.T) {
 	h := f.callG.Authenticate()(okHandler)
 	status := func(tok, sid string) int { return serve(h, call(tok, sid)).Code }
 
-	if err := f.s.RevokeSession(sid1); err != nil {
+	if err := f.s.RevokeSession(context.Background(), sid1); err != nil {
 		t.Fatal(err)
 	}
 	if status(tok1, sid1) != 401 || status(tok2, sid2) != 200 || status(tokO, sidO) != 200 {
 		t.Error("session revocation: wrong tokens refused")
 	}
-	if err := f.s.RevokeSubject(payMerchant); err != nil {
+	if err := f.s.RevokeSubject(context.Background(), payMerchant); err != nil {
 		t.Fatal(err)
 	}
 	if status(tok2, sid2) != 401 || status(tokO, sidO) != 200 {
@@ -39,25 +40,25 @@ func TestRevocation(t *testing.T) {
 
 func TestRevocationBound(t *testing.T) {
 	f := newSessFixture(t, WithCapacity(20))
-	if err := f.s.RevokeSession("sess_a"); err != nil {
+	if err := f.s.RevokeSession(context.Background(), "sess_a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.RevokeSubject("m1"); err != nil {
+	if err := f.s.RevokeSubject(context.Background(), "m1"); err != nil {
 		t.Fatal(err)
 	}
 	// Revoking again what is revoked takes no room.
-	if err := f.s.RevokeSession("sess_a"); err != nil {
+	if err := f.s.RevokeSession(context.Background(), "sess_a"); err != nil {
 		t.Errorf("revoking again: %v", err)
 	}
-	if err := f.s.RevokeSession("sess_b"); !errors.Is(err, ErrStoreFull) {
+	if err := f.s.RevokeSession(context.Background(), "sess_b"); !errors.Is(err, ErrStoreFull) {
 		t.Errorf("full list: %v", err)
 	}
 	// Once every token they concern has expired, revocations make room.
 	f.clock.Advance(f.s.maxLifetime() + f.s.leeway)
-	if err := f.s.RevokeSession("sess_b"); err != nil {
+	if err := f.s.RevokeSession(context.Background(), "sess_b"); err != nil {
 		t.Errorf("after expiry: %v", err)
 	}
-	if n := len(f.s.revs.sessions) + len(f.s.revs.subjects); n != 1 {
+	if n := len(f.s.mem.revs.sessions) + len(f.s.mem.revs.subjects); n != 1 {
 		t.Errorf("%d revocations held, want 1", n)
 	}
 }
@@ -65,10 +66,10 @@ func TestRevocationBound(t *testing.T) {
 func TestRevokeLoginSession(t *testing.T) {
 	f := newSessFixture(t)
 	set := login(t, f, "demo")
-	if err := f.s.RevokeSession(set.SessionID); err != nil {
+	if err := f.s.RevokeSession(context.Background(), set.SessionID); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := f.s.fams.byID[set.SessionID]; ok {
+	if _, ok := f.s.mem.fams.byID[set.SessionID]; ok {
 		t.Error("revoked session still tracked")
 	}
 	if w := serve(MustNew(f.s.AccessScheme()).Authenticate()(okHandler), bearer(set.AccessToken)); w.Code != 401 {

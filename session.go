@@ -1,7 +1,9 @@
 package apiguard
 
 import (
+	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/apiguard/apiguard/internal/wire"
 	"github.com/golang-jwt/jwt/v5"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Session tokens: 88Pay's second layer and the access, refresh and user
@@ -90,20 +93,26 @@ var (
 //     user token for a new refresh token; AccessScheme and UserScheme
 //     authenticate calls.
 //
-// Tokens carry "sub" (the client id: merchant or user), "sid" (the
-// session), "jti" (the token id), "kind", "iat", "exp", and the client's
-// environment, scopes and role. Verification accepts only ES256 with the key
-// named by the token's "kid"; requires exp, iat, sub, sid and jti; refuses a
-// token whose exp or nbf is past, whose iat is in the future (each with the
+// Tokens carry "iss" and "aud" (the API's name, see NewSessions), "sub"
+// (the client id: merchant or user), "sid" (the session), "jti" (the token
+// id), "kind", "iat", "exp", and the client's environment, scopes and role.
+// Verification accepts only ES256 with the key named by the token's "kid";
+// requires the API's iss and aud, exp, iat, sub, sid and jti; refuses a
+// token whose exp is past, whose nbf or iat is in the future (each with the
 // leeway), whose lifetime exceeds the one its kind is issued with, of the
 // wrong kind, of another environment, with critical header extensions, or
 // revoked. Any such token is ErrInvalidToken. The client a Scheme returns
 // has the token's subject as ID and the token id as KeyID (no credential
 // reaches logs); its IPs are empty.
 //
-// Operators' revocations (RevokeSession, RevokeSubject) are held in
-// memory, bounded by a tenth of the capacity (WithCapacity), until the
-// tokens they concern have expired; no user's doing takes room among them.
+// What Sessions remember (the sessions Login starts, their live refresh
+// tokens, revocations) lives in a SessionStore: in memory by default, or
+// shared by every replica of a server (WithSessionStore). Every token
+// verified asks the store whether it is revoked; when the store fails, the
+// token is refused with 503 (ErrUnavailable), never accepted. In memory,
+// operators' revocations (RevokeSession, RevokeSubject) are bounded by a
+// tenth of the capacity (WithCapacity), until the tokens they concern have
+// expired; no user's doing takes room among them.
 // Refresh tokens rotate: each session has one live refresh token, and
 // presenting any other of its refresh tokens revokes the whole session
 // (ErrRefreshTokenReused), a revocation held with the session. Sessions
@@ -116,23 +125,20 @@ var (
 // for another. Make Sessions with NewSessions; they are safe for
 // concurrent use.
 type Sessions struct {
+	name      string // the API's: every token's iss and aud
 	ring      *KeyRing
 	now       func() time.Time
 	leeway    time.Duration
 	lifetimes [UserToken + 1]time.Duration
 	env       Environment
-	maxRevs   int
-	maxFams   int
 
-	parser  *jwt.Parser
-	keyfunc jwt.Keyfunc
-	claims  sync.Pool // of *tokenClaims
+	parser   *jwt.Parser
+	keyfunc  jwt.Keyfunc
+	claims   sync.Pool // of *tokenClaims
+	verified *lru.Cache[[sha256.Size]byte, *verifiedToken]
 
-	revs revocations
-
-	famMu    sync.Mutex
-	fams     families
-	userFams int // sessions tracked per user
+	store SessionStore
+	mem   *memorySessions // the store, when it is the default
 }
 
 // maxUserSessions is how many sessions of one user Sessions track.
@@ -143,8 +149,15 @@ const maxUserSessions = 16
 // revocations.
 const defaultSessionCapacity = 100_000
 
-// NewSessions returns Sessions that sign and verify with ring (a ring
-// without a signing key makes Sessions that only verify). Its options:
+// NewSessions returns the Sessions of the API named name, signing and
+// verifying with ring (a ring without a signing key makes Sessions that
+// only verify). The name is every token's issuer ("iss") and audience
+// ("aud"), and verification refuses a token of another name: tokens are
+// bound to the API that minted them, so a key of another API in the ring,
+// or one ring shared by two APIs, opens nothing here. Give each API its own
+// name, the same on every replica, such as the base URL of its tokens'
+// endpoint ("https://api.example.com/88pay"): 1 to 256 printable ASCII
+// characters without spaces. Its options:
 //
 //   - WithClock: give it the clock of the Guards that use the Sessions
 //     (time.Now by default).
@@ -154,16 +167,22 @@ const defaultSessionCapacity = 100_000
 //   - WithLeeway: 1 second by default.
 //   - WithTokenLifetime: 60 seconds for access tokens, 24 hours for
 //     refresh tokens and 7 days for user tokens by default.
-//   - WithCapacity: how many sessions issued by Login are tracked for
-//     refresh-token rotation, 100,000 by default (16 per user; see Login
-//     for what happens past either). A tenth as many operators'
+//   - WithCapacity: how many sessions issued by Login the memory store
+//     tracks for refresh-token rotation, 100,000 by default (16 per user;
+//     see Login for what happens past either). A tenth as many operators'
 //     revocations (at least 1) are held at once; a revocation is dropped
 //     once every token it concerns has expired, and when the list is full
 //     of revocations still in force a new one fails with ErrStoreFull.
+//   - WithSessionStore: keep sessions and revocations in another
+//     SessionStore, such as one shared by every replica (WithCapacity
+//     then does not apply).
 //
 // It fails if ring is nil, or if an option is out of range or does not
 // apply to it.
-func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
+func NewSessions(name string, ring *KeyRing, opts ...Option) (*Sessions, error) {
+	if len(name) > 256 || !wire.ValidCredential(name) {
+		return nil, errors.New("apiguard: NewSessions needs the API's name: 1 to 256 printable ASCII characters without spaces")
+	}
 	if ring == nil || ring.state.Load() == nil {
 		return nil, errors.New("apiguard: NewSessions needs a KeyRing from NewKeyRing")
 	}
@@ -171,15 +190,22 @@ func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.sessions != nil && c.capacity != 0 {
+		return nil, errors.New("apiguard: NewSessions: WithCapacity bounds the memory store; a store given with WithSessionStore has its own bounds")
+	}
 	s := &Sessions{
+		name:      name,
 		ring:      ring,
 		now:       c.clock(),
 		leeway:    time.Second,
 		lifetimes: [...]time.Duration{0, 60 * time.Second, 24 * time.Hour, 7 * 24 * time.Hour},
 		env:       c.env,
-		maxFams:   c.capacityOr(defaultSessionCapacity),
+		store:     c.sessions,
 	}
-	s.maxRevs = max(s.maxFams/10, 1)
+	if s.store == nil {
+		s.mem = newMemorySessions(c.capacityOr(defaultSessionCapacity))
+		s.store = s.mem
+	}
 	if c.leewaySet {
 		s.leeway = c.leeway
 	}
@@ -188,18 +214,15 @@ func NewSessions(ring *KeyRing, opts ...Option) (*Sessions, error) {
 			s.lifetimes[k] = d
 		}
 	}
-	s.userFams = min(maxUserSessions, s.maxFams)
-	s.fams.byID = make(map[string]*family)
-	s.fams.users = make(map[string][]string)
-	s.revs.sessions = make(map[string]time.Time)
-	s.revs.burnt = make(map[string]time.Time)
-	s.revs.subjects = make(map[string]subjectRevocation)
 	s.claims.New = func() any { return new(tokenClaims) }
+	s.verified, _ = lru.New[[sha256.Size]byte, *verifiedToken](verifiedCapacity) // a positive size: no error
 	s.keyfunc = s.key
 	s.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithIssuer(name),
+		jwt.WithAudience(name),
 		jwt.WithLeeway(s.leeway),
 		jwt.WithTimeFunc(s.now),
 		jwt.WithStrictDecoding(), // one encoding per token: no malleable padding bits
@@ -216,6 +239,8 @@ func (s *Sessions) maxLifetime() time.Duration {
 // not pointers, so decoding allocates nothing for them; a zero date is an
 // absent claim. Instances are pooled: reset before use.
 type tokenClaims struct {
+	Issuer    string          `json:"iss"`
+	Audience  string          `json:"aud"` // one string: a token with a list is refused
 	Subject   string          `json:"sub"`
 	SessionID string          `json:"sid"`
 	ID        string          `json:"jti"`
@@ -238,9 +263,14 @@ func date(d *jwt.NumericDate) *jwt.NumericDate {
 func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return date(&c.ExpiresAt), nil }
 func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return date(&c.IssuedAt), nil }
 func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return date(&c.NotBefore), nil }
-func (c *tokenClaims) GetIssuer() (string, error)                   { return "", nil }
+func (c *tokenClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
 func (c *tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
-func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error)       { return nil, nil }
+func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
+	if c.Audience == "" {
+		return nil, nil
+	}
+	return jwt.ClaimStrings{c.Audience}, nil
+}
 
 func (s *Sessions) getClaims() *tokenClaims {
 	c := s.claims.Get().(*tokenClaims)
@@ -283,8 +313,8 @@ func (s *Sessions) key(t *jwt.Token) (any, error) {
 }
 
 // verify parses raw into c and checks it is a valid token of kind.
-func (s *Sessions) verify(raw string, kind TokenKind, c *tokenClaims) error {
-	if _, err := s.parser.ParseWithClaims(raw, c, s.keyfunc); err != nil {
+func (s *Sessions) verify(ctx context.Context, raw string, kind TokenKind, c *tokenClaims) error {
+	if err := s.parse(raw, c); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if c.Kind != kindNames[kind] {
@@ -297,8 +327,70 @@ func (s *Sessions) verify(raw string, kind TokenKind, c *tokenClaims) error {
 	if env := envOf(c.Env); (env == AnyEnvironment && c.Env != "") || (s.env != AnyEnvironment && env != s.env) {
 		return fmt.Errorf("%w: %w", ErrInvalidToken, errWrongEnv)
 	}
-	if s.revs.revoked(c, s.now) {
+	revoked, err := s.store.Revoked(ctx, c.SessionID, c.Subject, c.IssuedAt.Time, s.now())
+	switch {
+	case err != nil:
+		return storeError(err)
+	case revoked:
 		return fmt.Errorf("%w: %w", ErrInvalidToken, errRevoked)
+	}
+	return nil
+}
+
+// verifiedCapacity is how many tokens Sessions remember as verified.
+const verifiedCapacity = 8192
+
+// verifiedToken is a token whose signature and claims were checked: what a
+// later verification of the same token needs again.
+type verifiedToken struct {
+	ring   *ringState // the key ring it was verified with
+	claims tokenClaims
+}
+
+// parse parses raw into c, checking its signature with the ring's keys and
+// its dates with the clock. A token whose signature was verified before,
+// with the ring as it is now, is not verified again (ECDSA is most of the
+// cost of a request): its claims are remembered, by the SHA-256 digest of
+// the token, and only its dates are checked, as the parser checks them.
+// Everything else verify checks (kind, claims, environment, revocation)
+// is checked on every call. A change of the ring (a key added, rotated or
+// removed) forgets every remembered token, so a removed key's tokens are
+// refused at once. At most verifiedCapacity tokens are remembered, the
+// least recently used dropped first: a caller with many valid tokens can
+// only make others' verifications full ones again. A remembered token
+// takes about 300 bytes beside its claims.
+func (s *Sessions) parse(raw string, c *tokenClaims) error {
+	key := sha256.Sum256([]byte(raw))
+	st := s.ring.state.Load()
+	if v, ok := s.verified.Get(key); ok && v.ring == st {
+		*c = v.claims
+		if err := s.checkDates(c); err != nil {
+			s.verified.Remove(key)
+			return err
+		}
+		return nil
+	}
+	if _, err := s.parser.ParseWithClaims(raw, c, s.keyfunc); err != nil {
+		return err
+	}
+	s.verified.Add(key, &verifiedToken{ring: st, claims: *c})
+	return nil
+}
+
+// checkDates checks a remembered token's dates as the parser does: exp
+// required and not past, iat and nbf not in the future, each with the
+// leeway.
+func (s *Sessions) checkDates(c *tokenClaims) error {
+	now := s.now()
+	switch {
+	case c.ExpiresAt.IsZero():
+		return fmt.Errorf("%w: %w", jwt.ErrTokenRequiredClaimMissing, errClaims)
+	case !now.Before(c.ExpiresAt.Add(s.leeway)):
+		return fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, jwt.ErrTokenExpired)
+	case !c.IssuedAt.IsZero() && now.Before(c.IssuedAt.Add(-s.leeway)):
+		return fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, jwt.ErrTokenUsedBeforeIssued)
+	case !c.NotBefore.IsZero() && now.Before(c.NotBefore.Add(-s.leeway)):
+		return fmt.Errorf("%w: %w", jwt.ErrTokenInvalidClaims, jwt.ErrTokenNotValidYet)
 	}
 	return nil
 }
@@ -400,7 +492,7 @@ func (t *tokenScheme) Authenticate(r *http.Request) (*Client, error) {
 	}
 	c := t.s.getClaims()
 	defer t.s.putClaims(c)
-	if err := t.s.verify(raw, AccessToken, c); err != nil {
+	if err := t.s.verify(r.Context(), raw, AccessToken, c); err != nil {
 		return nil, err
 	}
 	if t.session && !equalStrings(c.SessionID, sid) {
@@ -417,7 +509,7 @@ func (t *tokenScheme) Authenticate(r *http.Request) (*Client, error) {
 		}
 		u := t.s.getClaims()
 		defer t.s.putClaims(u)
-		if err := t.s.verify(raw, UserToken, u); err != nil {
+		if err := t.s.verify(r.Context(), raw, UserToken, u); err != nil {
 			return nil, err
 		}
 		if !equalStrings(u.SessionID, c.SessionID) || u.Subject != c.Subject {
@@ -485,6 +577,7 @@ func (s *Sessions) sign(g *grant, kind TokenKind, jti string) (string, time.Dura
 		life = exp.Sub(g.iat.Time)
 	}
 	c := &tokenClaims{
+		Issuer: s.name, Audience: s.name,
 		Subject: g.sub, SessionID: g.sid, ID: jti, Kind: kindNames[kind],
 		Env: g.env, Scope: g.scope, Role: g.role,
 		IssuedAt: g.iat, ExpiresAt: jwt.NumericDate{Time: exp},

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -78,6 +79,12 @@ func TestJWTAttacks(t *testing.T) {
 		{name: "future iat", tok: f.signOwn(t, jwt.MapClaims{"sub": payMerchant, "sid": sid, "jti": "j", "kind": "access", "env": "sandbox", "iat": now + 30, "exp": now + 60}), cause: jwt.ErrTokenUsedBeforeIssued},
 		{name: "future nbf", tok: f.signOwn(t, with("nbf", now+30)), cause: jwt.ErrTokenNotValidYet},
 		{name: "no exp", tok: f.signOwn(t, with("exp", nil)), cause: jwt.ErrTokenRequiredClaimMissing},
+		// Bound to the API that minted it.
+		{name: "another API's issuer", tok: f.signOwn(t, with("iss", "other-api")), cause: jwt.ErrTokenInvalidIssuer},
+		{name: "another API's audience", tok: f.signOwn(t, with("aud", "other-api")), cause: jwt.ErrTokenInvalidAudience},
+		{name: "no issuer", tok: f.signOwn(t, with("iss", nil)), cause: jwt.ErrTokenRequiredClaimMissing},
+		{name: "no audience", tok: f.signOwn(t, with("aud", nil)), cause: jwt.ErrTokenRequiredClaimMissing},
+		{name: "audience list naming this API and another", tok: f.signOwn(t, with("aud", []string{"test-api", "other-api"}))},
 		{name: "exp null", tok: f.signOwn(t, with("exp", "null"))},
 		{name: "exp as a string", tok: f.signOwn(t, with("exp", "9999999999"))},
 		{name: "no iat", tok: f.signOwn(t, with("iat", nil)), cause: errClaims},
@@ -195,4 +202,53 @@ func flipLow(s string) string {
 	i := strings.IndexByte(alphabet, b[len(b)-1])
 	b[len(b)-1] = alphabet[i^1]
 	return string(b)
+}
+
+// TestTokensOfAnotherAPIAreRefused: a key of another API added to the ring
+// (NewKeyRing takes other keys, to verify) opens nothing here: that API's
+// tokens, valid there, name another issuer and audience.
+func TestTokensOfAnotherAPIAreRefused(t *testing.T) {
+	ours, err := GenerateSigningKey("ours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := GenerateSigningKey("theirs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirRing, _ := NewKeyRing(theirs)
+	other, err := NewSessions("https://other.example.com", theirRing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, _ := NewKeyRing(ours, theirs) // their key, to verify their tokens... by mistake
+	s, err := NewSessions("https://api.example.com", ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := other.Issue(&Client{ID: "merchant-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("POST", "/x", nil)
+	r.Header.Set("Authorization", "Bearer "+set.AccessToken)
+	if _, err := other.AccessScheme().Authenticate(r); err != nil {
+		t.Fatalf("the other API's own token there: %v", err)
+	}
+	if _, err := s.AccessScheme().Authenticate(r); !errors.Is(err, ErrInvalidToken) || !errors.Is(err, jwt.ErrTokenInvalidIssuer) {
+		t.Errorf("another API's token here: %v, want ErrInvalidToken for its issuer", err)
+	}
+	// And the same ring under two names: still two APIs.
+	twin, _ := NewSessions("https://api.example.com/b", ring)
+	mine, _ := s.Issue(&Client{ID: "merchant-1"})
+	r.Header.Set("Authorization", "Bearer "+mine.AccessToken)
+	if _, err := twin.AccessScheme().Authenticate(r); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("a token of one name under another: %v", err)
+	}
+	if _, err := NewSessions("", ring); err == nil {
+		t.Error("NewSessions without a name")
+	}
+	if _, err := NewSessions("has space", ring); err == nil {
+		t.Error("NewSessions with a name with a space")
+	}
 }

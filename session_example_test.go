@@ -1,6 +1,7 @@
 package apiguard_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,7 @@ func ExampleSessions_Issuer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sessions, err := apiguard.NewSessions(ring, apiguard.WithEnvironment(apiguard.Sandbox))
+	sessions, err := apiguard.NewSessions("https://api.example.com", ring, apiguard.WithEnvironment(apiguard.Sandbox))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -97,13 +98,13 @@ func ExampleSessions_Exchange() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sessions, err := apiguard.NewSessions(ring)
+	sessions, err := apiguard.NewSessions("https://api.example.com", ring)
 	if err != nil {
 		log.Fatal(err)
 	}
 
 	// In the login handler, once the user's password checks out:
-	set, err := sessions.Login(&apiguard.Client{ID: "demo"})
+	set, err := sessions.Login(context.Background(), &apiguard.Client{ID: "demo"})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package apiguard
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -21,7 +22,7 @@ func FuzzSessionHeaders(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	set, err := fx.s.Login(&Client{ID: "demo", Env: Sandbox})
+	set, err := fx.s.Login(context.Background(), &Client{ID: "demo", Env: Sandbox})
 	if err != nil {
 		f.Fatal(err)
 	}

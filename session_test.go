@@ -53,7 +53,7 @@ func newSessFixture(t testing.TB, opts ...Option) *sessFixture {
 		t.Fatal(err)
 	}
 	opts = append([]Option{WithClock(f.clock.Now), WithEnvironment(Sandbox)}, opts...)
-	if f.s, err = NewSessions(f.ring, opts...); err != nil {
+	if f.s, err = NewSessions("test-api", f.ring, opts...); err != nil {
 		t.Fatal(err)
 	}
 	if f.store, err = NewMemoryKeyStore(WithClock(f.clock.Now)); err != nil {
@@ -121,7 +121,7 @@ func call(token, sid string) *http.Request {
 // sid, issued now.
 func (f *sessFixture) claims(merchant, sid string) jwt.MapClaims {
 	now := f.clock.Now().Unix()
-	return jwt.MapClaims{"sub": merchant, "sid": sid, "jti": "jti-1", "kind": "access", "env": "sandbox", "iat": now, "exp": now + 60}
+	return jwt.MapClaims{"iss": "test-api", "aud": "test-api", "sub": merchant, "sid": sid, "jti": "jti-1", "kind": "access", "env": "sandbox", "iat": now, "exp": now + 60}
 }
 
 // sign signs claims with method and key, with the header fields in hdr
@@ -345,11 +345,11 @@ func TestNewSessionsConfig(t *testing.T) {
 		"negative capacity": {WithCapacity(-1)},
 		"a cache's option":  {WithCacheTTL(time.Minute, 0)},
 	} {
-		if _, err := NewSessions(ring, opts...); err == nil {
+		if _, err := NewSessions("test-api", ring, opts...); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	if _, err := NewSessions(nil); err == nil {
+	if _, err := NewSessions("test-api", nil); err == nil {
 		t.Error("nil ring accepted")
 	}
 	// Sessions hold a tenth of their capacity of revocations, at least 1.
@@ -358,8 +358,8 @@ func TestNewSessionsConfig(t *testing.T) {
 		if capacity > 0 {
 			opts = append(opts, WithCapacity(capacity))
 		}
-		if s, err := NewSessions(ring, opts...); err != nil || s.maxRevs != revs {
-			t.Errorf("capacity %d: %d revocations, want %d (%v)", capacity, s.maxRevs, revs, err)
+		if s, err := NewSessions("test-api", ring, opts...); err != nil || s.mem.maxRevs != revs {
+			t.Errorf("capacity %d: %d revocations, want %d (%v)", capacity, s.mem.maxRevs, revs, err)
 		}
 	}
 	if _, err := New(&tokenScheme{}); err == nil {
@@ -412,7 +412,7 @@ func TestIssuedTokensAreAccepted(t *testing.T) {
 		t.Fatal(err)
 	}
 	ring, _ := NewKeyRing(k)
-	s, err := NewSessions(ring)
+	s, err := NewSessions("test-api", ring)
 	if err != nil {
 		t.Fatal(err)
 	}

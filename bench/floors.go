@@ -191,6 +191,8 @@ func jsonString(body []byte, prefix string) []byte {
 // floorClaims are the claims the session floor decodes and checks: its
 // dates are values, so decoding allocates nothing for them.
 type floorClaims struct {
+	Issuer    string          `json:"iss"`
+	Audience  string          `json:"aud"`
 	Subject   string          `json:"sub"`
 	SessionID string          `json:"sid"`
 	ExpiresAt jwt.NumericDate `json:"exp"`
@@ -209,19 +211,27 @@ func (c *floorClaims) GetExpirationTime() (*jwt.NumericDate, error) {
 }
 func (c *floorClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return dateOrNil(&c.IssuedAt), nil }
 func (c *floorClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
-func (c *floorClaims) GetIssuer() (string, error)              { return "", nil }
+func (c *floorClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
 func (c *floorClaims) GetSubject() (string, error)             { return c.Subject, nil }
-func (c *floorClaims) GetAudience() (jwt.ClaimStrings, error)  { return nil, nil }
+func (c *floorClaims) GetAudience() (jwt.ClaimStrings, error) {
+	if c.Audience == "" {
+		return nil, nil
+	}
+	return jwt.ClaimStrings{c.Audience}, nil
+}
 
 // SessionFloor is the floor of session-token verification: a bare
 // golang-jwt parse of the Bearer token, ES256 only, verified with pub,
-// with claims validation (exp required, iat not in the future, 1 s of
-// leeway), and the claims handed to next in the request's context.
-func SessionFloor(pub *ecdsa.PublicKey, next http.Handler) http.Handler {
+// with claims validation (exp required, iat not in the future, issuer and
+// audience name, 1 s of leeway), and the claims handed to next in the
+// request's context.
+func SessionFloor(pub *ecdsa.PublicKey, name string, next http.Handler) http.Handler {
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		jwt.WithIssuer(name),
+		jwt.WithAudience(name),
 		jwt.WithLeeway(time.Second),
 	)
 	keyfunc := func(*jwt.Token) (any, error) { return pub, nil }

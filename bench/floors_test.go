@@ -135,7 +135,7 @@ func TestHashFloor(t *testing.T) {
 
 func TestSessionFloor(t *testing.T) {
 	k := mustSessionKeys(t)
-	h := SessionFloor(k.pub, OK)
+	h := SessionFloor(k.pub, sessionName, OK)
 	set, err := k.sessions.Issue(&apiguard.Client{ID: "merchant-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -157,15 +157,17 @@ func TestSessionFloor(t *testing.T) {
 		want        int
 	}{
 		{"apiguard-token", set.AccessToken, http.StatusOK},
-		{"signed", sign(k.priv, jwt.MapClaims{"sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}), http.StatusOK},
-		{"expired", sign(k.priv, jwt.MapClaims{"sub": "a", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-time.Minute).Unix()}), http.StatusUnauthorized},
-		{"no-exp", sign(k.priv, jwt.MapClaims{"sub": "a", "iat": now.Unix()}), http.StatusUnauthorized},
-		{"issued-later", sign(k.priv, jwt.MapClaims{"sub": "a", "iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}), http.StatusUnauthorized},
-		{"other-key", sign(other, jwt.MapClaims{"sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}), http.StatusUnauthorized},
+		{"signed", sign(k.priv, jwt.MapClaims{"iss": sessionName, "aud": sessionName, "sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}), http.StatusOK},
+		{"expired", sign(k.priv, jwt.MapClaims{"iss": sessionName, "aud": sessionName, "sub": "a", "iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-time.Minute).Unix()}), http.StatusUnauthorized},
+		{"no-exp", sign(k.priv, jwt.MapClaims{"iss": sessionName, "aud": sessionName, "sub": "a", "iat": now.Unix()}), http.StatusUnauthorized},
+		{"issued-later", sign(k.priv, jwt.MapClaims{"iss": sessionName, "aud": sessionName, "sub": "a", "iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}), http.StatusUnauthorized},
+		{"other-key", sign(other, jwt.MapClaims{"iss": sessionName, "aud": sessionName, "sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}), http.StatusUnauthorized},
 		{"hs256", func() string {
-			s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}).SignedString([]byte("k"))
+			s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"iss": sessionName, "aud": sessionName, "sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}).SignedString([]byte("k"))
 			return s
 		}(), http.StatusUnauthorized},
+		{"other-issuer", sign(k.priv, jwt.MapClaims{"iss": "other", "aud": sessionName, "sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}), http.StatusUnauthorized},
+		{"other-audience", sign(k.priv, jwt.MapClaims{"iss": sessionName, "aud": "other", "sub": "a", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}), http.StatusUnauthorized},
 		{"tampered", set.AccessToken[:len(set.AccessToken)-4] + "AAAA", http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -148,7 +148,7 @@ func ExampleNewSession() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	sessions, err := apiguard.NewSessions(ring)
+	sessions, err := apiguard.NewSessions("https://api.example.com", ring)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -129,7 +129,7 @@ func newServer88(t *testing.T, c *apiguardtest.Clock, apiLimit ...apiguard.Windo
 	if s.ring, err = apiguard.NewKeyRing(newTokenKey(t)); err != nil {
 		t.Fatal(err)
 	}
-	if s.sessions, err = apiguard.NewSessions(s.ring, apiguard.WithClock(c.Now)); err != nil {
+	if s.sessions, err = apiguard.NewSessions("https://api.example.com", s.ring, apiguard.WithClock(c.Now)); err != nil {
 		t.Fatal(err)
 	}
 	opts := []apiguard.Option{apiguard.WithDialect(apiguard.Pay88()), apiguard.WithClock(c.Now)}

@@ -160,10 +160,10 @@ func TestPay88RetryOn401(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			return e.s.sessions.RevokeSession(tok.SessionID)
+			return e.s.sessions.RevokeSession(context.Background(), tok.SessionID)
 		}},
 		{"merchant's tokens revoked", func(e *pay88Env) error {
-			err := e.s.sessions.RevokeSubject(e.s.merchant)
+			err := e.s.sessions.RevokeSubject(context.Background(), e.s.merchant)
 			e.clock.Advance(time.Second) // tokens issued from the next second on are valid
 			return err
 		}},

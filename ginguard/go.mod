@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/ginguard
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130064243-fed99418cfc8
+	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
 	github.com/gin-gonic/gin v1.12.0
 )
 

@@ -27,7 +27,7 @@ func newReplicaRing(t *testing.T, opt Option) replicaRing {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sync.Close() })
-	s, err := apiguard.NewSessions(ring)
+	s, err := apiguard.NewSessions("https://api.example.com", ring)
 	if err != nil {
 		t.Fatal(err)
 	}

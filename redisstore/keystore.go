@@ -106,8 +106,9 @@ var (
 // Add stores spec as apiguard.MemoryKeyStore.Add does: Client.ID is
 // required, an empty Client.KeyID gets a random one, a zero Client.Env is
 // taken from the key's prefix (apiguard.EnvironmentOf). It fails on a key
-// or key id the store holds already, on a NotAfter in the past, and when
-// Redis fails.
+// or key id the store holds already, on a NotAfter in the past, on a
+// registered IP range with host bits set (203.0.113.7/24: write
+// 203.0.113.7/32 or 203.0.113.0/24), and when Redis fails.
 func (s *KeyStore) Add(ctx context.Context, spec apiguard.KeySpec) error {
 	c := spec.Client
 	switch {
@@ -129,6 +130,10 @@ func (s *KeyStore) Add(ctx context.Context, spec apiguard.KeySpec) error {
 	scopes, _ := json.Marshal(c.Scopes)
 	ips := make([]string, len(c.IPs))
 	for i, p := range c.IPs {
+		p, err := wire.CheckPrefix(p)
+		if err != nil {
+			return fmt.Errorf("redisstore: the registered IPs of key %q: %w", c.KeyID, err)
+		}
 		ips[i] = p.String()
 	}
 	ipsJSON, _ := json.Marshal(ips)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -272,4 +273,31 @@ func TestListenerPurgesAfterABreak(t *testing.T) {
 func cached(c *apiguard.CachedKeyStore) int {
 	n, _, _ := apiguard.Fill(c)
 	return n
+}
+
+// TestKeyStoreRefusesHostBits: a registered range written in interface
+// notation (203.0.113.7/24) would register the whole network; Add refuses
+// it and names both intended forms.
+func TestKeyStoreRefusesHostBits(t *testing.T) {
+	s, err := NewKeyStore(shared.client(t), prefix(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, p := range []string{"203.0.113.7/24", "10.0.0.1/8", "2001:db8::1/32"} {
+		spec := apiguard.KeySpec{Key: "sk_test_hostbits_" + strings.NewReplacer(".", "", ":", "", "/", "").Replace(p),
+			Client: apiguard.Client{ID: "c", IPs: []netip.Prefix{netip.MustParsePrefix(p)}}}
+		err := s.Add(ctx, spec)
+		if err == nil || !strings.Contains(err.Error(), "host bits") {
+			t.Errorf("Add with %s: %v, want a refusal for its host bits", p, err)
+		}
+		if _, lerr := s.Lookup(ctx, spec.Key); !errors.Is(lerr, apiguard.ErrInvalidKey) {
+			t.Errorf("the key with %s was stored: %v", p, lerr)
+		}
+	}
+	ok := apiguard.KeySpec{Key: "sk_test_hostbits_ok", Client: apiguard.Client{ID: "c",
+		IPs: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32"), netip.MustParsePrefix("203.0.113.0/24")}}}
+	if err := s.Add(ctx, ok); err != nil {
+		t.Errorf("Add with the intended forms: %v", err)
+	}
 }

@@ -1,20 +1,16 @@
 package redisstore
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/apiguard/apiguard/internal/redistest"
 )
 
 // shared is the redis-server the tests share; tests that stop a server
@@ -38,102 +34,23 @@ func TestMain(m *testing.M) {
 
 // redisServer is a redis-server process started by the tests.
 type redisServer struct {
-	cmd    *exec.Cmd
-	addr   string
-	dir    string
-	exited chan struct{}
+	cmd  *exec.Cmd
+	addr string
+	srv  *redistest.Server
 }
 
 // startRedis starts redis-server on a free loopback port, without
 // persistence, and returns once it accepts connections.
 func startRedis() (*redisServer, error) {
-	path, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("%w (apt-get install redis-server)", err)
-	}
-	var errs []error
-	for range 5 { // another process may take the free port before redis-server does
-		s, err := tryRedis(path)
-		if err == nil {
-			return s, nil
-		}
-		errs = append(errs, err)
-	}
-	return nil, errors.Join(errs...)
-}
-
-func tryRedis(path string) (*redisServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := redistest.Start()
 	if err != nil {
 		return nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir, err := os.MkdirTemp("", "redisstore-test-")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "notice")
-	cmd.SysProcAttr = procAttr()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	s := &redisServer{cmd: cmd, addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, exited: make(chan struct{})}
-	ready := make(chan bool, 1)
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(out)
-		signalled := false
-		for sc.Scan() {
-			if !signalled {
-				log.WriteString(sc.Text() + "\n")
-				if strings.Contains(sc.Text(), "Ready to accept connections") {
-					ready <- true
-					signalled = true
-				}
-			}
-		}
-		io.Copy(io.Discard, out)
-		if !signalled {
-			ready <- false
-		}
-		cmd.Wait()
-		close(s.exited)
-	}()
-	select {
-	case ok := <-ready:
-		if ok {
-			return s, nil
-		}
-		<-s.exited
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("redis-server exited: %s", log.String())
-	case <-time.After(30 * time.Second):
-		s.stop()
-		return nil, errors.New("redis-server not ready after 30s")
-	}
+	return &redisServer{cmd: srv.Cmd, addr: srv.Addr, srv: srv}, nil
 }
 
 // stop ends the server and removes its directory.
-func (s *redisServer) stop() {
-	s.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-	os.RemoveAll(s.dir)
-}
+func (s *redisServer) stop() { s.srv.Stop() }
 
 // client returns a client of s with the options the package requires,
 // closed when t ends.

@@ -34,13 +34,15 @@ const DefaultTimeout = 100 * time.Millisecond
 // WithPrefix says otherwise.
 const DefaultPrefix = "apiguard:"
 
-// An Option configures a Limiter, an IDStore or a KeyStore.
+// An Option configures a Limiter, an IDStore, a KeyStore or a
+// SessionStore.
 type Option func(*config) error
 
 type config struct {
-	prefix  string
-	timeout time.Duration
-	now     func() time.Time
+	prefix   string
+	timeout  time.Duration
+	now      func() time.Time
+	capacity int
 }
 
 // WithPrefix sets the prefix of the package's key names, so that several
@@ -72,6 +74,18 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("redisstore: WithClock needs a clock")
 		}
 		c.now = now
+		return nil
+	}
+}
+
+// WithCapacity sets how many sessions a SessionStore tracks, at least 1;
+// the default is DefaultSessionCapacity. It applies to SessionStore only.
+func WithCapacity(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("redisstore: capacity %d, want at least 1", n)
+		}
+		c.capacity = n
 		return nil
 	}
 }

@@ -161,3 +161,62 @@ func TestAdminOff(t *testing.T) {
 		t.Error("an observer without an admin side")
 	}
 }
+
+// runtimeFigures returns the Go runtime's figures of the admin listener's
+// /metrics (query "" or "?gc=1"), by name.
+func runtimeFigures(t *testing.T, d *demo, admin, query string) map[string]float64 {
+	t.Helper()
+	resp, err := d.client.Get("http://" + admin + "/metrics" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics%s: %d", query, resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "go_gc_cycles_forced_gc_cycles_total"} {
+		f, ok := fams[name]
+		if !ok || len(f.GetMetric()) != 1 {
+			t.Fatalf("/metrics has no single series %s", name)
+		}
+		m := f.GetMetric()[0]
+		switch f.GetType() {
+		case dto.MetricType_GAUGE:
+			out[name] = m.GetGauge().GetValue()
+		case dto.MetricType_COUNTER:
+			out[name] = m.GetCounter().GetValue()
+		default:
+			t.Fatalf("%s: type %v", name, f.GetType())
+		}
+	}
+	return out
+}
+
+// TestAdminRuntimeMetrics: the admin listener reports the demo process's
+// goroutines and heap, and GET /metrics?gc=1 forces two collections (and
+// only ?gc=1 does) before it reads them.
+func TestAdminRuntimeMetrics(t *testing.T) {
+	addr := make(chan net.Addr, 1)
+	d := startDemo(t, config{adminAddr: "127.0.0.1:0", adminReady: func(a net.Addr) { addr <- a }})
+	admin := (<-addr).String()
+
+	first := runtimeFigures(t, d, admin, "?gc=1")
+	for _, name := range []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes"} {
+		if first[name] <= 0 {
+			t.Errorf("%s = %v, want > 0", name, first[name])
+		}
+	}
+	const forced = "go_gc_cycles_forced_gc_cycles_total"
+	if plain := runtimeFigures(t, d, admin, ""); plain[forced] != first[forced] {
+		t.Errorf("GET /metrics forced %v collections, want none", plain[forced]-first[forced])
+	}
+	if again := runtimeFigures(t, d, admin, "?gc=1"); again[forced] != first[forced]+2 {
+		t.Errorf("GET /metrics?gc=1 forced %v collections, want 2", again[forced]-first[forced])
+	}
+}

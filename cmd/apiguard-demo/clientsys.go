@@ -41,9 +41,14 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err := keys.Add(apiguard.KeySpec{Key: clientAppKey, Client: apiguard.Client{ID: "demo-app", KeyID: "app_demo", Publishable: true}}); err != nil {
 		return err
 	}
-	sessions, _, err := newSessions(cfg)
+	sessions, _, err := newSessions(cfg, "clientsys.sessions")
 	if err != nil {
 		return err
+	}
+	if cfg.fleet == nil { // the sessions Login tracks, in memory
+		if err := cfg.watch("clientsys.sessions", sessions); err != nil {
+			return err
+		}
 	}
 	dialect := apiguard.Problem().WithMessage(codeBadLogin, apiguard.Message{ID: "Nama pengguna atau kata sandi salah", EN: "Invalid username or password"})
 	dialect.DefaultLanguage = "id" // the client-system API answers in Indonesian unless x-language: en
@@ -56,24 +61,16 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	replay, err := apiguard.NewMemoryReplayStore(apiguard.WithClock(cfg.now))
+	replay, err := cfg.replayStore("clientsys.request_ids")
 	if err != nil {
-		return err
-	}
-	if err := cfg.watch("clientsys.request_ids", replay); err != nil {
 		return err
 	}
 	// Every route: 120 requests a minute per IP (so that no one address
 	// fills the shared store of request ids or tries passwords at will),
 	// the app key, then a fresh request id (kept per app).
-	perIPLimiter, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(120)}, apiguard.WithClock(cfg.now))
+	perIPLimiter, err := cfg.limiter("clientsys.per_ip", apiguard.PerMinute(120))
 	if err != nil {
 		return err
-	}
-	for name, store := range map[string]any{"clientsys.sessions": sessions, "clientsys.per_ip": perIPLimiter} {
-		if err := cfg.watch(name, store); err != nil {
-			return err
-		}
 	}
 	perIP := app.RateLimit(perIPLimiter, apiguard.ByIP())
 	general := apiguard.Chain(perIP, app.Authenticate(), app.RequestID(replay, 0))
@@ -93,7 +90,7 @@ func mountClient(mux *http.ServeMux, cfg config) error {
 			app.Deny(w, r, &apiguard.Error{Status: http.StatusUnauthorized, Code: codeBadLogin})
 			return
 		}
-		set, err := sessions.Login(&apiguard.Client{ID: clientUser, Role: "user", Scopes: []string{"profile:read"}})
+		set, err := sessions.Login(r.Context(), &apiguard.Client{ID: clientUser, Role: "user", Scopes: []string{"profile:read"}})
 		if errors.Is(err, apiguard.ErrStoreFull) {
 			err = apiguard.ErrUnavailable // no room for the session: 503
 		}

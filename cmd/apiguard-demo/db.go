@@ -124,10 +124,14 @@ func (k *keyDB) Close() error {
 }
 
 // keyStore returns the KeyStore of one API: its view of the database with
-// -db, else a MemoryKeyStore holding its fixed keys.
+// -db, of the fleet's Redis with -redis, else a MemoryKeyStore holding its
+// fixed keys.
 func (cfg config) keyStore(dk *demoKeys) (apiguard.KeyStore, error) {
-	if cfg.keys != nil {
+	switch {
+	case cfg.keys != nil:
 		return apiKeys{next: cfg.keys.cache, prefixes: dk.prefixes}, nil
+	case cfg.fleet != nil:
+		return apiKeys{next: cfg.fleet.cache, prefixes: dk.prefixes}, nil
 	}
 	mem, err := apiguard.NewMemoryKeyStore(apiguard.WithClock(cfg.now))
 	if err != nil {

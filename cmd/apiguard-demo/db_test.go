@@ -56,8 +56,10 @@ func operator(t *testing.T, url string) func(args ...string) []byte {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	pgtest.StopShared()
-	if cmdPath != "" {
-		os.RemoveAll(filepath.Dir(cmdPath))
+	for _, bin := range []string{cmdPath, demoBin} {
+		if bin != "" {
+			os.RemoveAll(filepath.Dir(bin))
+		}
 	}
 	os.Exit(code)
 }

@@ -38,22 +38,6 @@ func (cfg config) common() []apiguard.Option {
 	return append(opts, cfg.admin.observer()...)
 }
 
-// newSessions returns Sessions signing with a key made at start. Each API
-// gets its own, as the session docs advise: one API's tokens never open
-// another's routes.
-func newSessions(cfg config, opts ...apiguard.Option) (*apiguard.Sessions, *apiguard.KeyRing, error) {
-	signing, err := apiguard.GenerateSigningKey("")
-	if err != nil {
-		return nil, nil, err
-	}
-	ring, err := apiguard.NewKeyRing(signing)
-	if err != nil {
-		return nil, nil, err
-	}
-	s, err := apiguard.NewSessions(ring, append([]apiguard.Option{apiguard.WithClock(cfg.now)}, opts...)...)
-	return s, ring, err
-}
-
 // newGateway wires the five seed APIs on one mux.
 func newGateway(cfg config) (http.Handler, error) {
 	mux := http.NewServeMux()

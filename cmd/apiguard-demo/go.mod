@@ -3,17 +3,24 @@ module github.com/apiguard/apiguard/cmd/apiguard-demo
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130064243-fed99418cfc8
-	github.com/apiguard/apiguard/otelapiguard v0.0.0-20261130064243-fed99418cfc8
-	github.com/apiguard/apiguard/sqlstore v0.0.0-20261130064243-fed99418cfc8
+	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard/otelapiguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard/sqlstore v0.0.0-20261130070504-19fda81883ac
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.73.1
+	github.com/redis/go-redis/v9 v9.23.0
 	go.opentelemetry.io/otel/exporters/prometheus v0.69.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
 )
 
 require (
+	github.com/go-redis/redis_rate/v10 v10.0.1 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+)
+
+require (
+	github.com/apiguard/apiguard/redisstore v0.0.0-20261130070504-19fda81883ac
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect

@@ -12,6 +12,11 @@
 // X-Forwarded-For gives the client IP and their X-Forwarded-Proto: https
 // counts as HTTPS. SIGINT or SIGTERM shuts it down cleanly.
 //
+// With -redis host:port, every limit, request id, session, signing key and
+// API key lives in that Redis, so that several demos started on it behave
+// as one gateway behind a load balancer (see shared.go). With -db URL the
+// API keys come from a database (see db.go).
+//
 // A separate admin listener on -admin-addr (default 127.0.0.1:9090; empty
 // disables it) serves Prometheus metrics at GET /metrics: decisions by
 // outcome and reason, store latencies, store fill (see otelapiguard).
@@ -45,9 +50,11 @@ type config struct {
 	tlsAddr  string
 	tokenTTL time.Duration
 	db       string           // -db: the URL of a key database (see db.go); empty: keys in memory
+	redis    string           // -redis: the address of the fleet's Redis (see shared.go); empty: state in memory
 	now      func() time.Time // the clock; time.Now outside tests
 
 	keys       *keyDB         // the key database run opened for -db, or nil
+	fleet      *fleet         // the Redis run opened for -redis, or nil
 	adminAddr  string         // the admin listener's address; "" disables it
 	adminReady func(net.Addr) // called with its bound address, if not nil
 	admin      *admin         // set by run when adminAddr is set
@@ -59,6 +66,7 @@ func main() {
 	flag.StringVar(&cfg.tlsAddr, "tls-addr", "127.0.0.1:8443", "HTTPS listen address (self-signed certificate); empty disables HTTPS")
 	flag.DurationVar(&cfg.tokenTTL, "token-ttl", 60*time.Second, "lifetime of 88Pay access tokens")
 	flag.StringVar(&cfg.db, "db", "", "take the API keys from this database (an SQLite file or a postgres:// URL), managed with the apiguard command; empty keeps them in memory")
+	flag.StringVar(&cfg.redis, "redis", "", "keep every limit, request id, session, signing key and API key in the Redis at this host:port, shared by every demo started on it; empty keeps them in memory")
 	flag.StringVar(&cfg.adminAddr, "admin-addr", "127.0.0.1:9090", "admin listen address: Prometheus metrics at GET /metrics; empty disables it")
 	flag.Parse()
 	cfg.now = time.Now
@@ -82,6 +90,12 @@ func run(ctx context.Context, cfg config, out io.Writer, ready func(plain, secur
 	}
 	defer keys.Close()
 	cfg.keys = keys
+	f, err := openFleet(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cfg.fleet = f
 	if cfg.adminAddr != "" {
 		a, err := newAdmin()
 		if err != nil {

@@ -55,7 +55,7 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 	if err != nil {
 		return err
 	}
-	sessions, ring, err := newSessions(cfg,
+	sessions, ring, err := newSessions(cfg, "pay88.sessions",
 		apiguard.WithTokenLifetime(apiguard.AccessToken, cfg.tokenTTL),
 		apiguard.WithEnvironment(apiguard.Sandbox))
 	if err != nil {
@@ -111,11 +111,8 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 // the merchant the credentials prove, not by the x-merchant-id header, so a
 // caller without the key cannot use up a merchant's tokens.
 func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
-	l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(10), apiguard.PerHour(100)}, apiguard.WithClock(cfg.now))
+	l, err := cfg.limiter("pay88.issuance", apiguard.PerMinute(10), apiguard.PerHour(100))
 	if err != nil {
-		return nil, err
-	}
-	if err := cfg.watch("pay88.issuance", l); err != nil {
 		return nil, err
 	}
 	return g.RateLimit(l, apiguard.ByClient(), apiguard.WithMinRetryAfter(time.Minute)), nil

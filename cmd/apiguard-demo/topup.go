@@ -121,11 +121,8 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 	}
 
 	limit := func(name string, g *apiguard.Guard, key apiguard.Bucket, perMinute int) (apiguard.Middleware, error) {
-		l, err := apiguard.NewMemoryLimiter([]apiguard.Window{apiguard.PerMinute(perMinute)}, apiguard.WithClock(cfg.now))
+		l, err := cfg.limiter(name, apiguard.PerMinute(perMinute))
 		if err != nil {
-			return nil, err
-		}
-		if err := cfg.watch(name, l); err != nil {
 			return nil, err
 		}
 		return g.RateLimit(l, key), nil

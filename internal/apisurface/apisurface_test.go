@@ -16,7 +16,7 @@ import (
 // variables; not struct fields) the root package may export. It was 235
 // before the API pass of issue 11. Raising it is a decision: say why in the
 // commit and the CHANGELOG.
-const budget = 174
+const budget = 176
 
 // exported returns the root package's exported identifiers, sorted.
 func exported(t *testing.T) []string {

@@ -12,6 +12,8 @@ package wire
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"fmt"
+	"net/netip"
 	"unicode/utf8"
 )
 
@@ -154,4 +156,26 @@ func HMACSum(secret string, fields []Value) [sha256.Size]byte {
 	m.Write(AppendHMACMessage(nil, fields))
 	m.Sum(d[:0])
 	return d
+}
+
+// CheckPrefix returns p as the stores keep it (an IPv4-mapped IPv6 prefix
+// of 96 bits or more as its IPv4 prefix: client IPs are always unmapped),
+// or an error if p is invalid, has a zone, or has host bits set: an
+// operator who writes 203.0.113.7/24 to allow one host would allow the
+// whole network, so the error shows both intended forms.
+func CheckPrefix(p netip.Prefix) (netip.Prefix, error) {
+	if !p.IsValid() {
+		return netip.Prefix{}, fmt.Errorf("invalid address range %v", p)
+	}
+	if p.Addr().Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%s: an address range has no zone", p)
+	}
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	if m := p.Masked(); m != p {
+		return netip.Prefix{}, fmt.Errorf("%s has host bits set: write %s for the one address, or %s for the network",
+			p, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), m)
+	}
+	return p, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/apiguard/apiguard/internal/wire"
 )
 
 // Prefix parses an address or address range as an operator writes it (see
@@ -29,18 +31,9 @@ func Prefix(s string) (netip.Prefix, error) {
 // CheckPrefix returns p as the store keeps it (IPv4-mapped IPv6 as IPv4),
 // or an error matching ErrInvalid if p is invalid or has host bits set.
 func CheckPrefix(p netip.Prefix) (netip.Prefix, error) {
-	if !p.IsValid() {
-		return netip.Prefix{}, fmt.Errorf("%w: invalid address range", ErrInvalid)
-	}
-	if p.Addr().Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("%w: %s: an address range has no zone", ErrInvalid, p)
-	}
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	if m := p.Masked(); m != p {
-		return netip.Prefix{}, fmt.Errorf("%w: %s has host bits set: write %s for the one address or %s for the range",
-			ErrInvalid, p, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()), m)
+	p, err := wire.CheckPrefix(p)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return p, nil
 }

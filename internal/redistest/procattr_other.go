@@ -1,8 +1,8 @@
 //go:build !linux
 
-package redisstore
+package redistest
 
 import "syscall"
 
-// procAttr returns nil: the server is stopped by TestMain.
+// procAttr returns nil: the server is stopped by Stop.
 func procAttr() *syscall.SysProcAttr { return nil }
