@@ -61,7 +61,12 @@ trap cleanup EXIT
 t0=$SECONDS
 say() { echo "bench: $* ($((SECONDS - t0))s)"; }
 
+# The machine's load averages, for RESULTS.md: on a shared machine they
+# say how far to trust the figures.
+loadavg() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
+
 go_benchmarks() {
+  load_start=$(loadavg)
   say "building the test binary"
   go -C bench test -c -o "$tmp/bench.test" .
   local pass cat args=(-test.run '^$' -test.count 1)
@@ -75,6 +80,7 @@ go_benchmarks() {
       cat "$tmp/out.txt" >>"$tmp/raw.txt"
     done
   done
+  load_end=$(loadavg)
   say "benchstat"
   (cd "$tmp" && GOWORK=off GOFLAGS= go run "$BENCHSTAT" raw.txt >stat.txt)
 }
@@ -142,7 +148,8 @@ fi
 
 args=(-bench "$tmp/raw.txt" -benchstat "$tmp/stat.txt"
   -go "$(go version | sed 's/^go version //')" -cores "$(nproc)" -count "$COUNT"
-  -date "$(date -u '+%Y-%m-%d %H:%M UTC')" -command "$command")
+  -date "$(date -u '+%Y-%m-%d %H:%M UTC')" -command "$command"
+  -load "$load_start at the start of the Go benchmarks, $load_end at their end")
 [ "$mode" != all ] || args+=(-loopback "$tmp/rounds.txt" -loopback-how "$(loopback_how)")
 go -C bench run ./cmd/benchreport "${args[@]}" >"$tmp/RESULTS.md"
 mv "$tmp/RESULTS.md" bench/RESULTS.md

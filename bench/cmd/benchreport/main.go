@@ -28,6 +28,7 @@ func main() {
 	date := flag.String("date", "", "the date of the run")
 	command := flag.String("command", "", "the command that made the run")
 	count := flag.String("count", "", "passes per category")
+	load := flag.String("load", "", "the machine's load averages during the run (`text`)")
 	flag.Parse()
 	if *benchFile == "" && *loopFile == "" {
 		flag.Usage()
@@ -40,7 +41,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*benchFile, *statFile, *loopFile, *loopHow, *goVersion, *cores, *date, *command, *count); err != nil {
+	if err := run(*benchFile, *statFile, *loopFile, *loopHow, *goVersion, *cores, *date, *command, *count, *load); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
@@ -60,7 +61,7 @@ func loopbackTable(loopFile string) error {
 	return nil
 }
 
-func run(benchFile, statFile, loopFile, loopHow, goVersion, cores, date, command, count string) error {
+func run(benchFile, statFile, loopFile, loopHow, goVersion, cores, date, command, count, load string) error {
 	raw, err := os.ReadFile(benchFile)
 	if err != nil {
 		return err
@@ -81,6 +82,7 @@ Written by scripts/bench.sh; do not edit by hand (see README.md).
 - machine: %s, %s cores, GOMAXPROCS %d; %s
 - command: %s
 - passes: %s per category, interleaved (each pass runs every category once)
+- load averages (1, 5, 15 min): %s
 
 Each figure is the median of the passes. **× floor** is ns/op divided by
 the ns/op of the floor (the hand-written code doing the same job,
@@ -91,7 +93,7 @@ test binary.
 
 ## Go benchmarks
 
-`, date, res.CPU, cores, res.Procs, goVersion, "`"+command+"`", count)
+`, date, res.CPU, cores, res.Procs, goVersion, "`"+command+"`", count, load)
 	report.WriteTables(&b, res)
 	if loopFile != "" {
 		f, err := os.Open(loopFile)
