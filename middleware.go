@@ -84,7 +84,8 @@ type Guard struct {
 	ip        ipResolver
 	observe   func(Decision)
 	logger    *slog.Logger
-	budget    *bodyBudget // bytes of bodies buffered by the requests in flight
+	budget    *bodyBudget   // bytes of bodies buffered by the requests in flight
+	failures  *failureLimit // WithFailureLimit; nil: none
 }
 
 // New returns a Guard that establishes identity with scheme. A nil scheme
@@ -95,7 +96,7 @@ func New(scheme Scheme, opts ...Option) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &Guard{scheme: scheme, dialect: Problem(), now: c.clock(), env: c.env, ip: c.ip, observe: c.observe, logger: c.logger}
+	g := &Guard{scheme: scheme, dialect: Problem(), now: c.clock(), env: c.env, ip: c.ip, observe: c.observe, logger: c.logger, failures: c.failures}
 	g.budget = newBodyBudget(c.bodyBudget)
 	if c.dialect != nil {
 		g.dialect = c.dialect
@@ -208,7 +209,10 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	}
 	var c *Client
 	err := ErrMissingKey
-	if g.scheme != nil {
+	refused := g.failures.admit(g, r, s) // a caller out of failed attempts
+	if refused != nil {
+		err = refused
+	} else if g.scheme != nil {
 		c, err = g.scheme.Authenticate(r)
 		if err == nil && c == nil {
 			err = errNoClient // a Scheme that names nobody authenticates nobody
@@ -225,6 +229,9 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	}
 	if err != nil {
 		c = nil
+		if refused == nil {
+			g.failures.count(g, r, s, err)
+		}
 	} else if !s.authed || s.client.Publishable && !c.Publishable {
 		s.client, s.authed = c, true
 	}

@@ -58,6 +58,7 @@ type Decision struct {
 	//	store_full           a bounded store at its capacity (ErrStoreFull)
 	//	key_store_failed     the KeyStore failed (503)
 	//	limiter_failed       the Limiter failed (503)
+	//	too_many_failures    a caller out of failed attempts (WithFailureLimit)
 	//	replay_store_failed  the ReplayStore failed (503)
 	//	session_store_failed the Sessions' SessionStore failed (503)
 	Cause string

@@ -84,6 +84,9 @@ type config struct {
 
 	// Guard: buffered bodies
 	bodyBudget int64
+
+	// Guard: failed attempts (WithFailureLimit)
+	failures *failureLimit
 }
 
 // configure applies opts for the constructor t.

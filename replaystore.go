@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -21,7 +22,13 @@ const defaultReplayCapacity = 100_000
 // of its capacity (at least 1) in any one namespace: RequestID's
 // namespace is the client, so one client's ids, however many it sends,
 // take at most its share, and it takes eight clients at their share to
-// fill the store.
+// fill the store. A namespace's share is that of its part before the first
+// NUL byte: RequestID keeps a publishable client's ids per client and
+// caller's address ("client\x00ip:..."), and they all count in the client's
+// one share, so the callers of a public key, from however many addresses,
+// fill at most that client's eighth (a caller that fills it gets 503 for
+// new ids, and so do the client's other callers, until ids expire; limit
+// such callers by IP in front of RequestID).
 //
 // It never forgets an id inside its ttl to make room: forgetting one would
 // let a client flush the store and replay. So when a namespace holds its
@@ -112,7 +119,8 @@ func (m *MemoryReplayStore) Seen(_ context.Context, namespace, id string, ttl ti
 	if _, ok := m.seen[k]; ok {
 		return false, nil
 	}
-	ns := maphash.String(m.seed, namespace)
+	share, _, _ := strings.Cut(namespace, "\x00")
+	ns := maphash.String(m.seed, share)
 	capacity := m.capacity()
 	if len(m.seen) >= capacity || int(m.per[ns]) >= max(capacity/replayShares, 1) {
 		return false, ErrStoreFull

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"reflect"
 	"time"
 
@@ -22,7 +23,9 @@ type ReplayStore interface {
 	// one atomic step, so of several concurrent calls with one id exactly
 	// one is fresh. Namespaces keep ids apart: one id in two namespaces is
 	// two ids. ttl is positive; an id is held through the instant its ttl
-	// ends, as RequestTime's window includes its ends.
+	// ends, as RequestTime's window includes its ends. RequestID's
+	// namespace is a client's id or, for a publishable client, its id, a
+	// NUL byte and the caller's address: a store must keep any bytes.
 	//
 	// An error is a backend failure (or a store that is full): nothing is
 	// known of the id, and RequestID refuses the request with 503.
@@ -40,9 +43,21 @@ type ReplayStore interface {
 const maxRequestIDLen = 128
 
 // RequestID returns a wrapper that requires a unique request id in the
-// x-request-id header (the client-system API's). Ids are kept per client,
-// the one g's Scheme establishes (with the AppKey Scheme, per client
-// system), so one client cannot use up another's ids. Each id is recorded in
+// x-request-id header (the client-system API's). Ids are kept per caller,
+// so that no caller can use up another's ids or make another's request
+// fail. For a secret key the caller is the client g's Scheme establishes.
+// A publishable key (Client.Publishable: the AppKey Scheme's x-app-key, a
+// front-end client key) is public, so the client it names does not tell
+// its callers apart: under it, ids are kept per client and client IP
+// (Guard.ClientIP; an IPv6 address by its /64, as ByIP counts), and a
+// caller who can predict another's ids cannot send them first. So under a
+// publishable key a duplicate is refused when it comes from the address
+// that used the id (a client's own retry, a replay from its network), and
+// not from another address: such a request is another caller's, who could
+// have sent it with an id of its own. Callers behind one address (a NAT)
+// share its ids. The end user's own credential (a session token) is not
+// used: another Guard checks it, maybe after RequestID, and ids must not
+// depend on the order of the stack. Each id is recorded in
 // store for retention; a zero or negative retention means the default, 10
 // minutes, twice the default RequestTime window, so that any request
 // RequestTime still accepts is also still remembered. A nil store means a
@@ -96,7 +111,11 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 		case len(vs) > 1 || len(vs[0]) > maxRequestIDLen || !wire.ValidCredential(vs[0]):
 			return ErrInvalidRequestID
 		}
-		h := heldID{store, same, c.ID, vs[0]}
+		ns := c.ID
+		if c.Publishable {
+			ns = callerNamespace(g, r, c.ID)
+		}
+		h := heldID{store, same, ns, vs[0]}
 		for _, x := range s.held {
 			if x.same == same && x.namespace == h.namespace && x.id == h.id {
 				return nil // an outer wrapper on the same store recorded it
@@ -115,6 +134,27 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 		s.held = append(s.held, h)
 		return nil
 	})
+}
+
+// callerNamespace returns the namespace of a publishable client's request
+// ids: the client's id, a NUL byte, and the caller's address as ByIP
+// counts it ("ip:192.0.2.1", "ip:2001:db8:1:2::/64", or "ip:unknown" when
+// ClientIP cannot tell it). MemoryReplayStore reads the part before the
+// NUL as the client whose share the ids take.
+func callerNamespace(g *Guard, r *http.Request, client string) string {
+	var buf [128]byte // on the stack for a client id of up to 70 bytes
+	b := append(append(buf[:0], client...), 0)
+	b = append(b, "ip:"...)
+	ip, ok := g.ClientIP(r)
+	switch {
+	case !ok:
+		b = append(b, "unknown"...)
+	case ip.Is4():
+		b = ip.AppendTo(b)
+	default:
+		b = netip.PrefixFrom(ip.WithZone(""), 64).Masked().AppendTo(b)
+	}
+	return string(b)
 }
 
 // heldID is a request id a request recorded.

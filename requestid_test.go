@@ -270,7 +270,7 @@ func TestRequestIDReleasedOnLaterRefusal(t *testing.T) {
 	if w := serve(h, r); w.Code != 403 {
 		t.Fatalf("blocked: %d", w.Code)
 	}
-	if len(store.forgets) != 1 || store.forgets[0] != "sys/r-1" {
+	if len(store.forgets) != 1 || store.forgets[0] != "sys\x00ip:192.0.2.1/r-1" {
 		t.Fatalf("forgets %v", store.forgets)
 	}
 	// The handler's own refusal is an answer: the id is used.
@@ -350,7 +350,7 @@ func TestRequestIDStackInAnyOrder(t *testing.T) {
 			"not whitelisted":       {"allow": 403},
 			"unknown app":           {"auth": 401, "id": 401},
 			"replay":                {"id": 409},
-			"replay from elsewhere": {"id": 409, "allow": 403}, // the first check decides
+			"replay from elsewhere": {"allow": 403}, // under a public key, another address is another caller
 			"no id":                 {"id": 400},
 		},
 	})
@@ -462,5 +462,90 @@ func TestReplayAtTheEdgeOfTheWindow(t *testing.T) {
 				t.Errorf("time first %v, replay at t0+%v: %d, want %d", timeFirst, at, w.Code, want)
 			}
 		}
+	}
+}
+
+// TestOneCallerCannotBurnAnothersRequestID: under a publishable key, which
+// anyone may send, a caller who sends another caller's predictable id
+// first does not make that caller's request fail with 409; each caller's
+// own duplicates still do. Under a secret key the client is the caller, from
+// any address.
+func TestOneCallerCannotBurnAnothersRequestID(t *testing.T) {
+	keys := mustStore(t,
+		KeySpec{Key: "app-public-1", Client: Client{ID: "sys-1", Publishable: true}},
+		KeySpec{Key: "server-secret", Client: Client{ID: "sys-3"}},
+	)
+	clock := newTestClock()
+	app := MustNew(AppKey(keys), WithClock(clock.Now), WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8")))
+	server := MustNew(Bearer(keys), WithClock(clock.Now))
+	store, err := NewMemoryReplayStore(WithClock(clock.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appH := app.RequestID(store, 0)(okHandler)
+	serverH := server.RequestID(store, 0)(okHandler)
+	from := func(remote, xff, id string) *http.Request {
+		r := req003("app-public-1", id, "")
+		r.RemoteAddr = remote
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		return r
+	}
+	for i, step := range []struct {
+		name   string
+		r      *http.Request
+		h      http.Handler
+		status int
+	}{
+		{"attacker sends the victim's next id first", from("198.51.100.7:4000", "", "order-42"), appH, 200},
+		{"the victim's own request", from("203.0.113.9:5000", "", "order-42"), appH, 200},
+		{"the victim's retry", from("203.0.113.9:5001", "", "order-42"), appH, 409},
+		{"the attacker's retry", from("198.51.100.7:4001", "", "order-42"), appH, 409},
+		{"victim through a trusted proxy", from("10.1.2.3:80", "192.0.2.55", "order-43"), appH, 200},
+		{"attacker forging the victim's address left of the proxy's entry", from("10.1.2.3:80", "192.0.2.55, 198.51.100.7", "order-44"), appH, 200},
+		{"the victim's id 44", from("10.1.2.3:80", "192.0.2.55", "order-44"), appH, 200},
+		{"the victim's retry through the proxy", from("10.1.2.3:80", "192.0.2.55", "order-43"), appH, 409},
+		{"an IPv6 caller", from("[2001:db8:1:2::1]:443", "", "order-45"), appH, 200},
+		{"its retry from another address of its /64", from("[2001:db8:1:2::99]:443", "", "order-45"), appH, 409},
+		{"another /64", from("[2001:db8:1:3::1]:443", "", "order-45"), appH, 200},
+	} {
+		if w := serve(step.h, step.r); w.Code != step.status {
+			t.Errorf("step %d, %s: %d, want %d", i, step.name, w.Code, step.status)
+		}
+	}
+	// A secret key's ids are its client's, whatever the address.
+	for i, remote := range []string{"198.51.100.7:4000", "203.0.113.9:5000"} {
+		r := httptest.NewRequest("POST", "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("Authorization", "Bearer server-secret")
+		r.Header.Set("X-Request-Id", "order-42")
+		if w, want := serve(serverH, r), []int{200, 409}[i]; w.Code != want {
+			t.Errorf("secret key from %s: %d, want %d", remote, w.Code, want)
+		}
+	}
+}
+
+// TestRequestIDPublishableCallersShareTheClientsShare: the callers of one
+// publishable key, from however many addresses, fill at most that client's
+// share of a MemoryReplayStore; other clients go on.
+func TestRequestIDPublishableCallersShareTheClientsShare(t *testing.T) {
+	clock := newTestClock()
+	store, _ := NewMemoryReplayStore(WithCapacity(24), WithClock(clock.Now))
+	_, h := seed003(t, clock, store)
+	for i := range 3 {
+		r := req003("app-public-1", "id-"+strconv.Itoa(i), "")
+		r.RemoteAddr = "198.51.100." + strconv.Itoa(i+1) + ":1000"
+		if w := serve(h, r); w.Code != 200 {
+			t.Fatalf("id %d: %d", i, w.Code)
+		}
+	}
+	r := req003("app-public-1", "id-new", "")
+	r.RemoteAddr = "198.51.100.200:1000"
+	if w := serve(h, r); w.Code != 503 {
+		t.Errorf("a fourth address of the client at its share: %d, want 503", w.Code)
+	}
+	if w := serve(h, req003("app-public-2", "id-new", "")); w.Code != 200 {
+		t.Errorf("another client: %d, want 200", w.Code)
 	}
 }

@@ -3,14 +3,14 @@ module github.com/apiguard/apiguard/examples
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard v0.0.0-20261130075758-b455d948e7f1
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.4
 )
 
 require (
-	github.com/apiguard/apiguard/ginguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard/ginguard v0.0.0-20261130075758-b455d948e7f1
 	github.com/bytedance/gopkg v0.1.3 // indirect
 	github.com/bytedance/sonic v1.15.0 // indirect
 	github.com/bytedance/sonic/loader v0.5.0 // indirect

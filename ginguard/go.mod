@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/ginguard
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard v0.0.0-20261130075758-b455d948e7f1
 	github.com/gin-gonic/gin v1.12.0
 )
 

@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/otelapiguard
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard v0.0.0-20261130075758-b455d948e7f1
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0

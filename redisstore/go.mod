@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/redisstore
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard v0.0.0-20261130075758-b455d948e7f1
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/redis/go-redis/v9 v9.23.0
 )

@@ -78,8 +78,11 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithCapacity sets how many sessions a SessionStore tracks, at least 1;
-// the default is DefaultSessionCapacity. It applies to SessionStore only.
+// WithCapacity sets, at least 1, how many sessions a SessionStore tracks
+// (DefaultSessionCapacity by default), and how many ids an IDStore holds
+// (DefaultIDCapacity by default; one share holds an eighth). Limiters and
+// KeyStores take no capacity: a Limiter's buckets expire once full again,
+// and a KeyStore holds the keys an operator adds.
 func WithCapacity(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

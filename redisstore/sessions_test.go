@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apiguard/apiguard"
 	"github.com/apiguard/apiguard/internal/sessionstoretest"
@@ -17,7 +18,7 @@ import (
 
 func TestSessionStore(t *testing.T) {
 	sessionstoretest.Run(t, func(t *testing.T, capacity int) apiguard.SessionStore {
-		s, err := NewSessionStore(shared.client(t), prefix(t), WithCapacity(capacity))
+		s, err := NewSessionStore(shared.client(t), prefix(t), WithCapacity(capacity), WithTimeout(10*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,8 +60,8 @@ func accepted(s *apiguard.Sessions, access string) error {
 // on one Redis: each used to work on one replica only.
 func TestSessionsAcrossReplicas(t *testing.T) {
 	rdb := shared.client(t)
-	p := prefix(t)
-	a, b := replica(t, rdb, p), replica(t, rdb, p)
+	p, slow := prefix(t), WithTimeout(10*time.Second) // a busy machine is not a failure
+	a, b := replica(t, rdb, p, slow), replica(t, rdb, p, slow)
 	ctx := context.Background()
 	user := &apiguard.Client{ID: "demo", Scopes: []string{"profile:read"}}
 
@@ -112,7 +113,8 @@ func TestSessionsAcrossReplicas(t *testing.T) {
 func TestConcurrentRefreshAcrossReplicas(t *testing.T) {
 	rdb := shared.client(t)
 	p := prefix(t)
-	reps := []*apiguard.Sessions{replica(t, rdb, p), replica(t, rdb, p)}
+	slow := WithTimeout(10 * time.Second) // a busy machine is not a failure
+	reps := []*apiguard.Sessions{replica(t, rdb, p, slow), replica(t, rdb, p, slow)}
 	ctx := context.Background()
 	for round := range 25 {
 		set, err := reps[round%2].Login(ctx, &apiguard.Client{ID: fmt.Sprint("user", round)})

@@ -134,6 +134,8 @@ func TestAdminMetrics(t *testing.T) {
 		"apiguard_store_capacity{apiguard_store_name=topup.order_per_user}":                                      100_000,
 		"apiguard_store_entries{apiguard_store_name=pay88.issuance}":                                             0,
 		"apiguard_store_capacity{apiguard_store_name=pay88.issuance}":                                            100_000,
+		"apiguard_store_entries{apiguard_store_name=pay88.failures}":                                             0,
+		"apiguard_store_capacity{apiguard_store_name=pay88.failures}":                                            100_000,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || !near(g, v) {

@@ -116,6 +116,15 @@ func TestFleet(t *testing.T) {
 	reps := [2]*demo{startProcess(t, "-redis", srv.Addr), startProcess(t, "-redis", srv.Addr)}
 	a, b := reps[0], reps[1]
 
+	// Before the limits use up the gold user's orders of this minute.
+	t.Run("RefID", func(t *testing.T) {
+		o := order{key: topupKeyGold, ref: "fleet-ref-1", product: "1", price: "14500", reqTime: strconv.FormatInt(time.Now().Unix(), 10)}
+		if r := o.send(t, a, "X-Forwarded-For", "203.0.113.70"); r.status != 200 {
+			t.Fatalf("order on A: %d %s", r.status, r.body)
+		}
+		o.send(t, b, "X-Forwarded-For", "203.0.113.70").want(t, 409, reseller(409, "ref_id already used"))
+	})
+
 	t.Run("Limits", func(t *testing.T) {
 		gold := []string{"Authorization", "Bearer " + topupKeyGold}
 		exactLimit(t, reps, "topup product, 20/min per IP", 20, time.Minute, 200, func(d *demo) response {
@@ -126,7 +135,8 @@ func TestFleet(t *testing.T) {
 				"Content-Type", "application/json", "Authorization", "Bearer "+seedHash(topupKeyGold, "TRX_123456789"))
 		})
 		n := 0
-		exactLimit(t, reps, "topup order, 30/min per user", 30, time.Minute, 200, func(d *demo) response {
+		// RefID above took two of the gold user's 30 orders of this minute.
+		exactLimit(t, reps, "topup order, 30/min per user", 28, 28*time.Minute/30, 200, func(d *demo) response {
 			n++
 			return order{key: topupKeyGold, ref: "fleet-" + strconv.Itoa(n), product: "1", price: "14500",
 				reqTime: strconv.FormatInt(time.Now().Unix(), 10)}.send(t, d, "X-Forwarded-For", "203.0.113.51")

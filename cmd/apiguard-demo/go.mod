@@ -3,9 +3,9 @@ module github.com/apiguard/apiguard/cmd/apiguard-demo
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
-	github.com/apiguard/apiguard/otelapiguard v0.0.0-20261130070504-19fda81883ac
-	github.com/apiguard/apiguard/sqlstore v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard v0.0.0-20261130075758-b455d948e7f1
+	github.com/apiguard/apiguard/otelapiguard v0.0.0-20261130075758-b455d948e7f1
+	github.com/apiguard/apiguard/sqlstore v0.0.0-20261130075758-b455d948e7f1
 	github.com/prometheus/client_golang v1.25.0
 	github.com/prometheus/client_model v0.6.3
 	github.com/prometheus/common v0.73.1
@@ -20,7 +20,7 @@ require (
 )
 
 require (
-	github.com/apiguard/apiguard/redisstore v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard/redisstore v0.0.0-20261130075758-b455d948e7f1
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect

@@ -62,7 +62,11 @@ func mountPay88(mux *http.ServeMux, cfg config) error {
 		return err
 	}
 	opts := append(cfg.common(), apiguard.WithDialect(apiguard.Pay88()), apiguard.WithEnvironment(apiguard.Sandbox))
-	credentials, err := apiguard.New(apiguard.MerchantKey(keys), opts...)
+	failures, err := pay88Failures(cfg)
+	if err != nil {
+		return err
+	}
+	credentials, err := apiguard.New(apiguard.MerchantKey(keys), append(opts, failures)...)
 	if err != nil {
 		return err
 	}
@@ -116,4 +120,18 @@ func pay88Limits(g *apiguard.Guard, cfg config) (apiguard.Middleware, error) {
 		return nil, err
 	}
 	return g.RateLimit(l, apiguard.ByClient(), apiguard.WithMinRetryAfter(time.Minute)), nil
+}
+
+// pay88Failures returns the token endpoint's limit of failed attempts: 5
+// per minute and 20 per hour per client IP, and per merchant claimed in
+// x-merchant-id from one /24 (IPv4) or /48 (IPv6); then 429 "Rate limit
+// exceeded" with Retry-After, whatever the credentials, until a token
+// refills. The merchant itself, from another network, is never refused by
+// a guesser's failures (apiguard.WithFailureLimit).
+func pay88Failures(cfg config) (apiguard.Option, error) {
+	l, err := cfg.limiter("pay88.failures", apiguard.PerMinute(5), apiguard.PerHour(20))
+	if err != nil {
+		return apiguard.Option{}, err
+	}
+	return apiguard.WithFailureLimit(l, apiguard.ByHeader("X-Merchant-Id")), nil
 }

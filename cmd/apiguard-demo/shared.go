@@ -30,9 +30,12 @@ import (
 //     behind an apiguard.CachedKeyStore on each replica that
 //     redisstore's Listen empties of a key revoked anywhere).
 //
-// The client-system API's app key (a fixed publishable key) and MockPay's
-// payments (the demo's business data, not apiguard's) stay in each
-// replica's memory. With -db too, the API keys come from the database.
+//   - the Reseller API's ref_ids (redisstore.IDStore, 7 days): a ref_id
+//     used on one replica is 409 on every other.
+//
+// The client-system API's app key (a fixed publishable key), MockPay's
+// payments and the Reseller API's balances and orders (the demo's business
+// data, not apiguard's) stay in each replica's memory. With -db too, the API keys come from the database.
 // Without -redis every store is in memory, bounded, as before.
 
 // redisPrefix begins the name of every key the demo writes in Redis.
@@ -128,6 +131,18 @@ func (cfg config) replayStore(name string) (apiguard.ReplayStore, error) {
 		return nil, err
 	}
 	return s, cfg.watch(name, s)
+}
+
+// refRetention is how long a Reseller ref_id stays used in a fleet.
+const refRetention = 7 * 24 * time.Hour
+
+// fleetIDs returns the store of ids named name shared by the fleet, or nil
+// without -redis (the API's own memory then keeps them).
+func (cfg config) fleetIDs(name string) (*redisstore.IDStore, error) {
+	if cfg.fleet == nil {
+		return nil, nil
+	}
+	return redisstore.NewIDStore(cfg.fleet.rdb, redisstore.WithPrefix(redisPrefix+name+":"))
 }
 
 // newSessions returns the Sessions of one API, named name, and their key

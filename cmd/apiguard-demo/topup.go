@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -83,6 +85,10 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 		return err
 	}
 	book := newLedger()
+	refs, err := cfg.fleetIDs("topup.ref_ids")
+	if err != nil {
+		return err
+	}
 	opts := append(cfg.common(), apiguard.WithDialect(apiguard.Reseller()))
 
 	// Product list: a Bearer key; its own text for 429.
@@ -173,7 +179,25 @@ func mountTopup(mux *http.ServeMux, cfg config) error {
 			orderG.Deny(w, r, err)
 			return
 		}
+		if refs != nil {
+			// In a fleet, a ref_id is claimed in Redis first, so that it
+			// is used once across every replica; an order refused after
+			// that gives it back.
+			switch fresh, err := refs.Seen(r.Context(), c.ID, req.RefID, refRetention); {
+			case err != nil:
+				orderG.Deny(w, r, apiguard.ErrUnavailable)
+				return
+			case !fresh:
+				orderG.Deny(w, r, errRefReused)
+				return
+			}
+		}
 		data, err := book.order(c.ID, req.RefID, req.UserID, req.Zone, p, p.priceFor(c.Role))
+		if err != nil && refs != nil && !errors.Is(err, errRefUsed) {
+			if ferr := refs.Forget(context.WithoutCancel(r.Context()), c.ID, req.RefID); ferr != nil {
+				log.Printf("apiguard-demo: giving back ref_id: %v", ferr)
+			}
+		}
 		switch {
 		case errors.Is(err, errRefUsed):
 			orderG.Deny(w, r, errRefReused)

@@ -15,8 +15,9 @@ import (
 // budget is the most identifiers (functions, methods, types, constants and
 // variables; not struct fields) the root package may export. It was 235
 // before the API pass of issue 11. Raising it is a decision: say why in the
-// commit and the CHANGELOG.
-const budget = 176
+// commit and the CHANGELOG. 177: SessionStore and WithSessionStore (issue
+// 12), WithFailureLimit (issue 17).
+const budget = 177
 
 // exported returns the root package's exported identifiers, sorted.
 func exported(t *testing.T) []string {
