@@ -3,7 +3,7 @@ module github.com/apiguard/apiguard/bench
 go 1.26.0
 
 require (
-	github.com/apiguard/apiguard v0.0.0-20261130070504-19fda81883ac
+	github.com/apiguard/apiguard v0.0.0-20261130075758-b455d948e7f1
 	github.com/auth0/go-jwt-middleware/v2 v2.3.1
 	github.com/didip/tollbooth/v7 v7.0.2
 	github.com/go-chi/chi/v5 v5.5.0
