@@ -38,12 +38,14 @@
 # UNPUBLISHED. examples/ is not published: it is documentation that runs (one
 # API wired into chi, gin, echo and ServeMux, and its tests), not an API to
 # depend on, and it would bring gin, echo and chi into a user's module graph.
-# Step 3 still builds it without go.work against the pinned root.
+# bench/ is not published either: it compares apiguard with peer libraries
+# (scripts/bench.sh), and would bring all of them into a user's module graph.
+# Step 3 still builds both without go.work against the pinned root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/modules.sh
 
-UNPUBLISHED=${UNPUBLISHED:-examples}
+UNPUBLISHED=${UNPUBLISHED:-examples bench}
 
 t0=$SECONDS
 fail() { echo "proxytest: FAIL: $*" >&2; exit 1; }
