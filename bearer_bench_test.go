@@ -19,6 +19,7 @@ func benchServe(b *testing.B, h http.Handler, r *http.Request) {
 	w := &discard{h: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()
+	defer reportCPU(b)()
 	for b.Loop() {
 		h.ServeHTTP(w, r)
 	}

@@ -175,6 +175,7 @@ func BenchmarkHashAuthBody(b *testing.B) {
 			b.Run(name+fname, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(size))
+				defer reportCPU(b)()
 				names := []string{"ref_id"}
 				var jv [1]wire.JSONValue
 				r, rd := newSizedReq(digest, body)
@@ -215,6 +216,7 @@ func BenchmarkHashAuthBody(b *testing.B) {
 			b.Run(name+cl, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(size))
+				defer reportCPU(b)()
 				ok := false
 				h := g.Authenticate()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ok = true }))
 				w := &discard{h: http.Header{}}
