@@ -277,4 +277,3 @@ func TestSecretsIndex(t *testing.T) {
 		}
 	}
 }
-
