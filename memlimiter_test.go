@@ -35,13 +35,13 @@ func peekShards[V tats](s *shards[V], h uint64) ([]int64, bool) {
 	sh := &s.shards[h>>s.shift]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	v, ok := sh.lru.Peek(h)
+	i, ok := sh.lru.find(h)
 	if !ok {
 		return nil, false
 	}
 	out := make([]int64, len(s.ws))
-	for i := range out {
-		out[i] = v.tats[i]
+	for w := range out {
+		out[w] = sh.lru.nodes[i].tats[w]
 	}
 	return out, true
 }
