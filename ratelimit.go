@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/apiguard/apiguard/internal/bounds"
@@ -295,10 +296,12 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			}
 			return nil
 		}
+		// One allocation for the three values, whose strings come from a
+		// table for numbers up to 4095; names already canonical.
 		vs := make([]string, 3)
-		vs[0] = strconv.Itoa(res.Limit)
-		vs[1] = strconv.Itoa(res.Remaining)
-		vs[2] = strconv.FormatInt(ceilSeconds(res.Reset), 10)
+		vs[0] = decimal(int64(res.Limit))
+		vs[1] = decimal(int64(res.Remaining))
+		vs[2] = decimal(ceilSeconds(res.Reset))
 		hd := w.Header()
 		hd[hdrLimit], hd[hdrRemaining], hd[hdrReset] = vs[0:1:1], vs[1:2:2], vs[2:3:3]
 		if !res.Allowed {
@@ -323,6 +326,30 @@ const (
 	hdrRemaining = "Ratelimit-Remaining"
 	hdrReset     = "Ratelimit-Reset"
 )
+
+// decimals holds the decimal forms of 0 to len(offsets)-2, one after the
+// other, and offsets where each begins: the values of ordinary rate-limit
+// headers, as substrings that cost no allocation. It is built on first use
+// (about 23 KB).
+var decimals = sync.OnceValues(func() (string, []uint16) {
+	var b []byte
+	offsets := make([]uint16, 4097)
+	for n := range 4096 {
+		offsets[n] = uint16(len(b))
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	offsets[4096] = uint16(len(b))
+	return string(b), offsets
+})
+
+// decimal returns n in decimal.
+func decimal(n int64) string {
+	digits, offsets := decimals()
+	if n >= 0 && n < int64(len(offsets)-1) {
+		return digits[offsets[n]:offsets[n+1]]
+	}
+	return strconv.FormatInt(n, 10)
+}
 
 // ceilSeconds returns d in whole seconds, rounded up, and 0 for d <= 0.
 func ceilSeconds(d time.Duration) int64 {
