@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -68,9 +69,10 @@ type KeySpec struct {
 // costs the garbage collector no more than a store of one: a key costs
 // about 200 bytes and its strings, in tables the collector does not scan.
 // Lists of scopes and of registered IPs are kept once however many keys
-// share them. Lookup and Secrets return a new Client at each call, whose
-// Scopes and IPs are shared with other keys' clients: callers must not
-// modify them.
+// share them. The Clients of the 1,024 keys last looked up (at most) are
+// kept too, so that a key looked up again costs no allocation. A Client
+// that Lookup or Secrets returns may be shared with other calls, and its
+// Scopes and IPs with other keys' Clients: callers must not modify them.
 type MemoryKeyStore struct {
 	mu       sync.RWMutex
 	seed     maphash.Seed
@@ -82,6 +84,7 @@ type MemoryKeyStore struct {
 	text     arena
 	scopes   interned[string]
 	ips      interned[netip.Prefix]
+	recent   [recentClients]atomic.Pointer[recentClient]
 	max      int
 	now      func() time.Time
 }
@@ -98,6 +101,7 @@ type keySlot struct {
 	roleLen            uint32
 	scopes, ips        uint32 // lists in the store's interned tables
 	nextID, nextSecret uint32 // the next slot of the same chain, or noSlot
+	gen                uint32 // counts the keys the slot has held
 	env                Environment
 	flags              uint8
 }
@@ -109,6 +113,16 @@ const (
 	slotPublishable // Client.Publishable
 	slotSecret      // the plaintext is kept
 )
+
+// recentClients is how many Clients of keys looked up a MemoryKeyStore
+// keeps, by slot.
+const recentClients = 1024
+
+// recentClient is the Client of the key slot held in its generation gen.
+type recentClient struct {
+	slot, gen uint32
+	client    *Client
+}
 
 // noSlot ends a chain of slots.
 const noSlot = ^uint32(0)
@@ -191,6 +205,7 @@ func (s *MemoryKeyStore) Add(spec KeySpec) error {
 	var i uint32
 	if n := len(s.free); n > 0 {
 		i, s.free = s.free[n-1], s.free[:n-1]
+		sl.gen = s.slots[i].gen + 1
 	} else {
 		i = uint32(len(s.slots))
 		s.slots = append(s.slots, keySlot{})
@@ -273,7 +288,7 @@ func (s *MemoryKeyStore) Revoke(keyID string, at time.Time) bool {
 	s.scopes.drop(sl.scopes)
 	s.ips.drop(sl.ips)
 	s.text.drop(sl.block)
-	*sl = keySlot{}
+	*sl = keySlot{gen: sl.gen}
 	s.free = append(s.free, i)
 	if s.text.wasteful() {
 		s.compact()
@@ -312,6 +327,18 @@ func (s *MemoryKeyStore) client(sl *keySlot) (*Client, string) {
 		IPs:         s.ips.vals[sl.ips],
 		Publishable: sl.flags&slotPublishable != 0,
 	}, b[r:]
+}
+
+// recentClient returns the Client of slot i, sl, from the recent Clients
+// or made anew and kept there, with the lock held (to read).
+func (s *MemoryKeyStore) recentClient(i uint32, sl *keySlot) *Client {
+	r := &s.recent[i%recentClients]
+	if rc := r.Load(); rc != nil && rc.slot == i && rc.gen == sl.gen {
+		return rc.client
+	}
+	c, _ := s.client(sl)
+	r.Store(&recentClient{slot: i, gen: sl.gen, client: c})
+	return c
 }
 
 // stopped reports whether sl has stopped working at now, with the lock
@@ -357,7 +384,7 @@ func (s *MemoryKeyStore) Lookup(_ context.Context, key string) (*Client, error) 
 			stopped, revoked = sl.stopped(s.now()), sl.flags&slotRevoked != 0
 		}
 		if !stopped {
-			c, _ = s.client(sl)
+			c = s.recentClient(i, sl)
 		}
 	}
 	match := subtle.ConstantTimeCompare(stored[:], d[:]) == 1

@@ -277,3 +277,24 @@ func TestSecretsIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestMemoryKeyStoreRecentClientOfAReusedSlot: a key stored in the slot of
+// a revoked key that was looked up is found with its own client, not the
+// client kept for the revoked key.
+func TestMemoryKeyStoreRecentClientOfAReusedSlot(t *testing.T) {
+	s := mustStore(t, KeySpec{Key: "sk_test_first", Client: Client{ID: "first", KeyID: "k1"}})
+	ctx := context.Background()
+	if c, err := s.Lookup(ctx, "sk_test_first"); err != nil || c.ID != "first" {
+		t.Fatalf("first: %+v, %v", c, err)
+	}
+	s.Revoke("k1", time.Time{})
+	if err := s.Add(KeySpec{Key: "sk_test_second", Client: Client{ID: "second", KeyID: "k2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Lookup(ctx, "sk_test_second"); err != nil || c.ID != "second" || c.KeyID != "k2" {
+		t.Errorf("second, in the first's slot: %+v, %v", c, err)
+	}
+	if len(s.slots) != 1 {
+		t.Errorf("%d slots: the second key did not reuse the first's", len(s.slots))
+	}
+}
