@@ -24,6 +24,16 @@ type keptBody struct {
 	reserved int64                         // bytes reserved in the state's budget
 }
 
+// smallBody is the most bytes, the one past the end included, of a body
+// kept in a keptSmall.
+const smallBody = 512
+
+// keptSmall is a keptBody with room for a small body, in one allocation.
+type keptSmall struct {
+	keptBody
+	buf [smallBody]byte
+}
+
 // defaultBodyBudget is a Guard's budget of buffered body bytes unless
 // WithBodyBudget says otherwise.
 const defaultBodyBudget = 64 << 20
@@ -79,7 +89,16 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	if b := s.body; b != nil {
 		return b.data, b.err
 	}
-	b := &keptBody{}
+	// A small body of known length is kept in one allocation with its
+	// bytes.
+	var small []byte
+	var b *keptBody
+	if n := r.ContentLength + 1; n > 1 && n <= smallBody && n <= limit+1 {
+		kb := new(keptSmall)
+		b, small = &kb.keptBody, kb.buf[:n]
+	} else {
+		b = new(keptBody)
+	}
 	s.body = b
 	switch {
 	case r.Body == nil || r.Body == http.NoBody:
@@ -109,7 +128,10 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	var data []byte
 	var err error
 	if r.ContentLength > 0 {
-		buf := make([]byte, r.ContentLength+1)
+		buf := small
+		if buf == nil {
+			buf = make([]byte, r.ContentLength+1)
+		}
 		n, rerr := readFull(r.Body, buf)
 		switch {
 		case rerr != nil:
