@@ -26,7 +26,7 @@ type keptBody struct {
 
 // smallBody is the most bytes, the one past the end included, of a body
 // kept in a keptSmall.
-const smallBody = 512
+const smallBody = 256
 
 // keptSmall is a keptBody with room for a small body, in one allocation.
 type keptSmall struct {
