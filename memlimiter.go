@@ -71,9 +71,9 @@ type MemoryLimiter struct {
 	capacity int // the most keys it holds (WithCapacity)
 }
 
-// store is a MemoryLimiter's shards, for one number of windows.
+// store is a MemoryLimiter's shards, for one number of windows: a
+// *shards[V] of a tats type V.
 type store interface {
-	take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult
 	len() int
 }
 
@@ -117,9 +117,37 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 
 // Take implements Limiter. It never returns an error.
 func (l *MemoryLimiter) Take(_ context.Context, key string, n int) (LimitResult, error) {
-	h := maphash.String(l.seed, key)
+	return l.take(key, nil, int64(max(n, 0))), nil
+}
+
+// takeBytes is Take of the key in key, which it makes a string only when
+// the key is new.
+func (l *MemoryLimiter) takeBytes(key []byte, n int64) LimitResult {
+	return l.take("", key, n)
+}
+
+// take takes n tokens for key, or for keyBytes when it is not nil. The
+// store's type is switched on, rather than called through the interface,
+// so that keyBytes stays on the caller's stack.
+func (l *MemoryLimiter) take(key string, keyBytes []byte, n int64) LimitResult {
+	var h uint64
+	if keyBytes != nil {
+		h = maphash.Bytes(l.seed, keyBytes)
+	} else {
+		h = maphash.String(l.seed, key)
+	}
 	now := int64(l.now().Sub(l.epoch))
-	return l.store.take(l, key, h, now, int64(max(n, 0))), nil
+	switch s := l.store.(type) {
+	case *shards[[1]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	case *shards[[2]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	case *shards[[4]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	case *shards[[8]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	}
+	panic("apiguard: a MemoryLimiter of no known store")
 }
 
 // group returns the keyed hash of the group key belongs to (see
@@ -374,7 +402,7 @@ func newShards[V tats](ws []gcra, capacity int) (*shards[V], error) {
 	return s, nil
 }
 
-func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult {
+func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64, now, n int64) LimitResult {
 	var cur [maxWindows]int64
 	nw := len(s.ws)
 	sh := &s.shards[h>>s.shift]
@@ -392,6 +420,9 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) L
 	if !ok {
 		// A new key: its group is worked out only now, off the hot path.
 		var ip bool
+		if keyBytes != nil {
+			key = string(keyBytes)
+		}
 		group, ip = l.group(key)
 		share := sh.kinds
 		if ip {

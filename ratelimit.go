@@ -103,6 +103,11 @@ type Limiter interface {
 type Bucket struct {
 	key    func(g *Guard, r *http.Request, s *state) (string, error)
 	client bool // key needs the caller's identity, and so the request's state
+
+	// A Bucket by IP also says its prefixes, so that the wrapper can build
+	// its key on the stack for a MemoryLimiter.
+	ip     bool
+	v4, v6 int
 }
 
 // ByIP counts by client IP (Guard.ClientIP): an IPv4 address, or the /64
@@ -121,25 +126,29 @@ func ByIPPrefix(v4Bits, v6Bits int) (Bucket, error) {
 }
 
 func ipBucket(v4, v6 int) Bucket {
-	return Bucket{key: func(g *Guard, r *http.Request, _ *state) (string, error) {
-		ip, ok := g.ClientIP(r)
-		if !ok {
-			return "ip:unknown", nil
-		}
-		ip = ip.Unmap()
+	return Bucket{ip: true, v4: v4, v6: v6, key: func(g *Guard, r *http.Request, _ *state) (string, error) {
 		var buf [64]byte
-		b := append(buf[:0], "ip:"...)
-		bits := v6
-		if ip.Is4() {
-			bits = v4
-		}
-		if bits < ip.BitLen() {
-			b = netip.PrefixFrom(ip, bits).Masked().AppendTo(b)
-		} else {
-			b = ip.WithZone("").AppendTo(b)
-		}
-		return string(b), nil
+		return string(appendIPKey(buf[:0], g, r, v4, v6)), nil
 	}}
+}
+
+// appendIPKey appends to b the key of r's client IP, in its network of v4
+// or v6 bits.
+func appendIPKey(b []byte, g *Guard, r *http.Request, v4, v6 int) []byte {
+	ip, ok := g.ClientIP(r)
+	if !ok {
+		return append(b, "ip:unknown"...)
+	}
+	ip = ip.Unmap()
+	b = append(b, "ip:"...)
+	bits := v6
+	if ip.Is4() {
+		bits = v4
+	}
+	if bits < ip.BitLen() {
+		return netip.PrefixFrom(ip, bits).Masked().AppendTo(b)
+	}
+	return ip.WithZone("").AppendTo(b)
 }
 
 // ByClient counts by authenticated client (Client.ID): an account, a
@@ -277,15 +286,26 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	if err != nil {
 		panic(err)
 	}
+	mem, _ := l.(*MemoryLimiter)
 	return g.wrap("rate_limit", by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
-		key, err := by.key(g, r, s)
-		if err != nil {
-			return err
-		}
 		t := s.timed()
-		t0 := t.start()
-		res, err := l.Take(r.Context(), key, 1)
-		t.limiterDone(t0, res)
+		var res LimitResult
+		if mem != nil && by.ip {
+			// The key on the stack: a string only if it is new to mem.
+			var buf [64]byte
+			key := appendIPKey(buf[:0], g, r, by.v4, by.v6)
+			t0 := t.start()
+			res = mem.takeBytes(key, 1)
+			t.limiterDone(t0, res)
+		} else {
+			key, err := by.key(g, r, s)
+			if err != nil {
+				return err
+			}
+			t0 := t.start()
+			res, err = l.Take(r.Context(), key, 1)
+			t.limiterDone(t0, res)
+		}
 		if err != nil {
 			if !c.failOpen {
 				return fmt.Errorf("%w: rate limiter: %w", errLimiterFailed, err)

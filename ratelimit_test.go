@@ -673,3 +673,27 @@ func TestRateLimitHeaderBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestRateLimitAllocatesOnlyItsHeaderValues: a request the wrapper lets
+// through, by IP on a MemoryLimiter that knows its key, with header
+// values under 4096, costs one
+// allocation: the array behind the three header values (regression: the
+// key string, the values' strings and the map's canonical names cost up
+// to seven).
+func TestRateLimitAllocatesOnlyItsHeaderValues(t *testing.T) {
+	clock := newTestClock()
+	g := MustNew(nil, WithClock(clock.Now))
+	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerHour(1000)}), ByIP())(bareHandler)
+	for _, addr := range []string{"192.0.2.1:1", "[2001:db8::1]:1"} {
+		w := &benchWriter{h: http.Header{}}
+		r := ipRequest(addr)
+		h.ServeHTTP(w, r) // the key is new once
+		allocs := testing.AllocsPerRun(100, func() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		})
+		if w.code != http.StatusOK || allocs > 1 {
+			t.Errorf("%s: status %d, %v allocations a request, want 1", addr, w.code, allocs)
+		}
+	}
+}
