@@ -290,6 +290,7 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	return g.wrap("rate_limit", by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
 		t := s.timed()
 		var res LimitResult
+		var err error
 		if mem != nil && by.ip {
 			// The key on the stack: a string only if it is new to mem.
 			var buf [64]byte
@@ -298,8 +299,8 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			res = mem.takeBytes(key, 1)
 			t.limiterDone(t0, res)
 		} else {
-			key, err := by.key(g, r, s)
-			if err != nil {
+			var key string
+			if key, err = by.key(g, r, s); err != nil {
 				return err
 			}
 			t0 := t.start()
