@@ -346,6 +346,13 @@ func allocBytes(runs int, f func()) uint64 {
 // 512 bytes, an allocation per doubling).
 func TestBodyAllocationsDoNotGrowWithTheBody(t *testing.T) {
 	for _, known := range []bool{true, false} {
+		if !known && rateLimitRace {
+			// Under the race detector sync.Pool drops a quarter of what
+			// it is given, on purpose, so the pooled chunks of a body of
+			// unknown length are allocated again.
+			t.Log("length unknown: not measured under the race detector")
+			continue
+		}
 		allocs := map[int]float64{}
 		for _, n := range []int{200, 10 << 10, 1 << 20} {
 			body := &drip{}
