@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -297,4 +299,34 @@ func TestMemoryKeyStoreRecentClientOfAReusedSlot(t *testing.T) {
 	if len(s.slots) != 1 {
 		t.Errorf("%d slots: the second key did not reuse the first's", len(s.slots))
 	}
+}
+
+// TestMemoryKeyStoreBytesPerKey measures the heap of a MemoryKeyStore
+// holding 1,000,000 keys of ordinary clients (ids of about ten bytes, one
+// scope list shared by all).
+func TestMemoryKeyStoreBytesPerKey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("holds a million keys")
+	}
+	keys := 1_000_000
+	if rateLimitRace {
+		keys = 100_000
+	}
+	base := heapAlloc()
+	s, err := NewMemoryKeyStore(WithCapacity(keys))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range keys {
+		n := strconv.Itoa(i)
+		if err := s.Add(KeySpec{Key: "sandbox_sk_test_" + n, Client: Client{ID: "client-" + n, KeyID: "k-" + n, Scopes: []string{"payment:read"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perKey := float64(heapAlloc()-base) / float64(keys)
+	t.Logf("%.1f bytes per key after %d keys", perKey, keys)
+	if perKey >= 300 {
+		t.Errorf("%.1f bytes per key, want under 300", perKey)
+	}
+	runtime.KeepAlive(s)
 }
