@@ -210,8 +210,8 @@ func TestBytesPerKey(t *testing.T) {
 		}
 		perKey := float64(grown) / float64(keys)
 		t.Logf("%d windows: %.1f bytes per key after %d keys", len(ws), perKey, keys)
-		if len(ws) <= 2 && perKey >= 160 {
-			t.Errorf("%d windows: %.1f bytes per key, want under 160", len(ws), perKey)
+		if len(ws) <= 2 && perKey >= 125 {
+			t.Errorf("%d windows: %.1f bytes per key, want under 125", len(ws), perKey)
 		}
 		runtime.KeepAlive(l)
 	}
