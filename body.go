@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,16 @@ type keptBody struct {
 	getBody  func() (io.ReadCloser, error) // the GetBody handed on
 	src, dst *http.Request                 // a request not the state's own that was handed on, and its copy
 	reserved int64                         // bytes reserved in the state's budget
+}
+
+// smallBody is the most bytes, the one past the end included, of a body
+// kept in a keptSmall.
+const smallBody = 256
+
+// keptSmall is a keptBody with room for a small body, in one allocation.
+type keptSmall struct {
+	keptBody
+	buf [smallBody]byte
 }
 
 // defaultBodyBudget is a Guard's budget of buffered body bytes unless
@@ -78,7 +89,16 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	if b := s.body; b != nil {
 		return b.data, b.err
 	}
-	b := &keptBody{}
+	// A small body of known length is kept in one allocation with its
+	// bytes.
+	var small []byte
+	var b *keptBody
+	if n := r.ContentLength + 1; n > 1 && n <= smallBody && n <= limit+1 {
+		kb := new(keptSmall)
+		b, small = &kb.keptBody, kb.buf[:n]
+	} else {
+		b = new(keptBody)
+	}
 	s.body = b
 	switch {
 	case r.Body == nil || r.Body == http.NoBody:
@@ -99,42 +119,129 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 		}
 		b.reserved = n
 	}
-	// One allocation when the length is known: room for the announced bytes
-	// and one more, so that the read which meets EOF needs no growth.
-	n := r.ContentLength + 1
-	if n <= 0 || n > 64<<10 {
-		n = 512
+	// A body of known length is read into one buffer of that length and a
+	// byte more, so that the read which meets EOF needs no room; a body of
+	// unknown length (or one that runs past its Content-Length) into pooled
+	// chunks, then copied into one buffer of its length. Either way a body
+	// of n bytes costs one allocation of about n bytes, and one over the
+	// limit none beyond the pool's chunks.
+	var data []byte
+	var err error
+	if r.ContentLength > 0 {
+		buf := small
+		if buf == nil {
+			buf = make([]byte, r.ContentLength+1)
+		}
+		n, rerr := readFull(r.Body, buf)
+		switch {
+		case rerr != nil:
+			err = rerr
+		case n < len(buf):
+			data = buf[:n]
+		case int64(n) > limit:
+			err = ErrBodyTooLarge
+		default: // more bytes than announced
+			data, err = readChunked(r.Body, buf, limit)
+		}
+	} else {
+		data, err = readChunked(r.Body, nil, limit)
 	}
-	buf := make([]byte, 0, n)
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		// Never ask for more than one byte past the limit.
-		room := buf[len(buf):cap(buf)]
-		if max := limit + 1 - int64(len(buf)); int64(len(room)) > max {
-			room = room[:max]
-		}
-		m, err := r.Body.Read(room)
-		buf = buf[:len(buf)+m]
-		if int64(len(buf)) > limit {
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok || err == ErrBodyTooLarge {
 			b.err = ErrBodyTooLarge
-			return nil, b.err
+		} else {
+			b.err = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
 		}
+		return nil, b.err
+	}
+	b.data = data
+	return b.data, nil
+}
+
+// readFull reads from body into buf until buf is full or body ends. It
+// returns the bytes read, and the error that stopped it other than EOF.
+func readFull(body io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := body.Read(buf[n:])
+		n += m
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				b.err = ErrBodyTooLarge
-			} else {
-				b.err = fmt.Errorf("%w: reading body: %w", ErrInvalidBody, err)
-			}
-			return nil, b.err
+			return n, err
 		}
 	}
-	b.data = buf
-	return b.data, nil
+	return n, nil
+}
+
+// bodyChunk is the size of the chunks a body of unknown length is read
+// into.
+const bodyChunk = 32 << 10
+
+// chunks is a reader's chunks, pooled as one: a read takes a set, grows it
+// if the body needs more, and puts it back whole, so that a body of any
+// size costs no allocation for its chunks once the pool holds a set that
+// large. The pool drops its sets at garbage collection.
+type chunks struct {
+	c     []*[bodyChunk]byte
+	probe [1]byte // the read past the limit, which would escape from the stack
+}
+
+var bodyChunks = sync.Pool{New: func() any { return new(chunks) }}
+
+// readChunked reads the rest of body, after the bytes of head already read
+// from it, into pooled chunks, never asking for more than the limit (less
+// head) and one byte. It returns head and the rest in one buffer of their
+// length, or ErrBodyTooLarge when they run over the limit.
+func readChunked(body io.Reader, head []byte, limit int64) ([]byte, error) {
+	cs := bodyChunks.Get().(*chunks)
+	defer bodyChunks.Put(cs)
+	used := 0
+	n := int64(len(head)) // bytes in all
+	last := bodyChunk     // bytes in the last chunk
+	for {
+		if n >= limit {
+			// At the limit: the body must end here.
+			m, err := body.Read(cs.probe[:])
+			for m == 0 && err == nil {
+				m, err = body.Read(cs.probe[:])
+			}
+			if m > 0 {
+				return nil, ErrBodyTooLarge
+			}
+			if err != io.EOF {
+				return nil, err
+			}
+			break
+		}
+		if last == bodyChunk {
+			if used == len(cs.c) {
+				cs.c = append(cs.c, new([bodyChunk]byte))
+			}
+			used++
+			last = 0
+		}
+		room := cs.c[used-1][last:]
+		if max := limit - n; int64(len(room)) > max {
+			room = room[:max]
+		}
+		m, err := body.Read(room)
+		last += m
+		n += int64(m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, n)
+	off := copy(out, head)
+	for _, c := range cs.c[:used] {
+		off += copy(out[off:], c[:])
+	}
+	return out, nil
 }
 
 // handOn returns the request to hand to the next reader (the next

@@ -10,16 +10,15 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/golang-lru/v2/simplelru"
 )
 
 // MemoryLimiter is a Limiter that keeps its buckets in memory, for one
 // process. The zero value is not usable; build one with NewMemoryLimiter.
 //
-// It holds at most its capacity of keys (WithCapacity) in LRU caches
-// (github.com/hashicorp/golang-lru/v2), sharded so that goroutines on
-// several cores rarely wait for each other. A key is identified by a 64-bit
+// It holds at most its capacity of keys (WithCapacity) in least recently
+// used order, in shards, so that goroutines on several cores rarely wait
+// for each other; its tables hold no pointer, so the garbage collector does
+// not scan them. A key is identified by a 64-bit
 // keyed hash of its string (hash/maphash, seeded at random per limiter), so
 // that an entry costs the same whatever the key's length (see below for
 // its memory). Two keys share a bucket only
@@ -53,8 +52,8 @@ import (
 // another group is answered as by an empty limiter until then. So count
 // by what a caller cannot vary at will (ByClient, or the IP behind an
 // IPAllow whitelist); a header a later check proves belongs with ByAll
-// after the IP. At its bound the limiter uses about 150 bytes a key for
-// one or two windows, 170 for up to four.
+// after the IP. At its bound the limiter uses about 100 bytes a key for
+// one or two windows, 125 for up to four.
 //
 // The clock (WithClock) may step backwards: the limiter's time then
 // stands still until the clock catches up, so no tokens are minted. With
@@ -72,9 +71,9 @@ type MemoryLimiter struct {
 	capacity int // the most keys it holds (WithCapacity)
 }
 
-// store is a MemoryLimiter's shards, for one number of windows.
+// store is a MemoryLimiter's shards, for one number of windows: a
+// *shards[V] of a tats type V.
 type store interface {
-	take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult
 	len() int
 }
 
@@ -85,7 +84,7 @@ const defaultLimiterCapacity = 100_000
 // NewMemoryLimiter returns a MemoryLimiter that admits a key's requests
 // while every one of windows (at most 8) has a token for them.
 // Its options are WithCapacity (the most keys it holds, at least 1; 100,000
-// by default; a key costs about 150 bytes, see MemoryLimiter, which also
+// by default; a key costs about 100 bytes, see MemoryLimiter, which also
 // says what happens when it is full) and WithClock (give it the clock given
 // to the Guard; time.Now by default). It fails if windows are invalid, or
 // if an option is out of range or does not apply to it.
@@ -118,9 +117,37 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 
 // Take implements Limiter. It never returns an error.
 func (l *MemoryLimiter) Take(_ context.Context, key string, n int) (LimitResult, error) {
-	h := maphash.String(l.seed, key)
+	return l.take(key, nil, int64(max(n, 0))), nil
+}
+
+// takeBytes is Take of the key in key, which it makes a string only when
+// the key is new.
+func (l *MemoryLimiter) takeBytes(key []byte, n int64) LimitResult {
+	return l.take("", key, n)
+}
+
+// take takes n tokens for key, or for keyBytes when it is not nil. The
+// store's type is switched on, rather than called through the interface,
+// so that keyBytes stays on the caller's stack.
+func (l *MemoryLimiter) take(key string, keyBytes []byte, n int64) LimitResult {
+	var h uint64
+	if keyBytes != nil {
+		h = maphash.Bytes(l.seed, keyBytes)
+	} else {
+		h = maphash.String(l.seed, key)
+	}
 	now := int64(l.now().Sub(l.epoch))
-	return l.store.take(l, key, h, now, int64(max(n, 0))), nil
+	switch s := l.store.(type) {
+	case *shards[[1]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	case *shards[[2]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	case *shards[[4]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	case *shards[[8]int64]:
+		return s.take(l, key, keyBytes, h, now, n)
+	}
+	panic("apiguard: a MemoryLimiter of no known store")
 }
 
 // group returns the keyed hash of the group key belongs to (see
@@ -228,8 +255,8 @@ func decide(ws []gcra, tats []int64, now, n int64) (LimitResult, bool) {
 }
 
 // tats is the state of one key: the theoretical arrival time of each
-// window, in nanoseconds since the limiter's epoch. It lives in the LRU's
-// entry, which is of one size class (80 bytes) for one window or two.
+// window, in nanoseconds since the limiter's epoch. It lives in the key's
+// node of its shard's keyLRU.
 type tats interface {
 	[1]int64 | [2]int64 | [4]int64 | [8]int64
 }
@@ -240,15 +267,103 @@ type shards[V tats] struct {
 	shards []shard[V]
 }
 
-// slot is a key's entry: its buckets, and the group it counts in.
-type slot[V tats] struct {
-	tats  V
-	group uint64
+// keyLRU is a shard's keys, most recently granted first: a map from a key's
+// hash to its node, and the nodes in one slice, linked by index. It holds
+// no pointer, so that the garbage collector never scans it, and it finds a
+// key with one map lookup. It never evicts by itself: take makes room
+// first.
+type keyLRU[V tats] struct {
+	index      map[uint64]int32
+	nodes      []node[V]
+	head, tail int32 // most and least recently granted; -1 when empty
+	free       int32 // a chain of unused nodes by next; -1 when none
+}
+
+// node is a key's entry: its buckets, and the group it counts in.
+type node[V tats] struct {
+	tats       V
+	group      uint64
+	key        uint64
+	prev, next int32
+}
+
+func (l *keyLRU[V]) init() {
+	l.index = make(map[uint64]int32)
+	l.head, l.tail, l.free = -1, -1, -1
+}
+
+func (l *keyLRU[V]) len() int { return len(l.index) }
+
+// find returns the node of key, if held.
+func (l *keyLRU[V]) find(key uint64) (int32, bool) {
+	i, ok := l.index[key]
+	return i, ok
+}
+
+// oldest returns the least recently granted node, or -1.
+func (l *keyLRU[V]) oldest() int32 { return l.tail }
+
+// add holds key, in a node of full buckets at the front, and returns it.
+func (l *keyLRU[V]) add(key, group uint64) int32 {
+	i := l.free
+	if i >= 0 {
+		l.free = l.nodes[i].next
+	} else {
+		i = int32(len(l.nodes))
+		l.nodes = append(l.nodes, node[V]{})
+	}
+	l.nodes[i] = node[V]{group: group, key: key, prev: -1, next: -1}
+	l.index[key] = i
+	l.pushFront(i)
+	return i
+}
+
+// touch moves node i to the front.
+func (l *keyLRU[V]) touch(i int32) {
+	if l.head != i {
+		l.unlink(i)
+		l.pushFront(i)
+	}
+}
+
+// remove forgets node i.
+func (l *keyLRU[V]) remove(i int32) {
+	l.unlink(i)
+	delete(l.index, l.nodes[i].key)
+	l.nodes[i] = node[V]{next: l.free}
+	l.free = i
+}
+
+func (l *keyLRU[V]) unlink(i int32) {
+	e := &l.nodes[i]
+	if e.prev >= 0 {
+		l.nodes[e.prev].next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next >= 0 {
+		l.nodes[e.next].prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next = -1, -1
+}
+
+func (l *keyLRU[V]) pushFront(i int32) {
+	e := &l.nodes[i]
+	e.prev, e.next = -1, l.head
+	if l.head >= 0 {
+		l.nodes[l.head].prev = i
+	}
+	l.head = i
+	if l.tail < 0 {
+		l.tail = i
+	}
 }
 
 type shard[V tats] struct {
 	mu     sync.Mutex
-	lru    *simplelru.LRU[uint64, slot[V]]
+	lru    keyLRU[V]
 	groups map[uint64]int32 // keys held per group
 	cap    int
 	share  int      // the most keys of one network
@@ -282,16 +397,12 @@ func newShards[V tats](ws []gcra, capacity int) (*shards[V], error) {
 		sh.share = max(sh.cap/limiterShares, 1)
 		sh.kinds = max(sh.cap/2, 1)
 		sh.groups = make(map[uint64]int32)
-		var err error
-		// The LRU never evicts by itself: take makes room first.
-		if sh.lru, err = simplelru.NewLRU[uint64, slot[V]](sh.cap, nil); err != nil {
-			return nil, err
-		}
+		sh.lru.init()
 	}
 	return s, nil
 }
 
-func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) LimitResult {
+func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64, now, n int64) LimitResult {
 	var cur [maxWindows]int64
 	nw := len(s.ws)
 	sh := &s.shards[h>>s.shift]
@@ -304,11 +415,14 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) L
 	} else {
 		sh.last = now
 	}
-	v, ok := sh.lru.Peek(h)
+	i, ok := sh.lru.find(h)
 	var group uint64
 	if !ok {
 		// A new key: its group is worked out only now, off the hot path.
 		var ip bool
+		if keyBytes != nil {
+			key = string(keyBytes)
+		}
 		group, ip = l.group(key)
 		share := sh.kinds
 		if ip {
@@ -320,33 +434,35 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) L
 			// so exceed its share by one key).
 			mask := uint64(1)<<s.shift - 1 // all ones for one shard
 			h = h&^mask | group&mask
-			v, ok = sh.lru.Peek(h)
+			i, ok = sh.lru.find(h)
 		}
 	}
-	for i := 0; i < nw; i++ {
+	for w := 0; w < nw; w++ {
 		if ok {
-			cur[i] = v.tats[i]
+			cur[w] = sh.lru.nodes[i].tats[w]
 		} else {
-			cur[i] = math.MinInt64 // a full bucket
+			cur[w] = math.MinInt64 // a full bucket
 		}
 	}
 	res, changed := decide(s.ws, cur[:nw], now, n)
 	if !changed {
 		return res
 	}
-	if !ok && sh.lru.Len() >= sh.cap {
-		if wait, room := sh.evict(now, nw); !room {
-			return LimitResult{Limit: int(s.ws[0].limit), Reset: time.Duration(wait), RetryAfter: time.Duration(wait)}
-		}
-	}
-	for i := 0; i < nw; i++ {
-		v.tats[i] = cur[i]
-	}
 	if !ok {
-		v.group = group
+		if sh.lru.len() >= sh.cap {
+			if wait, room := sh.evict(now, nw); !room {
+				return LimitResult{Limit: int(s.ws[0].limit), Reset: time.Duration(wait), RetryAfter: time.Duration(wait)}
+			}
+		}
+		i = sh.lru.add(h, group)
 		sh.groups[group]++
+	} else {
+		sh.lru.touch(i)
 	}
-	sh.lru.Add(h, v)
+	e := &sh.lru.nodes[i]
+	for w := 0; w < nw; w++ {
+		e.tats[w] = cur[w]
+	}
 	return res
 }
 
@@ -357,23 +473,24 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, h uint64, now, n int64) L
 func (sh *shard[V]) evict(now int64, nw int) (wait int64, room bool) {
 	wait = math.MaxInt64
 	for range evictScan {
-		k, v, ok := sh.lru.GetOldest()
-		if !ok {
+		i := sh.lru.oldest()
+		if i < 0 {
 			return 0, true
 		}
+		e := &sh.lru.nodes[i]
 		var w int64
-		for i := 0; i < nw; i++ {
-			w = max(w, v.tats[i]-now)
+		for k := 0; k < nw; k++ {
+			w = max(w, e.tats[k]-now)
 		}
 		if w <= 0 {
-			sh.lru.RemoveOldest()
-			if sh.groups[v.group]--; sh.groups[v.group] <= 0 {
-				delete(sh.groups, v.group)
+			if sh.groups[e.group]--; sh.groups[e.group] <= 0 {
+				delete(sh.groups, e.group)
 			}
+			sh.lru.remove(i)
 			return 0, true
 		}
 		wait = min(wait, w)
-		sh.lru.Get(k)
+		sh.lru.touch(i)
 	}
 	return wait, false
 }
@@ -383,7 +500,7 @@ func (s *shards[V]) len() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
-		n += sh.lru.Len()
+		n += sh.lru.len()
 		sh.mu.Unlock()
 	}
 	return n

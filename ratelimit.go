@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/apiguard/apiguard/internal/bounds"
@@ -102,6 +103,11 @@ type Limiter interface {
 type Bucket struct {
 	key    func(g *Guard, r *http.Request, s *state) (string, error)
 	client bool // key needs the caller's identity, and so the request's state
+
+	// A Bucket by IP also says its prefixes, so that the wrapper can build
+	// its key on the stack for a MemoryLimiter.
+	ip     bool
+	v4, v6 int
 }
 
 // ByIP counts by client IP (Guard.ClientIP): an IPv4 address, or the /64
@@ -120,25 +126,29 @@ func ByIPPrefix(v4Bits, v6Bits int) (Bucket, error) {
 }
 
 func ipBucket(v4, v6 int) Bucket {
-	return Bucket{key: func(g *Guard, r *http.Request, _ *state) (string, error) {
-		ip, ok := g.ClientIP(r)
-		if !ok {
-			return "ip:unknown", nil
-		}
-		ip = ip.Unmap()
+	return Bucket{ip: true, v4: v4, v6: v6, key: func(g *Guard, r *http.Request, _ *state) (string, error) {
 		var buf [64]byte
-		b := append(buf[:0], "ip:"...)
-		bits := v6
-		if ip.Is4() {
-			bits = v4
-		}
-		if bits < ip.BitLen() {
-			b = netip.PrefixFrom(ip, bits).Masked().AppendTo(b)
-		} else {
-			b = ip.WithZone("").AppendTo(b)
-		}
-		return string(b), nil
+		return string(appendIPKey(buf[:0], g, r, v4, v6)), nil
 	}}
+}
+
+// appendIPKey appends to b the key of r's client IP, in its network of v4
+// or v6 bits.
+func appendIPKey(b []byte, g *Guard, r *http.Request, v4, v6 int) []byte {
+	ip, ok := g.ClientIP(r)
+	if !ok {
+		return append(b, "ip:unknown"...)
+	}
+	ip = ip.Unmap()
+	b = append(b, "ip:"...)
+	bits := v6
+	if ip.Is4() {
+		bits = v4
+	}
+	if bits < ip.BitLen() {
+		return netip.PrefixFrom(ip, bits).Masked().AppendTo(b)
+	}
+	return ip.WithZone("").AppendTo(b)
 }
 
 // ByClient counts by authenticated client (Client.ID): an account, a
@@ -276,15 +286,27 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	if err != nil {
 		panic(err)
 	}
+	mem, _ := l.(*MemoryLimiter)
 	return g.wrap("rate_limit", by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
-		key, err := by.key(g, r, s)
-		if err != nil {
-			return err
-		}
 		t := s.timed()
-		t0 := t.start()
-		res, err := l.Take(r.Context(), key, 1)
-		t.limiterDone(t0, res)
+		var res LimitResult
+		var err error
+		if mem != nil && by.ip {
+			// The key on the stack: a string only if it is new to mem.
+			var buf [64]byte
+			key := appendIPKey(buf[:0], g, r, by.v4, by.v6)
+			t0 := t.start()
+			res = mem.takeBytes(key, 1)
+			t.limiterDone(t0, res)
+		} else {
+			var key string
+			if key, err = by.key(g, r, s); err != nil {
+				return err
+			}
+			t0 := t.start()
+			res, err = l.Take(r.Context(), key, 1)
+			t.limiterDone(t0, res)
+		}
 		if err != nil {
 			if !c.failOpen {
 				return fmt.Errorf("%w: rate limiter: %w", errLimiterFailed, err)
@@ -295,10 +317,12 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			}
 			return nil
 		}
+		// One allocation for the three values, whose strings come from a
+		// table for numbers up to 4095; names already canonical.
 		vs := make([]string, 3)
-		vs[0] = strconv.Itoa(res.Limit)
-		vs[1] = strconv.Itoa(res.Remaining)
-		vs[2] = strconv.FormatInt(ceilSeconds(res.Reset), 10)
+		vs[0] = decimal(int64(res.Limit))
+		vs[1] = decimal(int64(res.Remaining))
+		vs[2] = decimal(ceilSeconds(res.Reset))
 		hd := w.Header()
 		hd[hdrLimit], hd[hdrRemaining], hd[hdrReset] = vs[0:1:1], vs[1:2:2], vs[2:3:3]
 		if !res.Allowed {
@@ -323,6 +347,30 @@ const (
 	hdrRemaining = "Ratelimit-Remaining"
 	hdrReset     = "Ratelimit-Reset"
 )
+
+// decimals holds the decimal forms of 0 to len(offsets)-2, one after the
+// other, and offsets where each begins: the values of ordinary rate-limit
+// headers, as substrings that cost no allocation. It is built on first use
+// (about 23 KB).
+var decimals = sync.OnceValues(func() (string, []uint16) {
+	var b []byte
+	offsets := make([]uint16, 4097)
+	for n := range 4096 {
+		offsets[n] = uint16(len(b))
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	offsets[4096] = uint16(len(b))
+	return string(b), offsets
+})
+
+// decimal returns n in decimal.
+func decimal(n int64) string {
+	digits, offsets := decimals()
+	if n >= 0 && n < int64(len(offsets)-1) {
+		return digits[offsets[n]:offsets[n+1]]
+	}
+	return strconv.FormatInt(n, 10)
+}
 
 // ceilSeconds returns d in whole seconds, rounded up, and 0 for d <= 0.
 func ceilSeconds(d time.Duration) int64 {

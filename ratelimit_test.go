@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -608,4 +609,91 @@ func TestRateLimitSharedLimiter(t *testing.T) {
 	wantBody(t, serve(mockpayH, bearer("key-a")), 429, mockpay429)
 	wantBody(t, serve(resellerH, bearer("key-a")), 429, reseller429)
 	wantBody(t, serve(borrowed, bearer("key-a")), 429, mockpay429)
+}
+
+// fixedLimiter answers every Take with res.
+type fixedLimiter struct{ res LimitResult }
+
+func (f *fixedLimiter) Take(context.Context, string, int) (LimitResult, error) { return f.res, nil }
+
+// TestRateLimitHeaderBytes pins the rate-limit headers byte for byte: the
+// three names as the header map holds them, one value each, in decimal,
+// on both sides of the table of small numbers; and a handler that writes
+// into a value, or adds to one, changes neither another header nor the
+// next response, and a response keeps its values after the next one.
+func TestRateLimitHeaderBytes(t *testing.T) {
+	g := MustNew(nil)
+	f := &fixedLimiter{}
+	var prev http.Header
+	var prevWant [3]string
+	scribble := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Ratelimit-Limit"][0] = "scribbled"
+		w.Header()["Ratelimit-Remaining"] = append(w.Header()["Ratelimit-Remaining"], "more")
+	})
+	h := g.RateLimit(f, ByIP())(scribble)
+	for _, tc := range []struct {
+		res  LimitResult
+		want [3]string
+	}{
+		{LimitResult{Limit: 50, Remaining: 49, Reset: time.Nanosecond}, [3]string{"50", "49", "1"}},
+		{LimitResult{Limit: 1, Remaining: 0, Reset: 0}, [3]string{"1", "0", "0"}},
+		{LimitResult{Limit: 100, Remaining: 99, Reset: 1500 * time.Millisecond}, [3]string{"100", "99", "2"}},
+		{LimitResult{Limit: 4095, Remaining: 4095, Reset: 4095 * time.Second}, [3]string{"4095", "4095", "4095"}},
+		{LimitResult{Limit: 4096, Remaining: 1000, Reset: 4096 * time.Second}, [3]string{"4096", "1000", "4096"}},
+		{LimitResult{Limit: 1_000_000, Remaining: 999_999, Reset: 366 * 24 * time.Hour}, [3]string{"1000000", "999999", "31622400"}},
+	} {
+		tc.res.Allowed = true
+		f.res = tc.res
+		for range 2 {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, ipRequest("192.0.2.1:1"))
+			got := w.Result().Header
+			want := http.Header{
+				"Ratelimit-Limit":     {"scribbled"},
+				"Ratelimit-Remaining": {tc.want[1], "more"},
+				"Ratelimit-Reset":     {tc.want[2]},
+			}
+			delete(got, "Content-Type")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%+v: headers %q, want %q", tc.res, got, want)
+			}
+			// What the wrapper wrote, before the handler scribbled.
+			w = httptest.NewRecorder()
+			g.RateLimit(f, ByIP())(okHandler).ServeHTTP(w, ipRequest("192.0.2.1:1"))
+			hd := w.Header()
+			if got := [3][]string{hd["Ratelimit-Limit"], hd["Ratelimit-Remaining"], hd["Ratelimit-Reset"]}; !reflect.DeepEqual(got, [3][]string{{tc.want[0]}, {tc.want[1]}, {tc.want[2]}}) {
+				t.Errorf("%+v: %q, want %q", tc.res, got, tc.want)
+			}
+			if prev != nil {
+				if got := [3]string{prev["Ratelimit-Limit"][0], prev["Ratelimit-Remaining"][0], prev["Ratelimit-Reset"][0]}; got != prevWant {
+					t.Errorf("the previous response's values became %q, were %q", got, prevWant)
+				}
+			}
+			prev, prevWant = hd, tc.want
+		}
+	}
+}
+
+// TestRateLimitAllocatesOnlyItsHeaderValues: a request the wrapper lets
+// through, by IP on a MemoryLimiter that knows its key, with header
+// values under 4096, costs one
+// allocation: the array behind the three header values (regression: the
+// key string, the values' strings and the map's canonical names cost up
+// to seven).
+func TestRateLimitAllocatesOnlyItsHeaderValues(t *testing.T) {
+	clock := newTestClock()
+	g := MustNew(nil, WithClock(clock.Now))
+	h := mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerHour(1000)}), ByIP())(bareHandler)
+	for _, addr := range []string{"192.0.2.1:1", "[2001:db8::1]:1"} {
+		w := &benchWriter{h: http.Header{}}
+		r := ipRequest(addr)
+		h.ServeHTTP(w, r) // the key is new once
+		allocs := testing.AllocsPerRun(100, func() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		})
+		if w.code != http.StatusOK || allocs > 1 {
+			t.Errorf("%s: status %d, %v allocations a request, want 1", addr, w.code, allocs)
+		}
+	}
 }
