@@ -88,6 +88,7 @@ func TestRedact(t *testing.T) {
 		"A:// @?password=0":                                  "A://xxxxx@?password=xxxxx",
 		"host=db user=app password=s3cr3t dbname=keys":       "host=db user=app password=xxxxx dbname=keys",
 		"postgres://a:b@h x/d?password=c":                    "postgres://xxxxx@h x/d?password=xxxxx",
+		"//:0@://%@":                                         "//xxxxx@", // found by FuzzParseURL: credentials before a later "://"
 	} {
 		if got := Redact(in); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", in, got, want)

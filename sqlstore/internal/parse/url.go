@@ -100,8 +100,17 @@ func Redact(raw string) string {
 			u.RawQuery = q.Encode()
 		}
 		out = u.String()
-	} else if i := strings.LastIndex(raw, "@"); err != nil && i >= 0 && strings.Contains(raw[:i], "://") {
-		out = raw[:strings.Index(raw, "://")+3] + "xxxxx" + raw[i:]
+	} else if i := strings.LastIndex(raw, "@"); err != nil && i >= 0 {
+		// Unparseable, with an "@": whatever comes before the last one may
+		// be credentials. Only a scheme, or the "//" of an authority, is
+		// kept before it.
+		start := 0
+		if strings.HasPrefix(raw, "//") {
+			start = 2
+		} else if j := strings.Index(raw, "://"); j >= 0 && j < i && !strings.ContainsAny(raw[:j], "@/?#:") {
+			start = j + 3
+		}
+		out = raw[:start] + "xxxxx" + raw[i:]
 	}
 	return redactParams(out)
 }
