@@ -120,13 +120,19 @@ func TestVerificationCacheIsUsed(t *testing.T) {
 	if calls != 1 {
 		t.Errorf("3 verifications of one token made %d full ones, want 1", calls)
 	}
+	// A remembered token costs the Client (and its scopes), nothing more
+	// (it was a copy of the token too). Not under the race detector, whose
+	// sync.Pool drops the pooled claims at random.
+	if !rateLimitRace {
+		scheme := f.s.AccessScheme()
+		if n := testing.AllocsPerRun(100, func() { scheme.Authenticate(r) }); n > 1 {
+			t.Errorf("a remembered token: %v allocations, want 1 (the Client; it has no scopes)", n)
+		}
+	}
 	k2, _ := GenerateSigningKey("k2")
 	f.ring.Add(k2)
 	if _, err := f.s.AccessScheme().Authenticate(r); err != nil || calls != 2 {
 		t.Errorf("after a ring change: %v, %d full verifications, want 2", err, calls)
-	}
-	if f.s.verified.Len() > verifiedCapacity {
-		t.Errorf("cache of %d", f.s.verified.Len())
 	}
 }
 
