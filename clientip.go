@@ -143,6 +143,40 @@ func parseHost(s string) (netip.Addr, bool) {
 	return a.Unmap(), true
 }
 
+// peerIPv4 returns the address of s when s is an IPv4 address in its
+// canonical dotted-decimal form with a port ("192.0.2.1:443"), as Go's
+// server writes RemoteAddr for an IPv4 peer. parseHost takes such an s to
+// the address whose canonical form is that text, so a rate-limit key can
+// be made of the text without parsing it and writing it back.
+func peerIPv4(s string) (string, bool) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || !portOK(s[i:], false) {
+		return "", false
+	}
+	host := s[:i]
+	dots, n, digits := 0, 0, 0
+	for j := 0; j < len(host); j++ {
+		switch c := host[j]; {
+		case c == '.':
+			if digits == 0 {
+				return "", false
+			}
+			dots, n, digits = dots+1, 0, 0
+		case '0' <= c && c <= '9':
+			if digits > 0 && n == 0 { // a leading zero
+				return "", false
+			}
+			n, digits = n*10+int(c-'0'), digits+1
+			if n > 255 {
+				return "", false
+			}
+		default:
+			return "", false
+		}
+	}
+	return host, dots == 3 && digits > 0
+}
+
 // portOK reports whether s is ":port" with a port of 1 to 5 digits up to
 // 65535, or, if empty is true, the empty string.
 func portOK(s string, empty bool) bool {

@@ -234,6 +234,12 @@ func FuzzClientIP(f *testing.F) {
 		{},
 	}
 	f.Fuzz(func(t *testing.T, remote, xff1, xff2, real string) {
+		// peerIPv4, the rate-limit key's shortcut, agrees with parseHost.
+		if host, ok := peerIPv4(remote); ok {
+			if a, ok := parseHost(remote); !ok || !a.Is4() || a.String() != host {
+				t.Fatalf("peerIPv4(%q) = %q, but parseHost gives %v %v", remote, host, a, ok)
+			}
+		}
 		h := http.Header{}
 		if xff1 != "" {
 			h["X-Forwarded-For"] = append(h["X-Forwarded-For"], xff1)
@@ -307,5 +313,29 @@ func BenchmarkClientIP(b *testing.B) {
 				sinkAddr, _ = c.g.ClientIP(c.r)
 			}
 		})
+	}
+}
+
+// TestPeerIPv4 pins the shortcut of the rate-limit key: only an IPv4
+// address in canonical form with a port passes.
+func TestPeerIPv4(t *testing.T) {
+	for s, want := range map[string]string{
+		"192.0.2.1:443":         "192.0.2.1",
+		"0.0.0.0:1":             "0.0.0.0",
+		"255.255.255.255:65535": "255.255.255.255",
+		"10.20.30.40:0":         "10.20.30.40",
+	} {
+		if got, ok := peerIPv4(s); !ok || got != want {
+			t.Errorf("peerIPv4(%q) = %q, %v; want %q", s, got, ok, want)
+		}
+	}
+	for _, s := range []string{
+		"01.2.3.4:1", "1.2.3.00:1", "1.2.3:1", "1.2.3.4.5:1", "256.1.1.1:1", "1.2.3.4",
+		"1.2.3.4:", "1.2.3.4:65536", "1.2.3.4:123456", " 1.2.3.4:1", "1.2.3.4 :1",
+		"[::1]:1", "::1", "1..3.4:1", ".1.2.3:1", "1.2.3.:1", "1.2.3.4%eth0:1", "", ":1",
+	} {
+		if got, ok := peerIPv4(s); ok {
+			t.Errorf("peerIPv4(%q) = %q, want refused", s, got)
+		}
 	}
 }

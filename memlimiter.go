@@ -65,7 +65,7 @@ import (
 // starts no goroutine.
 type MemoryLimiter struct {
 	seed     maphash.Seed
-	now      func() time.Time
+	now      func() time.Time // WithClock's clock; nil: time.Now, read as time.Since(epoch)
 	epoch    time.Time
 	store    store
 	capacity int // the most keys it holds (WithCapacity)
@@ -96,9 +96,11 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 	if err != nil {
 		return nil, err
 	}
-	now, capacity := c.clock(), c.capacityOr(defaultLimiterCapacity)
+	capacity := c.capacityOr(defaultLimiterCapacity)
 	ws := compile(windows)
-	l := &MemoryLimiter{seed: maphash.MakeSeed(), now: now, epoch: now(), capacity: capacity}
+	// With the default clock the limiter reads only the monotonic clock
+	// (time.Since), which costs half of time.Now.
+	l := &MemoryLimiter{seed: maphash.MakeSeed(), now: c.now, epoch: c.clock()(), capacity: capacity}
 	switch n := len(ws); {
 	case n == 1:
 		l.store, err = newShards[[1]int64](ws, capacity)
@@ -117,35 +119,37 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 
 // Take implements Limiter. It never returns an error.
 func (l *MemoryLimiter) Take(_ context.Context, key string, n int) (LimitResult, error) {
-	return l.take(key, nil, int64(max(n, 0))), nil
+	res, _ := l.take(key, nil, int64(max(n, 0)), false)
+	return res, nil
 }
 
-// takeBytes is Take of the key in key, which it makes a string only when
-// the key is new.
-func (l *MemoryLimiter) takeBytes(key []byte, n int64) LimitResult {
-	return l.take("", key, n)
-}
-
-// take takes n tokens for key, or for keyBytes when it is not nil. The
-// store's type is switched on, rather than called through the interface,
-// so that keyBytes stays on the caller's stack.
-func (l *MemoryLimiter) take(key string, keyBytes []byte, n int64) LimitResult {
+// take takes n tokens for key, or for keyBytes when it is not nil, which it
+// makes a string only when the key is new. With slots, it also returns
+// three strings for the caller's rate-limit header values (shard.slots).
+// The store's type is switched on, rather than called through the
+// interface, so that keyBytes stays on the caller's stack.
+func (l *MemoryLimiter) take(key string, keyBytes []byte, n int64, slots bool) (LimitResult, []string) {
 	var h uint64
 	if keyBytes != nil {
 		h = maphash.Bytes(l.seed, keyBytes)
 	} else {
 		h = maphash.String(l.seed, key)
 	}
-	now := int64(l.now().Sub(l.epoch))
+	var now int64
+	if l.now == nil {
+		now = int64(time.Since(l.epoch))
+	} else {
+		now = int64(l.now().Sub(l.epoch))
+	}
 	switch s := l.store.(type) {
 	case *shards[[1]int64]:
-		return s.take(l, key, keyBytes, h, now, n)
+		return s.take(l, key, keyBytes, h, now, n, slots)
 	case *shards[[2]int64]:
-		return s.take(l, key, keyBytes, h, now, n)
+		return s.take(l, key, keyBytes, h, now, n, slots)
 	case *shards[[4]int64]:
-		return s.take(l, key, keyBytes, h, now, n)
+		return s.take(l, key, keyBytes, h, now, n, slots)
 	case *shards[[8]int64]:
-		return s.take(l, key, keyBytes, h, now, n)
+		return s.take(l, key, keyBytes, h, now, n, slots)
 	}
 	panic("apiguard: a MemoryLimiter of no known store")
 }
@@ -215,43 +219,65 @@ func compile(ws []Window) []gcra {
 	return out
 }
 
-// decide takes n tokens at now from the buckets whose tats are given (a
-// tat below now is a full bucket), updating tats only when every window
-// grants them. It reports the result and whether tats changed.
-func decide(ws []gcra, tats []int64, now, n int64) (LimitResult, bool) {
+// plan is what admit decided: which window refuses (-1: none), and how
+// long that window's wait is.
+type plan struct {
+	refuser int
+	wait    int64
+	changed bool // tats were updated
+}
+
+// admit takes n tokens at now from the buckets whose tats are given (a tat
+// below now is a full bucket): it moves tats on when every window grants
+// them, and otherwise reports the window that refuses and changes nothing.
+// It is the part of a take that needs the shard's lock; plan.result then
+// makes the LimitResult from copies, without it.
+func admit(ws []gcra, tats []int64, now, n int64) plan {
 	var next [maxWindows]int64
-	var wait int64
-	refuser := -1
+	p := plan{refuser: -1}
 	for i := range ws {
 		w := &ws[i]
 		tat := max(tats[i], now)
 		k := min(n, w.limit+1) // n above the limit is refused; keep n*t from overflowing
 		next[i] = tat + k*w.t
-		if over := next[i] - now - w.tol; n > 0 && over > 0 && (refuser < 0 || over > wait) {
-			refuser, wait = i, over
+		if over := next[i] - now - w.tol; n > 0 && over > 0 && (p.refuser < 0 || over > p.wait) {
+			p.refuser, p.wait = i, over
 		}
 	}
-	if refuser >= 0 {
-		w := &ws[refuser]
-		tat := max(tats[refuser], now)
+	if p.refuser < 0 && n > 0 {
+		copy(tats, next[:len(ws)])
+		p.changed = true
+	}
+	return p
+}
+
+// result is the LimitResult of p, for the tats before (old) and after
+// (tats) admit.
+func (p plan) result(ws []gcra, old, tats []int64, now int64) LimitResult {
+	if p.refuser >= 0 {
+		w := &ws[p.refuser]
+		tat := max(old[p.refuser], now)
 		return LimitResult{
 			Limit:      int(w.limit),
 			Remaining:  int(max(now+w.tol-tat, 0) / w.t),
 			Reset:      time.Duration(tat - now),
-			RetryAfter: time.Duration(wait),
-		}, false
+			RetryAfter: time.Duration(p.wait),
+		}
 	}
 	res := LimitResult{Allowed: true, Remaining: math.MaxInt}
 	for i := range ws {
 		w := &ws[i]
-		rem := int(max(now+w.tol-next[i], 0) / w.t)
-		reset := time.Duration(next[i] - now)
+		next := tats[i]
+		if !p.changed { // n of 0: the state as it stands
+			next = max(next, now)
+		}
+		rem := int(max(now+w.tol-next, 0) / w.t)
+		reset := time.Duration(next - now)
 		if rem < res.Remaining || rem == res.Remaining && reset > res.Reset {
 			res.Limit, res.Remaining, res.Reset = int(w.limit), rem, reset
 		}
-		tats[i] = next[i]
 	}
-	return res, n > 0
+	return res
 }
 
 // tats is the state of one key: the theoretical arrival time of each
@@ -369,7 +395,27 @@ type shard[V tats] struct {
 	share  int      // the most keys of one network
 	kinds  int      // the most keys of one kind that is not an IP
 	last   int64    // the latest time the shard has seen: its time never runs backwards
+	vals   []string // what is left of the chunk slots cuts header values from
 	_      [32]byte // keep shards' locks on separate cache lines
+}
+
+// headerSlots is for how many responses' rate-limit header values a shard
+// allocates strings at once (see slots).
+const headerSlots = 64
+
+// slots returns three strings for a response's rate-limit header values;
+// it is called with sh locked. They are cut from a chunk the shard
+// allocates for headerSlots responses at once, so that a request costs no
+// allocation for them; each response's are its own, so a handler that
+// writes into its header values changes no other response's. A chunk is
+// freed with the last response holding a part of it.
+func (sh *shard[V]) slots() []string {
+	if len(sh.vals) < 3 {
+		sh.vals = make([]string, 3*headerSlots)
+	}
+	v := sh.vals[:3:3]
+	sh.vals = sh.vals[3:]
+	return v
 }
 
 // limiterShares is how many groups at their share fill a MemoryLimiter.
@@ -402,12 +448,15 @@ func newShards[V tats](ws []gcra, capacity int) (*shards[V], error) {
 	return s, nil
 }
 
-func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64, now, n int64) LimitResult {
-	var cur [maxWindows]int64
+func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64, now, n int64, slots bool) (LimitResult, []string) {
+	var old, cur [maxWindows]int64
+	var vals []string
 	nw := len(s.ws)
 	sh := &s.shards[h>>s.shift]
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
+	if slots {
+		vals = sh.slots()
+	}
 	// A goroutine that read the clock before others took the lock, or a
 	// clock stepping backwards, sees the shard's latest time.
 	if now < sh.last {
@@ -416,27 +465,51 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64
 		sh.last = now
 	}
 	i, ok := sh.lru.find(h)
-	var group uint64
 	if !ok {
-		// A new key: its group is worked out only now, off the hot path.
-		var ip bool
-		if keyBytes != nil {
-			key = string(keyBytes)
-		}
-		group, ip = l.group(key)
-		share := sh.kinds
-		if ip {
-			share = sh.share
-		}
-		if int(sh.groups[group]) >= share {
-			// The group holds its share of the shard: its new keys count
-			// in one bucket of the group's, in this shard (the group may
-			// so exceed its share by one key).
-			mask := uint64(1)<<s.shift - 1 // all ones for one shard
-			h = h&^mask | group&mask
-			i, ok = sh.lru.find(h)
-		}
+		return s.takeNew(sh, l, key, keyBytes, h, now, n), vals
 	}
+	// A key held: only admit and the write-back need the lock; the result
+	// is worked out from copies after it.
+	e := &sh.lru.nodes[i]
+	for w := 0; w < nw; w++ {
+		cur[w] = e.tats[w]
+	}
+	old = cur
+	p := admit(s.ws, cur[:nw], now, n)
+	if p.changed {
+		for w := 0; w < nw; w++ {
+			e.tats[w] = cur[w]
+		}
+		sh.lru.touch(i)
+	}
+	sh.mu.Unlock()
+	return p.result(s.ws, old[:nw], cur[:nw], now), vals
+}
+
+// takeNew is take of a key sh does not hold. It is called with sh locked,
+// and unlocks it.
+func (s *shards[V]) takeNew(sh *shard[V], l *MemoryLimiter, key string, keyBytes []byte, h uint64, now, n int64) LimitResult {
+	defer sh.mu.Unlock()
+	// Its group is worked out only now, off the hot path.
+	if keyBytes != nil {
+		key = string(keyBytes)
+	}
+	group, ip := l.group(key)
+	share := sh.kinds
+	if ip {
+		share = sh.share
+	}
+	i, ok := int32(-1), false
+	if int(sh.groups[group]) >= share {
+		// The group holds its share of the shard: its new keys count in
+		// one bucket of the group's, in this shard (the group may so
+		// exceed its share by one key).
+		mask := uint64(1)<<s.shift - 1 // all ones for one shard
+		h = h&^mask | group&mask
+		i, ok = sh.lru.find(h)
+	}
+	var old, cur [maxWindows]int64
+	nw := len(s.ws)
 	for w := 0; w < nw; w++ {
 		if ok {
 			cur[w] = sh.lru.nodes[i].tats[w]
@@ -444,26 +517,26 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64
 			cur[w] = math.MinInt64 // a full bucket
 		}
 	}
-	res, changed := decide(s.ws, cur[:nw], now, n)
-	if !changed {
-		return res
-	}
-	if !ok {
-		if sh.lru.len() >= sh.cap {
-			if wait, room := sh.evict(now, nw); !room {
-				return LimitResult{Limit: int(s.ws[0].limit), Reset: time.Duration(wait), RetryAfter: time.Duration(wait)}
+	old = cur
+	p := admit(s.ws, cur[:nw], now, n)
+	if p.changed {
+		if !ok {
+			if sh.lru.len() >= sh.cap {
+				if wait, room := sh.evict(now, nw); !room {
+					return LimitResult{Limit: int(s.ws[0].limit), Reset: time.Duration(wait), RetryAfter: time.Duration(wait)}
+				}
 			}
+			i = sh.lru.add(h, group)
+			sh.groups[group]++
+		} else {
+			sh.lru.touch(i)
 		}
-		i = sh.lru.add(h, group)
-		sh.groups[group]++
-	} else {
-		sh.lru.touch(i)
+		e := &sh.lru.nodes[i]
+		for w := 0; w < nw; w++ {
+			e.tats[w] = cur[w]
+		}
 	}
-	e := &sh.lru.nodes[i]
-	for w := 0; w < nw; w++ {
-		e.tats[w] = cur[w]
-	}
-	return res
+	return p.result(s.ws, old[:nw], cur[:nw], now)
 }
 
 // evict removes a key whose buckets are all full, if one of the evictScan

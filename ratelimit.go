@@ -135,6 +135,12 @@ func ipBucket(v4, v6 int) Bucket {
 // appendIPKey appends to b the key of r's client IP, in its network of v4
 // or v6 bits.
 func appendIPKey(b []byte, g *Guard, r *http.Request, v4, v6 int) []byte {
+	if v4 >= 32 && g.ip.trusted.empty() {
+		// The peer is the client; an IPv4 peer's text is its key.
+		if host, ok := peerIPv4(r.RemoteAddr); ok {
+			return append(append(b, "ip:"...), host...)
+		}
+	}
 	ip, ok := g.ClientIP(r)
 	if !ok {
 		return append(b, "ip:unknown"...)
@@ -290,15 +296,25 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	return g.wrap("rate_limit", by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
 		t := s.timed()
 		var res LimitResult
+		var vs []string // the header values' strings, from mem
 		var err error
-		if mem != nil && by.ip {
+		switch {
+		case mem != nil && by.ip:
 			// The key on the stack: a string only if it is new to mem.
 			var buf [64]byte
 			key := appendIPKey(buf[:0], g, r, by.v4, by.v6)
 			t0 := t.start()
-			res = mem.takeBytes(key, 1)
+			res, vs = mem.take("", key, 1, true)
 			t.limiterDone(t0, res)
-		} else {
+		case mem != nil:
+			var key string
+			if key, err = by.key(g, r, s); err != nil {
+				return err
+			}
+			t0 := t.start()
+			res, vs = mem.take(key, nil, 1, true)
+			t.limiterDone(t0, res)
+		default:
 			var key string
 			if key, err = by.key(g, r, s); err != nil {
 				return err
@@ -317,9 +333,14 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			}
 			return nil
 		}
-		// One allocation for the three values, whose strings come from a
-		// table for numbers up to 4095; names already canonical.
-		vs := make([]string, 3)
+		// Three strings of the request's own hold the values (numbers up
+		// to 4095 come from a table of their decimal forms): mem hands
+		// them out, cut from a chunk it allocates for many requests, so
+		// that a request costs no allocation; another Limiter costs one.
+		// The names are already canonical.
+		if vs == nil {
+			vs = make([]string, 3)
+		}
 		vs[0] = decimal(int64(res.Limit))
 		vs[1] = decimal(int64(res.Remaining))
 		vs[2] = decimal(ceilSeconds(res.Reset))
