@@ -138,17 +138,30 @@ type state struct {
 	client *Client // the caller, once a scheme (or NewContext) named one
 	authed bool    // client came from a Scheme rather than NewContext
 
-	memo memo   // the identity as the first Guard to resolve one saw it
-	more []memo // further Guards' views, rare
+	memo memo       // the identity as the first Guard to resolve one saw it
+	rare *stateRare // what few requests need; nil until one does
 
 	own  *http.Request // the request begin made to carry the state; nil from NewContext
 	body *keptBody     // nil until something reads the body
 
 	budget *bodyBudget // where body reads reserve bytes; nil for none
 
-	held []heldID // request ids this request recorded, released if it is refused
-
 	timing *timing // what the decision under way measures; nil until observed
+}
+
+// stateRare is the part of a request's state that few requests need, kept
+// apart so that the state of the others is smaller (see carrier).
+type stateRare struct {
+	more []memo   // further Guards' views of the identity
+	held []heldID // request ids this request recorded, released if it is refused
+}
+
+// rarely returns s's rare part, making it on first use.
+func (s *state) rarely() *stateRare {
+	if s.rare == nil {
+		s.rare = new(stateRare)
+	}
+	return s.rare
 }
 
 type memo struct {
@@ -202,9 +215,11 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	if s.memo.g == g {
 		return s.memo.client, s.memo.err
 	}
-	for _, m := range s.more {
-		if m.g == g {
-			return m.client, m.err
+	if s.rare != nil {
+		for _, m := range s.rare.more {
+			if m.g == g {
+				return m.client, m.err
+			}
 		}
 	}
 	var c *Client
@@ -238,7 +253,7 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	if s.memo.g == nil {
 		s.memo = memo{g, c, err}
 	} else {
-		s.more = append(s.more, memo{g, c, err})
+		s.rarely().more = append(s.rarely().more, memo{g, c, err})
 	}
 	return c, err
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 // tagHandler records that it ran. It is a pointer, so that a test can ask
@@ -539,5 +540,16 @@ func TestRequireHTTPS(t *testing.T) {
 	r.TLS = &tls.ConnectionState{}
 	if w := serve(plain.RequireHTTPS()(okHandler), r); w.Code != 200 {
 		t.Errorf("r.TLS set: %d", w.Code)
+	}
+}
+
+// TestCarrierSize holds the one allocation of a request's state (the state
+// and the request that carries it) in the 416-byte size class: what few
+// requests need lives behind state.rare. The garbage collector's work is
+// in proportion to the bytes allocated, so a field added to state costs
+// every request.
+func TestCarrierSize(t *testing.T) {
+	if n := unsafe.Sizeof(carrier{}); n > 416 {
+		t.Errorf("a carrier is %d bytes (a %d-byte request and a %d-byte state), want at most 416", n, unsafe.Sizeof(http.Request{}), unsafe.Sizeof(state{}))
 	}
 }

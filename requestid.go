@@ -116,7 +116,11 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 			ns = callerNamespace(g, r, c.ID)
 		}
 		h := heldID{store, same, ns, vs[0]}
-		for _, x := range s.held {
+		var held []heldID
+		if s.rare != nil {
+			held = s.rare.held
+		}
+		for _, x := range held {
 			if x.same == same && x.namespace == h.namespace && x.id == h.id {
 				return nil // an outer wrapper on the same store recorded it
 			}
@@ -131,7 +135,7 @@ func (g *Guard) RequestID(store ReplayStore, retention time.Duration) Middleware
 		case !fresh:
 			return ErrDuplicateRequestID
 		}
-		s.held = append(s.held, h)
+		s.rarely().held = append(held, h)
 		return nil
 	})
 }
@@ -167,12 +171,12 @@ type heldID struct {
 // release forgets the request ids the request recorded: it is being
 // refused, and its ids must not be used up by the refusal.
 func (s *state) release() {
-	if len(s.held) == 0 {
+	if s.rare == nil || len(s.rare.held) == 0 {
 		return
 	}
 	ctx := context.WithoutCancel(s)
-	for _, h := range s.held {
+	for _, h := range s.rare.held {
 		h.store.Forget(ctx, h.namespace, h.id) // on failure the id stays used: closed
 	}
-	s.held = nil
+	s.rare.held = nil
 }
