@@ -233,18 +233,7 @@ func (s *jsonScanner) str() (JSONString, error) {
 	b := s.b
 	i := s.i
 	for {
-		// Skip plain bytes eight at a time, straight to the first other
-		// one, then one at a time near the end.
-		for i+8 <= len(b) {
-			if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
-		for i < len(b) && plain[b[i]] {
-			i++
-		}
+		i = skipPlain(b, i)
 		if i == len(b) {
 			return js, errJSONSyntax
 		}
@@ -271,6 +260,38 @@ func (s *jsonScanner) str() (JSONString, error) {
 			i += n
 		}
 	}
+}
+
+// skipPlain returns the index of the first byte of b at or after i that is
+// not plain, or len(b).
+func skipPlain(b []byte, i int) int {
+	// Most strings are short (names, ids): eight bytes at a time first.
+	for n := 0; n < 2 && i+8 <= len(b); n++ {
+		if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	// A long string: 32 at a time while they are all plain, then eight at
+	// a time to the first other one, then one at a time near the end.
+	for i+32 <= len(b) {
+		w := b[i : i+32 : i+32]
+		if special8(binary.LittleEndian.Uint64(w[0:]))|special8(binary.LittleEndian.Uint64(w[8:]))|
+			special8(binary.LittleEndian.Uint64(w[16:]))|special8(binary.LittleEndian.Uint64(w[24:])) != 0 {
+			break
+		}
+		i += 32
+	}
+	for i+8 <= len(b) {
+		if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(b) && plain[b[i]] {
+		i++
+	}
+	return i
 }
 
 // special8 returns a mask with the high bit set in each byte of x that is
