@@ -24,9 +24,10 @@ type keptBody struct {
 	reserved int64                         // bytes reserved in the state's budget
 }
 
-// smallBody is the most bytes, the one past the end included, of a body
-// kept in a keptSmall.
-const smallBody = 256
+// smallBody is the most bytes of a body kept in a keptSmall: 240, so that
+// a bodyCarrier (a request, its state and a keptSmall) fills a 768-byte
+// allocation.
+const smallBody = 240
 
 // keptSmall is a keptBody with room for a small body, in one allocation.
 type keptSmall struct {
@@ -93,8 +94,12 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 	// bytes.
 	var small []byte
 	var b *keptBody
-	if n := r.ContentLength + 1; n > 1 && n <= smallBody && n <= limit+1 {
-		kb := new(keptSmall)
+	if n := r.ContentLength; n > 0 && n <= smallBody && n <= limit {
+		kb := s.spare
+		if kb == nil {
+			kb = new(keptSmall)
+		}
+		s.spare = nil
 		b, small = &kb.keptBody, kb.buf[:n]
 	} else {
 		b = new(keptBody)
@@ -119,18 +124,18 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 		}
 		b.reserved = n
 	}
-	// A body of known length is read into one buffer of that length and a
-	// byte more, so that the read which meets EOF needs no room; a body of
-	// unknown length (or one that runs past its Content-Length) into pooled
-	// chunks, then copied into one buffer of its length. Either way a body
-	// of n bytes costs one allocation of about n bytes, and one over the
-	// limit none beyond the pool's chunks.
+	// A body of known length is read into one buffer of that length, and
+	// one read more must meet its end; a body of unknown length (or one
+	// that runs past its Content-Length) into pooled chunks, then copied
+	// into one buffer of its length. Either way a body of n bytes costs one
+	// allocation of about n bytes, and one over the limit none beyond the
+	// pool's chunks.
 	var data []byte
 	var err error
 	if r.ContentLength > 0 {
 		buf := small
 		if buf == nil {
-			buf = make([]byte, r.ContentLength+1)
+			buf = make([]byte, r.ContentLength)
 		}
 		n, rerr := readFull(r.Body, buf)
 		switch {
@@ -138,10 +143,18 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 			err = rerr
 		case n < len(buf):
 			data = buf[:n]
-		case int64(n) > limit:
-			err = ErrBodyTooLarge
-		default: // more bytes than announced
-			data, err = readChunked(r.Body, buf, limit)
+		default:
+			var more bool
+			var c byte
+			switch more, c, err = readEnd(r.Body, buf); {
+			case err != nil:
+			case !more:
+				data = buf
+			case int64(n) >= limit:
+				err = ErrBodyTooLarge
+			default: // more bytes than announced
+				data, err = readChunked(r.Body, append(buf, c), limit)
+			}
 		}
 	} else {
 		data, err = readChunked(r.Body, nil, limit)
@@ -173,6 +186,32 @@ func readFull(body io.Reader, buf []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// readEnd reads on from body, whose bytes up to now fill buf, to see
+// whether it ends there: it reports whether body holds more, and the byte
+// it read if so. The byte is read into buf's spare capacity, or a pooled
+// probe, so that it does not escape to the heap.
+func readEnd(body io.Reader, buf []byte) (more bool, c byte, err error) {
+	var p []byte
+	if cap(buf) > len(buf) {
+		p = buf[len(buf) : len(buf)+1]
+	} else {
+		cs := bodyChunks.Get().(*chunks)
+		defer bodyChunks.Put(cs)
+		p = cs.probe[:]
+	}
+	m, err := body.Read(p)
+	for m == 0 && err == nil {
+		m, err = body.Read(p)
+	}
+	switch {
+	case m > 0:
+		return true, p[0], nil
+	case err == io.EOF:
+		return false, 0, nil
+	}
+	return false, 0, err
 }
 
 // bodyChunk is the size of the chunks a body of unknown length is read

@@ -85,6 +85,7 @@ type Guard struct {
 	observe   func(Decision)
 	logger    *slog.Logger
 	budget    *bodyBudget   // bytes of bodies buffered by the requests in flight
+	readsBody bool          // the Scheme reads request bodies (a hash signature)
 	failures  *failureLimit // WithFailureLimit; nil: none
 }
 
@@ -112,6 +113,9 @@ func New(scheme Scheme, opts ...Option) (*Guard, error) {
 		}
 		if ch, ok := scheme.(interface{ Challenge() string }); ok {
 			g.challenge = ch.Challenge()
+		}
+		if h, ok := scheme.(*hashScheme); ok {
+			g.readsBody = h.readBody
 		}
 	}
 	return g, nil
@@ -141,8 +145,9 @@ type state struct {
 	memo memo       // the identity as the first Guard to resolve one saw it
 	rare *stateRare // what few requests need; nil until one does
 
-	own  *http.Request // the request begin made to carry the state; nil from NewContext
-	body *keptBody     // nil until something reads the body
+	own   *http.Request // the request begin made to carry the state; nil from NewContext
+	body  *keptBody     // nil until something reads the body
+	spare *keptSmall    // room for a small body that came with the state; nil for none
 
 	budget *bodyBudget // where body reads reserve bytes; nil for none
 
@@ -200,6 +205,26 @@ func begin(r *http.Request) (*state, *http.Request) {
 type carrier struct {
 	st  state
 	req http.Request
+}
+
+// bodyCarrier is a carrier with room for a small body, the one allocation
+// of a request whose Guard's Scheme reads bodies (see beginFor).
+type bodyCarrier struct {
+	carrier
+	body keptSmall
+}
+
+// beginFor is begin for a wrapper of g: when g's Scheme reads the body and
+// r's is small and of known length, the body's room comes in the same
+// allocation as the state.
+func beginFor(g *Guard, r *http.Request) (*state, *http.Request) {
+	if !g.readsBody || r.ContentLength <= 0 || r.ContentLength > smallBody || stateFrom(r.Context()) != nil {
+		return begin(r)
+	}
+	c := &bodyCarrier{carrier: carrier{st: state{Context: r.Context()}}}
+	c.req = *r.WithContext(&c.st)
+	c.st.own, c.st.spare = &c.req, &c.body
+	return &c.st, &c.req
 }
 
 // timedCarrier is the one allocation of a request whose first wrapper is
@@ -302,7 +327,7 @@ func (g *Guard) wrap(name string, needState bool, c check) Middleware {
 			}
 			s := stateFrom(r.Context())
 			if needState && s == nil {
-				s, r = begin(r)
+				s, r = beginFor(g, r)
 				s.budget = g.budget
 				defer s.done()
 			}

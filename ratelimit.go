@@ -104,10 +104,11 @@ type Bucket struct {
 	key    func(g *Guard, r *http.Request, s *state) (string, error)
 	client bool // key needs the caller's identity, and so the request's state
 
-	// A Bucket by IP also says its prefixes, so that the wrapper can build
-	// its key on the stack for a MemoryLimiter.
-	ip     bool
-	v4, v6 int
+	// A Bucket by IP also says its prefixes, and one by client says so, so
+	// that the wrapper can build its key on the stack for a MemoryLimiter.
+	ip       bool
+	v4, v6   int
+	byClient bool
 }
 
 // ByIP counts by client IP (Guard.ClientIP): an IPv4 address, or the /64
@@ -162,7 +163,7 @@ func appendIPKey(b []byte, g *Guard, r *http.Request, v4, v6 int) []byte {
 // limit works outside or inside Authenticate, and refuses with 401 where
 // the Guard cannot establish an identity.
 func ByClient() Bucket {
-	return Bucket{client: true, key: func(g *Guard, r *http.Request, s *state) (string, error) {
+	return Bucket{client: true, byClient: true, key: func(g *Guard, r *http.Request, s *state) (string, error) {
 		c, err := g.identify(s, r)
 		if err != nil {
 			return "", err
@@ -303,6 +304,17 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			// The key on the stack: a string only if it is new to mem.
 			var buf [64]byte
 			key := appendIPKey(buf[:0], g, r, by.v4, by.v6)
+			t0 := t.start()
+			res, vs = mem.take("", key, 1, true)
+			t.limiterDone(t0, res)
+		case mem != nil && by.byClient:
+			c, err := g.identify(s, r)
+			if err != nil {
+				return err
+			}
+			// The key on the stack, as by IP (an ID of up to 120 bytes).
+			var buf [128]byte
+			key := append(append(buf[:0], "client:"...), c.ID...)
 			t0 := t.start()
 			res, vs = mem.take("", key, 1, true)
 			t.limiterDone(t0, res)

@@ -744,3 +744,23 @@ func TestRateLimitHeaderValuesAreEachResponsesOwn(t *testing.T) {
 		remaining[v[0]] = true
 	}
 }
+
+// TestRateLimitByClientAddsNoAllocation: behind Authenticate, a limit by
+// client on a MemoryLimiter adds no allocation to the request's one (its
+// state): its key is built on the stack (regression: "client:" + ID cost
+// one).
+func TestRateLimitByClientAddsNoAllocation(t *testing.T) {
+	clock := newTestClock()
+	g := MustNew(Bearer(mockPayStore(t)), WithClock(clock.Now))
+	h := Chain(g.Authenticate(), mustRateLimit(t, g, mustLimiter(t, clock, []Window{PerHour(1000)}), ByClient()))(bareHandler)
+	w := &benchWriter{h: http.Header{}}
+	r := bearer(keyA)
+	h.ServeHTTP(w, r) // the key is new once
+	allocs := testing.AllocsPerRun(100, func() {
+		clear(w.h)
+		h.ServeHTTP(w, r)
+	})
+	if w.code != http.StatusOK || allocs != 1 {
+		t.Errorf("status %d, %v allocations a request, want 1 (the request's state)", w.code, allocs)
+	}
+}
