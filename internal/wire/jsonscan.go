@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"hash/maphash"
@@ -229,8 +230,13 @@ var plain = func() (t [256]bool) {
 func (s *jsonScanner) str() (JSONString, error) {
 	s.i++
 	start := s.i
-	js := JSONString{ascii: true}
 	b := s.b
+	if end, ok := plainString(b, start); ok {
+		s.i = end + 1
+		return JSONString{raw: b[start:end], ascii: true}, nil
+	}
+	// Escapes, other bytes, or no end: byte by byte where it matters.
+	js := JSONString{ascii: true}
 	i := s.i
 	for {
 		i = skipPlain(b, i)
@@ -260,6 +266,61 @@ func (s *jsonScanner) str() (JSONString, error) {
 			i += n
 		}
 	}
+}
+
+// plainString reports whether the text of the string that begins at b[i]
+// is plain bytes only, up to its closing quote, and if so where that quote
+// is. It reads the string once: a short one eight bytes at a time; a long
+// one is taken to end at its first quote, found with bytes.IndexByte, and
+// checked by plainText. A string it refuses is read again by str, byte by
+// byte where it matters, so that the work on a body is at most a few
+// passes over it, whatever it holds.
+func plainString(b []byte, i int) (int, bool) {
+	// Short strings (names, ids) end within their first 16 bytes.
+	for n := 0; n < 2 && i+8 <= len(b); n++ {
+		if m := special8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			j := i + bits.TrailingZeros64(m)>>3
+			return j, b[j] == '"'
+		}
+		i += 8
+	}
+	q := bytes.IndexByte(b[i:], '"')
+	if q < 0 || !plainText(b[i:i+q]) {
+		return 0, false
+	}
+	return i + q, true
+}
+
+// plainText reports whether every byte of b, which holds no '"', is plain.
+func plainText(b []byte) bool {
+	if bytes.IndexByte(b, '\\') >= 0 {
+		return false
+	}
+	// (x - 0x20*lo | x) & hi is zero exactly when no byte of x is below
+	// 0x20 or above 0x7f: a byte below 0x20 borrows and sets its own high
+	// bit (borrows only ever flag more), and no byte borrows otherwise.
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	var acc uint64
+	i := 0
+	for ; i+32 <= len(b); i += 32 {
+		w := b[i : i+32 : i+32]
+		x0, x1 := binary.LittleEndian.Uint64(w[0:]), binary.LittleEndian.Uint64(w[8:])
+		x2, x3 := binary.LittleEndian.Uint64(w[16:]), binary.LittleEndian.Uint64(w[24:])
+		acc |= (x0 - 0x20*lo) | x0 | (x1 - 0x20*lo) | x1 | (x2 - 0x20*lo) | x2 | (x3 - 0x20*lo) | x3
+	}
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		acc |= (x - 0x20*lo) | x
+	}
+	if acc&hi != 0 {
+		return false
+	}
+	for ; i < len(b); i++ {
+		if !plain[b[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // skipPlain returns the index of the first byte of b at or after i that is
