@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"math"
@@ -173,6 +174,242 @@ func HashFloor(keys map[string]string, price string, next http.Handler) http.Han
 		r.Body = rb
 		next.ServeHTTP(w, r)
 	})
+}
+
+// HashFloorStrict is HashFloor with the two checks apiguard's hash scheme
+// makes for its safety and HashFloor leaves out, each as leanly as a floor
+// may: the key's client is found by the SHA-256 of the key, as BearerFloor
+// finds it (a lookup whose time says nothing of the secret), and ref_id is
+// read by strictRefID, one pass over the whole body, so that the value
+// signed is the one a handler decoding the body sees. It still checks less
+// than apiguard does (see strictRefID).
+func HashFloorStrict(keys map[string]string, price string, next http.Handler) http.Handler {
+	type entry struct {
+		digest [sha256.Size]byte
+		key    string
+		client *FloorClient
+	}
+	m := make(map[[sha256.Size]byte]*entry, len(keys))
+	for k, id := range keys {
+		d := sha256.Sum256([]byte(k))
+		m[d] = &entry{digest: d, key: k, client: &FloorClient{ID: id}}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Header.Get("X-Api-Key")
+		var kb [128]byte
+		kd := sha256.Sum256(append(kb[:0], key...))
+		e := m[kd]
+		if e == nil || subtle.ConstantTimeCompare(e.digest[:], kd[:]) != 1 || r.ContentLength < 0 || r.ContentLength > 1<<20 {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		ref, ok := strictRefID(body)
+		if !ok {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		var buf [256]byte
+		msg := append(append(append(buf[:0], e.key...), ref...), price...)
+		d := sha256.Sum256(msg)
+		var p [sha256.Size]byte
+		sig, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		n, err := hex.Decode(p[:], []byte(sig))
+		if err != nil || n != len(p) || subtle.ConstantTimeCompare(d[:], p[:]) != 1 {
+			http.Error(w, "Invalid hash combination", http.StatusUnauthorized)
+			return
+		}
+		rb := &bodyReader{}
+		rb.Reset(body)
+		r = r.WithContext(context.WithValue(r.Context(), clientKey{}, e.client))
+		r.Body = rb
+		next.ServeHTTP(w, r)
+	})
+}
+
+// strictRefID returns the raw text of the string value of the top-level
+// member "ref_id" of body, which must be one JSON object, in one pass over
+// it: the least a hash check must do to sign the value a handler decoding
+// the body sees. It is leaner than apiguard's reader: it leaves UTF-8,
+// escape sequences and the form of numbers unchecked, and looks for a
+// second ref_id by its exact bytes only (apiguard also refuses any two
+// names that encoding/json would fold together).
+func strictRefID(body []byte) ([]byte, bool) {
+	p := leanJSON{b: body}
+	p.ws()
+	if !p.eat('{') {
+		return nil, false
+	}
+	var ref []byte
+	found := false
+	p.ws()
+	if p.eat('}') {
+		return nil, false
+	}
+	for {
+		p.ws()
+		name, ok := p.str()
+		if !ok {
+			return nil, false
+		}
+		p.ws()
+		if !p.eat(':') {
+			return nil, false
+		}
+		p.ws()
+		if string(name) == "ref_id" {
+			if found || p.i >= len(p.b) || p.b[p.i] != '"' {
+				return nil, false
+			}
+			if ref, ok = p.str(); !ok {
+				return nil, false
+			}
+			found = true
+		} else if !p.value(0) {
+			return nil, false
+		}
+		p.ws()
+		if p.eat('}') {
+			break
+		}
+		if !p.eat(',') {
+			return nil, false
+		}
+	}
+	p.ws()
+	return ref, found && p.i == len(p.b)
+}
+
+// leanJSON is strictRefID's reader.
+type leanJSON struct {
+	b []byte
+	i int
+}
+
+func (p *leanJSON) ws() {
+	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\n' || p.b[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func (p *leanJSON) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// str reads the string at p.i: its end is the first quote after an even
+// run of backslashes, found with bytes.IndexByte; no byte of it may be a
+// control character.
+func (p *leanJSON) str() ([]byte, bool) {
+	if !p.eat('"') {
+		return nil, false
+	}
+	start, i := p.i, p.i
+	for {
+		q := bytes.IndexByte(p.b[i:], '"')
+		if q < 0 || hasControl(p.b[i:i+q]) {
+			return nil, false
+		}
+		n := 0
+		for n < q && p.b[i+q-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			p.i = i + q + 1
+			return p.b[start : i+q], true
+		}
+		i += q + 1
+	}
+}
+
+// hasControl reports whether a byte of b is below 0x20, eight at a time:
+// (x - 0x20*lo) &^ x & hi flags such a byte, and nothing when there is
+// none.
+func hasControl(b []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		if x := binary.LittleEndian.Uint64(b[i:]); (x-0x20*lo)&^x&hi != 0 {
+			return true
+		}
+	}
+	for ; i < len(b); i++ {
+		if b[i] < 0x20 {
+			return true
+		}
+	}
+	return false
+}
+
+// value reads one value, objects and arrays at most 512 deep.
+func (p *leanJSON) value(depth int) bool {
+	if p.i >= len(p.b) || depth > 512 {
+		return false
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		_, ok := p.str()
+		return ok
+	case c == '{' || c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		p.i++
+		p.ws()
+		if p.eat(end) {
+			return true
+		}
+		for {
+			p.ws()
+			if c == '{' {
+				if _, ok := p.str(); !ok {
+					return false
+				}
+				p.ws()
+				if !p.eat(':') {
+					return false
+				}
+				p.ws()
+			}
+			if !p.value(depth + 1) {
+				return false
+			}
+			p.ws()
+			if p.eat(end) {
+				return true
+			}
+			if !p.eat(',') {
+				return false
+			}
+		}
+	case c == 't':
+		return p.lit("true")
+	case c == 'f':
+		return p.lit("false")
+	case c == 'n':
+		return p.lit("null")
+	}
+	start := p.i
+	for p.i < len(p.b) && strings.IndexByte("0123456789+-.eE", p.b[p.i]) >= 0 {
+		p.i++
+	}
+	return p.i > start
+}
+
+func (p *leanJSON) lit(s string) bool {
+	if !bytes.HasPrefix(p.b[p.i:], []byte(s)) {
+		return false
+	}
+	p.i += len(s)
+	return true
 }
 
 // jsonString returns the bytes after prefix up to the next quote, or nil.

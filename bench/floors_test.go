@@ -101,9 +101,17 @@ func TestRateFloorHeaders(t *testing.T) {
 }
 
 func TestHashFloor(t *testing.T) {
+	for name, floor := range map[string]func(map[string]string, string, http.Handler) http.Handler{
+		"floor": HashFloor, "floor-strict": HashFloorStrict,
+	} {
+		t.Run(name, func(t *testing.T) { testHashFloor(t, floor) })
+	}
+}
+
+func testHashFloor(t *testing.T, floor func(map[string]string, string, http.Handler) http.Handler) {
 	body := orderBody(300)
 	var got []byte
-	h := HashFloor(map[string]string{resellerKey: resellerID}, resellerPrice, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := floor(map[string]string{resellerKey: resellerID}, resellerPrice, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, _ = io.ReadAll(r.Body)
 		OK.ServeHTTP(w, r)
 	}))
@@ -130,6 +138,35 @@ func TestHashFloor(t *testing.T) {
 				t.Errorf("status %d, reached %v; want 401, not reached", w.Code, reached)
 			}
 		})
+	}
+}
+
+// TestStrictRefID: the strict floor's reader finds the top-level ref_id of
+// a JSON object however the body is laid out, and refuses what is not one
+// object, a ref_id that is not a string or comes twice, and control bytes
+// in strings.
+func TestStrictRefID(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"ref_id":"A"}`: "A",
+		" {\n\"a\":1.5e3,\"ref_id\" : \"A\",\"b\":[1,{\"c\":null},[]],\"d\":true,\"e\":{}}\t": "A",
+		`{"note":"\"ref_id\":\"X\"","ref_id":"A"}`: "A",
+		`{"a":"\\","ref_id":"A"}`:                  "A",
+		`{"a":"x\\\"y","ref_id":"A"}`:              "A",
+		`{"ref_id":"A\"B"}`:                         `A\"B`,
+	} {
+		if got, ok := strictRefID([]byte(body)); !ok || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", body, got, ok, want)
+		}
+	}
+	for _, body := range []string{
+		`{"ref_id":"A","ref_id":"B"}`, `{"ref_id":"A"`, `{"ref_id":"A"}x`, `{"ref_id":1}`, `{}`, `[]`, ``,
+		`{"a":"` + "\x01" + `","ref_id":"A"}`, `{"a":[1,2,"ref_id":"A"}`, `{"a":tru,"ref_id":"A"}`,
+		`{"a":"b" "ref_id":"A"}`, `{"ref_id":"A",}`, `{"a":{"ref_id":"A"}}`, `{"ref_id":"A\"}`,
+		strings.Repeat("[", 600) + strings.Repeat("]", 600),
+	} {
+		if got, ok := strictRefID([]byte(body)); ok {
+			t.Errorf("%s: %q, want refused", body, got)
+		}
 	}
 }
 

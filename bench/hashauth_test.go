@@ -83,6 +83,12 @@ var hashLibs = []struct {
 	{"floor", func(_ testing.TB, size int) http.Handler {
 		return HashFloor(map[string]string{resellerKey: resellerID}, resellerPrice, readingOK(size))
 	}},
+	// floor-strict: the floor with the key found by its digest and the
+	// body read through by strictRefID, the two checks of apiguard's that
+	// HashFloor leaves out.
+	{"floor-strict", func(_ testing.TB, size int) http.Handler {
+		return HashFloorStrict(map[string]string{resellerKey: resellerID}, resellerPrice, readingOK(size))
+	}},
 }
 
 // BenchmarkHashAuth compares the Reseller order route's hash signature
