@@ -16,7 +16,8 @@
 # noise falls on every library alike. benchstat summarises the combined
 # output; bench/cmd/benchreport writes the medians and ratios.
 #
-# The loopback test: bench/cmd/loopback serves a bare route and a guarded
+# The loopback test: bench/cmd/loopback serves bare routes (one writing the
+# guarded response's rate-limit headers) and a guarded
 # one (Bearer, then RateLimit by client with its headers) on 127.0.0.1, and
 # wrk (the Debian package, installed when missing) loads each route in
 # turn, LOOPBACK_ROUNDS rounds, alternating which goes first.
@@ -118,12 +119,13 @@ loopback() {
   [ -n "$addr" ] || { echo "bench: the loopback server did not start" >&2; exit 1; }
   say "loopback server on $addr; warming up"
   LOOPBACK_DURATION=2s wrk_rps bare >/dev/null
+  LOOPBACK_DURATION=2s wrk_rps bare-headers >/dev/null
   LOOPBACK_DURATION=2s wrk_rps guarded >/dev/null
   : >"$tmp/rounds.txt"
   local round order route
   for round in $(seq "$LOOPBACK_ROUNDS"); do
-    order="bare guarded"
-    [ $((round % 2)) = 1 ] || order="guarded bare"
+    order="bare bare-headers guarded"
+    [ $((round % 2)) = 1 ] || order="guarded bare-headers bare"
     for route in $order; do
       echo "$route $(wrk_rps "$route")" | tee -a "$tmp/rounds.txt"
     done
@@ -132,7 +134,7 @@ loopback() {
 }
 
 loopback_how() {
-  echo "One process serves both routes on 127.0.0.1 (bench/cmd/loopback): GET /bare, the handler alone, and GET /guarded, the same handler behind Authenticate (Bearer, a MemoryKeyStore) and RateLimit by client (a MemoryLimiter, RateLimit-* headers on). \`wrk -t$LOOPBACK_THREADS -c$LOOPBACK_CONNS -d$LOOPBACK_DURATION\` ($(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')) loads each route in turn, $LOOPBACK_ROUNDS rounds, alternating which goes first, after a 2 s warm-up of each; every request carries the Bearer key. wrk and the server share the machine's cores."
+  echo "One process serves three routes on 127.0.0.1 (bench/cmd/loopback): GET /bare, the handler alone; GET /bare-headers, the handler alone writing the three RateLimit-* headers a guarded response carries (fixed values of the same widths, so the same response size); and GET /guarded, the same handler behind Authenticate (Bearer, a MemoryKeyStore) and RateLimit by client (a MemoryLimiter, RateLimit-* headers on). \`wrk -t$LOOPBACK_THREADS -c$LOOPBACK_CONNS -d$LOOPBACK_DURATION\` ($(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')) loads each route in turn, $LOOPBACK_ROUNDS rounds, alternating the order, after a 2 s warm-up of each; every request carries the Bearer key. wrk and the server share the machine's cores, so wrk's parsing of the three headers' 70 bytes weighs on the guarded route against /bare: guarded / bare-headers is the guard's own cost."
 }
 
 case $mode in

@@ -1,10 +1,15 @@
 // Command loopback serves the two routes of the loopback throughput test
 // (scripts/bench.sh loopback) in one process:
 //
-//	GET /bare      the handler alone
-//	GET /guarded   the same handler behind apiguard: Authenticate with
-//	               Bearer (a MemoryKeyStore holding -key), then RateLimit
-//	               by client (a MemoryLimiter, RateLimit-* headers on)
+//	GET /bare          the handler alone
+//	GET /bare-headers  the handler alone, writing the three RateLimit-*
+//	                   headers a guarded response carries (fixed values of
+//	                   the same widths): the guarded route's response,
+//	                   byte for byte in size, without the guard's work
+//	GET /guarded       the same handler behind apiguard: Authenticate with
+//	                   Bearer (a MemoryKeyStore holding -key), then
+//	                   RateLimit by client (a MemoryLimiter, RateLimit-*
+//	                   headers on)
 //
 // The handler writes {"status":"success"} as application/json. The limit,
 // 1,000 requests per 10 ms per client (100,000 a second), refuses nothing
@@ -90,6 +95,11 @@ func handler(key string) (http.Handler, error) {
 	guard := apiguard.Chain(g.Authenticate(), g.RateLimit(limiter, apiguard.ByClient()))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /bare", ok)
+	mux.HandleFunc("GET /bare-headers", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Ratelimit-Limit"], h["Ratelimit-Remaining"], h["Ratelimit-Reset"] = []string{"1000"}, []string{"999"}, []string{"1"}
+		ok(w, r)
+	})
 	mux.Handle("GET /guarded", guard(http.HandlerFunc(ok)))
 	return mux, nil
 }

@@ -6,8 +6,10 @@ import (
 	"testing"
 )
 
-// TestRoutes: the bare route answers anyone; the guarded one answers the
-// key with the rate-limit headers, and refuses a request without it.
+// TestRoutes: the bare routes answer anyone, bare-headers with the
+// rate-limit headers of a guarded response's widths; the guarded one
+// answers the key with the rate-limit headers, and refuses a request
+// without it.
 func TestRoutes(t *testing.T) {
 	h, err := handler(DefaultKey)
 	if err != nil {
@@ -29,9 +31,14 @@ func TestRoutes(t *testing.T) {
 	if w.Code != http.StatusOK || w.Body.String() != `{"status":"success"}` {
 		t.Errorf("/guarded with the key: %d %q", w.Code, w.Body)
 	}
+	bh := get("/bare-headers", "")
+	if bh.Code != http.StatusOK || bh.Body.String() != `{"status":"success"}` {
+		t.Errorf("/bare-headers: %d %q", bh.Code, bh.Body)
+	}
 	for _, name := range []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} {
-		if w.Header().Get(name) == "" {
-			t.Errorf("/guarded with the key: no %s", name)
+		g, b := w.Header().Get(name), bh.Header().Get(name)
+		if g == "" || len(g) != len(b) {
+			t.Errorf("%s: /guarded %q, /bare-headers %q; want values of one width", name, g, b)
 		}
 	}
 	if w := get("/guarded", ""); w.Code != http.StatusUnauthorized {

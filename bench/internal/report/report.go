@@ -267,7 +267,8 @@ func ParseLoopback(r io.Reader) ([]Round, error) {
 
 // WriteLoopback writes the loopback table: each route's requests per
 // second in every round and their median, and the ratio of the guarded
-// route's median to the bare route's.
+// route's median to the bare route's, and to the bare-headers route's
+// when it was measured.
 func WriteLoopback(w io.Writer, rounds []Round) {
 	var routes []string
 	by := map[string][]float64{}
@@ -286,7 +287,11 @@ func WriteLoopback(w io.Writer, rounds []Round) {
 		}
 		fmt.Fprintf(w, "| %s | %s | %s |\n", rt, strconv.FormatFloat(Median(by[rt]), 'f', 0, 64), strings.Join(each, ", "))
 	}
-	if b, g := Median(by["bare"]), Median(by["guarded"]); b > 0 && g > 0 {
+	g := Median(by["guarded"])
+	if b := Median(by["bare"]); b > 0 && g > 0 {
 		fmt.Fprintf(w, "\nguarded / bare: **%s**\n", strconv.FormatFloat(g/b, 'f', 3, 64))
+	}
+	if b := Median(by["bare-headers"]); b > 0 && g > 0 {
+		fmt.Fprintf(w, "\nguarded / bare-headers: **%s**\n", strconv.FormatFloat(g/b, 'f', 3, 64))
 	}
 }

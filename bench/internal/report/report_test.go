@@ -86,13 +86,14 @@ func TestWriteTables(t *testing.T) {
 }
 
 func TestLoopback(t *testing.T) {
-	rounds, err := ParseLoopback(strings.NewReader("bare 1000\nguarded 900\nbare 1200\nguarded 960\nbare 1100\nguarded 1000\n"))
+	rounds, err := ParseLoopback(strings.NewReader("bare 1000\nguarded 900\nbare-headers 990\nbare 1200\nguarded 960\nbare-headers 1000\nbare 1100\nguarded 1000\nbare-headers 980\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	WriteLoopback(&b, rounds)
-	for _, want := range []string{"| bare | 1100 | 1000, 1200, 1100 |", "| guarded | 960 | 900, 960, 1000 |", "guarded / bare: **0.873**"} {
+	for _, want := range []string{"| bare | 1100 | 1000, 1200, 1100 |", "| guarded | 960 | 900, 960, 1000 |", "guarded / bare: **0.873**",
+		"| bare-headers | 990 | 990, 1000, 980 |", "guarded / bare-headers: **0.970**"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("the table lacks %q:\n%s", want, b.String())
 		}
