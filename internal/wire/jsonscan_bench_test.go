@@ -37,7 +37,7 @@ func BenchmarkJSONFieldsSize(b *testing.B) {
 		b.Run("case="+name+"/bytes.Index", func(b *testing.B) {
 			b.SetBytes(int64(n))
 			for b.Loop() {
-				if bytes.Index(body, []byte(`"ref_id":"`)) < 0 {
+				if !bytes.Contains(body, []byte(`"ref_id":"`)) {
 					b.Fatal("not found")
 				}
 			}
