@@ -149,10 +149,10 @@ func TestStrictRefID(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"ref_id":"A"}`: "A",
 		" {\n\"a\":1.5e3,\"ref_id\" : \"A\",\"b\":[1,{\"c\":null},[]],\"d\":true,\"e\":{}}\t": "A",
-		`{"note":"\"ref_id\":\"X\"","ref_id":"A"}`: "A",
-		`{"a":"\\","ref_id":"A"}`:                  "A",
-		`{"a":"x\\\"y","ref_id":"A"}`:              "A",
-		`{"ref_id":"A\"B"}`:                         `A\"B`,
+		`{"note":"\"ref_id\":\"X\"","ref_id":"A"}`:                                            "A",
+		`{"a":"\\","ref_id":"A"}`:                                                             "A",
+		`{"a":"x\\\"y","ref_id":"A"}`:                                                         "A",
+		`{"ref_id":"A\"B"}`:                                                                   `A\"B`,
 	} {
 		if got, ok := strictRefID([]byte(body)); !ok || string(got) != want {
 			t.Errorf("%s: %q, %v; want %q", body, got, ok, want)
