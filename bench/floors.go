@@ -31,11 +31,32 @@ type clientKey struct{}
 // FloorClient is the identity the floors hand to the handler.
 type FloorClient struct{ ID string }
 
-// BearerFloor is the floor of Bearer: the SHA-256 of the presented key, a
-// map lookup by digest, a constant-time compare of the digests, and the
-// client handed to next in the request's context (r.WithContext). keys
-// maps each key to its client id.
+// BearerFloor is the floor of Bearer: the client of the presented key
+// found by digestLookup, and handed to next in the request's context
+// (r.WithContext). keys maps each key to its client id.
 func BearerFloor(keys map[string]string, next http.Handler) http.Handler {
+	find := digestLookup(keys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || key == "" {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		c, ok := find(key)
+		if !ok {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, c)))
+	})
+}
+
+// digestLookup returns the key lookup of the floors that keep digests, as
+// apiguard's key stores do: the SHA-256 of the presented key, made from a
+// copy on the stack (no allocation, as apiguard makes it), one map lookup
+// by digest, and a constant-time compare of the digests. keys maps each
+// key to its client id.
+func digestLookup(keys map[string]string) func(key string) (*FloorClient, bool) {
 	type entry struct {
 		digest [sha256.Size]byte
 		client *FloorClient
@@ -45,20 +66,20 @@ func BearerFloor(keys map[string]string, next http.Handler) http.Handler {
 		d := sha256.Sum256([]byte(k))
 		m[d] = &entry{digest: d, client: &FloorClient{ID: id}}
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || key == "" {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
+	return func(key string) (*FloorClient, bool) {
+		var buf [128]byte
+		var d [sha256.Size]byte
+		if len(key) <= len(buf) {
+			d = sha256.Sum256(append(buf[:0], key...))
+		} else {
+			d = sha256.Sum256([]byte(key))
 		}
-		d := sha256.Sum256([]byte(key))
 		e := m[d]
 		if e == nil || subtle.ConstantTimeCompare(e.digest[:], d[:]) != 1 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
+			return nil, false
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, e.client)))
-	})
+		return e.client, true
+	}
 }
 
 // Canonical names of the rate-limit headers apiguard writes
@@ -145,9 +166,21 @@ func HashFloor(keys map[string]string, price string, next http.Handler) http.Han
 	for k, id := range keys {
 		clients[k] = &FloorClient{ID: id}
 	}
+	find := func(key string) (*FloorClient, bool) {
+		c, ok := clients[key]
+		return c, ok
+	}
+	ref := func(body []byte) ([]byte, bool) { return jsonString(body, `"ref_id":"`), true }
+	return hashFloor(find, ref, price, next)
+}
+
+// hashFloor is the work HashFloor and HashFloorStrict share: find gives
+// the client of the key in X-API-Key, ref reads ref_id from the body, and
+// the rest is one for both.
+func hashFloor(find func(key string) (*FloorClient, bool), ref func(body []byte) ([]byte, bool), price string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("X-Api-Key")
-		c, ok := clients[key]
+		c, ok := find(key)
 		if !ok || r.ContentLength < 0 || r.ContentLength > 1<<20 {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -157,9 +190,13 @@ func HashFloor(keys map[string]string, price string, next http.Handler) http.Han
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
 		}
-		ref := jsonString(body, `"ref_id":"`)
+		refID, ok := ref(body)
+		if !ok {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
 		var buf [256]byte
-		msg := append(append(append(buf[:0], key...), ref...), price...)
+		msg := append(append(append(buf[:0], key...), refID...), price...)
 		d := sha256.Sum256(msg)
 		var p [sha256.Size]byte
 		sig, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -178,57 +215,13 @@ func HashFloor(keys map[string]string, price string, next http.Handler) http.Han
 
 // HashFloorStrict is HashFloor with the two checks apiguard's hash scheme
 // makes for its safety and HashFloor leaves out, each as leanly as a floor
-// may: the key's client is found by the SHA-256 of the key, as BearerFloor
-// finds it (a lookup whose time says nothing of the secret), and ref_id is
+// may: the key's client is found by digestLookup, as BearerFloor finds it
+// (a lookup whose time says nothing of the secret), and ref_id is
 // read by strictRefID, one pass over the whole body, so that the value
 // signed is the one a handler decoding the body sees. It still checks less
 // than apiguard does (see strictRefID).
 func HashFloorStrict(keys map[string]string, price string, next http.Handler) http.Handler {
-	type entry struct {
-		digest [sha256.Size]byte
-		key    string
-		client *FloorClient
-	}
-	m := make(map[[sha256.Size]byte]*entry, len(keys))
-	for k, id := range keys {
-		d := sha256.Sum256([]byte(k))
-		m[d] = &entry{digest: d, key: k, client: &FloorClient{ID: id}}
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := r.Header.Get("X-Api-Key")
-		var kb [128]byte
-		kd := sha256.Sum256(append(kb[:0], key...))
-		e := m[kd]
-		if e == nil || subtle.ConstantTimeCompare(e.digest[:], kd[:]) != 1 || r.ContentLength < 0 || r.ContentLength > 1<<20 {
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		body := make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, body); err != nil {
-			http.Error(w, "bad body", http.StatusBadRequest)
-			return
-		}
-		ref, ok := strictRefID(body)
-		if !ok {
-			http.Error(w, "bad body", http.StatusBadRequest)
-			return
-		}
-		var buf [256]byte
-		msg := append(append(append(buf[:0], e.key...), ref...), price...)
-		d := sha256.Sum256(msg)
-		var p [sha256.Size]byte
-		sig, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		n, err := hex.Decode(p[:], []byte(sig))
-		if err != nil || n != len(p) || subtle.ConstantTimeCompare(d[:], p[:]) != 1 {
-			http.Error(w, "Invalid hash combination", http.StatusUnauthorized)
-			return
-		}
-		rb := &bodyReader{}
-		rb.Reset(body)
-		r = r.WithContext(context.WithValue(r.Context(), clientKey{}, e.client))
-		r.Body = rb
-		next.ServeHTTP(w, r)
-	})
+	return hashFloor(digestLookup(keys), strictRefID, price, next)
 }
 
 // strictRefID returns the raw text of the string value of the top-level
