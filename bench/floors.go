@@ -47,8 +47,37 @@ func BearerFloor(keys map[string]string, next http.Handler) http.Handler {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, c)))
+		next.ServeHTTP(w, handOn(r, c))
 	})
+}
+
+// floorCtx is the context a floor hands on: r's, with the floor's value
+// under clientKey.
+type floorCtx struct {
+	context.Context
+	v any
+}
+
+func (c *floorCtx) Value(key any) any {
+	if key == (clientKey{}) {
+		return c.v
+	}
+	return c.Context.Value(key)
+}
+
+// floorCarrier is a request and its context in one allocation, as
+// apiguard allocates a request and its state.
+type floorCarrier struct {
+	ctx floorCtx
+	req http.Request
+}
+
+// handOn returns a copy of r whose context carries v under clientKey, in
+// one allocation: what r.WithContext(context.WithValue(...)) does in two.
+func handOn(r *http.Request, v any) *http.Request {
+	c := &floorCarrier{ctx: floorCtx{Context: r.Context(), v: v}}
+	c.req = *r.WithContext(&c.ctx)
+	return &c.req
 }
 
 // digestLookup returns the key lookup of the floors that keep digests, as
@@ -185,7 +214,17 @@ func hashFloor(find func(key string) (*FloorClient, bool), ref func(body []byte)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		body := make([]byte, r.ContentLength)
+		// A small body comes in the allocation of the request handed on,
+		// with its reader, as apiguard keeps it; a larger one in a buffer
+		// of its own.
+		var sc *smallCarrier
+		var body []byte
+		if r.ContentLength <= smallFloorBody {
+			sc = new(smallCarrier)
+			body = sc.buf[:r.ContentLength]
+		} else {
+			body = make([]byte, r.ContentLength)
+		}
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			http.Error(w, "bad body", http.StatusBadRequest)
 			return
@@ -205,12 +244,31 @@ func hashFloor(find func(key string) (*FloorClient, bool), ref func(body []byte)
 			http.Error(w, "Invalid hash combination", http.StatusUnauthorized)
 			return
 		}
-		rb := &bodyReader{}
-		rb.Reset(body)
-		r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
-		r.Body = rb
+		if sc == nil {
+			r = handOn(r, c)
+			rb := &bodyReader{}
+			rb.Reset(body)
+			r.Body = rb
+		} else {
+			sc.ctx = floorCtx{Context: r.Context(), v: c}
+			sc.req = *r.WithContext(&sc.ctx)
+			sc.rd.Reset(body)
+			r = &sc.req
+			r.Body = &sc.rd
+		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// smallFloorBody is the most bytes of a body a hash floor keeps in a
+// smallCarrier (apiguard keeps up to 232 bytes so).
+const smallFloorBody = 232
+
+// smallCarrier is a floorCarrier with a small body and its reader.
+type smallCarrier struct {
+	floorCarrier
+	rd  bodyReader
+	buf [smallFloorBody]byte
 }
 
 // HashFloorStrict is HashFloor with the two checks apiguard's hash scheme
@@ -476,6 +534,6 @@ func SessionFloor(pub *ecdsa.PublicKey, name string, next http.Handler) http.Han
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientKey{}, c)))
+		next.ServeHTTP(w, handOn(r, c))
 	})
 }
