@@ -24,11 +24,11 @@ type keptBody struct {
 	reserved int64                         // bytes reserved in the state's budget
 }
 
-// smallBody is the most bytes of a body kept in a keptSmall: 232, so that
+// smallBody is the most bytes of a body kept in a keptSmall: 264, so that
 // a bodyCarrier (a request, its state and a keptSmall, 760 bytes) and the
 // 8-byte header the runtime gives an object of pointers over 512 bytes
 // fill a 768-byte allocation.
-const smallBody = 232
+const smallBody = 264
 
 // keptSmall is a keptBody with room for a small body, in one allocation.
 type keptSmall struct {
@@ -299,7 +299,7 @@ func (s *state) handOn(r *http.Request) *http.Request {
 	case r == b.src:
 		b.rd.Reset(b.data)
 		return b.dst
-	case r != s.own && r.Body != &b.rd:
+	case r != s.own() && r.Body != &b.rd:
 		r2 := new(http.Request)
 		*r2 = *r
 		b.src, b.dst = r, r2
@@ -327,7 +327,7 @@ func (s *state) restore(r *http.Request) {
 	b := s.body
 	switch {
 	case b == nil || b.err != nil || r.Body == nil || r.Body == http.NoBody:
-	case r == s.own || r.Body == &b.rd:
+	case r == s.own() || r.Body == &b.rd:
 		b.install(r) // GetBody comes with the hand-on to the next handler
 	default:
 		rb := new(replayBody)

@@ -146,7 +146,7 @@ func TestHandOnKeepsOwnRequest(t *testing.T) {
 	var own bool
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := stateFrom(r.Context())
-		own = s != nil && s.own == r
+		own = s != nil && s.own() == r
 	})
 	serve(Chain(g.Authenticate(), g.RequireScope())(h), httptest.NewRequest("POST", "/", strings.NewReader("key=k1")))
 	if !own {

@@ -61,7 +61,7 @@ func BenchmarkHashAuth(b *testing.B) {
 			s, r := begin(r)
 			for b.Loop() {
 				rd.Reset(benchBody)
-				*s = state{Context: s.Context, own: s.own} // a new request's state, without allocating it
+				*s = state{Context: s.Context, carried: s.carried} // a new request's state, without allocating it
 				if _, err := tc.g.scheme.Authenticate(r); err != nil {
 					b.Fatal(err)
 				}

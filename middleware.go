@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unsafe"
 )
 
 // Middleware is the standard shape of an HTTP wrapper. Every wrapper in this
@@ -135,30 +136,36 @@ func MustNew(scheme Scheme, opts ...Option) *Guard {
 type stateKey struct{}
 
 // state is the per-request state. It is itself the request's context, so
-// that setting it up costs one allocation.
+// that setting it up costs one allocation. It is kept to 80 bytes, so that
+// with the request that carries it it fills a 384-byte allocation (see
+// TestCarrierSize): what few requests need lives in rare.
 type state struct {
 	context.Context
 
-	client *Client // the caller, once a scheme (or NewContext) named one
-	authed bool    // client came from a Scheme rather than NewContext
+	client  *Client // the caller, once a scheme (or NewContext) named one
+	authed  bool    // client came from a Scheme rather than NewContext
+	carried bool    // s is the st of a carrier, whose req carries it (see own)
 
-	memo memo       // the identity as the first Guard to resolve one saw it
+	// The identity as the first Guard to resolve one saw it: firstG's
+	// client, or nil when it refused (its error is rare.firstErr).
+	firstG      *Guard
+	firstClient *Client
+
 	rare *stateRare // what few requests need; nil until one does
 
-	own   *http.Request // the request begin made to carry the state; nil from NewContext
-	body  *keptBody     // nil until something reads the body
-	spare *keptSmall    // room for a small body that came with the state; nil for none
+	body  *keptBody  // nil until something reads the body
+	spare *keptSmall // room for a small body that came with the state; nil for none
 
 	budget *bodyBudget // where body reads reserve bytes; nil for none
-
-	timing *timing // what the decision under way measures; nil until observed
 }
 
 // stateRare is the part of a request's state that few requests need, kept
 // apart so that the state of the others is smaller (see carrier).
 type stateRare struct {
-	more []memo   // further Guards' views of the identity
-	held []heldID // request ids this request recorded, released if it is refused
+	firstErr error    // the first Guard's refusal
+	more     []memo   // further Guards' views of the identity
+	held     []heldID // request ids this request recorded, released if it is refused
+	timing   *timing  // what the decision under way measures; nil until observed
 }
 
 // rarely returns s's rare part, making it on first use.
@@ -167,6 +174,24 @@ func (s *state) rarely() *stateRare {
 		s.rare = new(stateRare)
 	}
 	return s.rare
+}
+
+// own returns the request begin made to carry s, nil for a state from
+// NewContext. A carried state is the first field of its carrier (of every
+// kind of carrier), so the carrier is found at s's own address.
+func (s *state) own() *http.Request {
+	if !s.carried {
+		return nil
+	}
+	return &(*carrier)(unsafe.Pointer(s)).req
+}
+
+// timing returns s's timing, nil until an observer watched a decision.
+func (s *state) timing() *timing {
+	if s.rare == nil {
+		return nil
+	}
+	return s.rare.timing
 }
 
 type memo struct {
@@ -195,13 +220,13 @@ func begin(r *http.Request) (*state, *http.Request) {
 	}
 	// One allocation holds both the state and the request that carries it:
 	// WithContext is inlined and its copy does not escape.
-	c := &carrier{st: state{Context: r.Context()}}
+	c := &carrier{st: state{Context: r.Context(), carried: true}}
 	c.req = *r.WithContext(&c.st)
-	c.st.own = &c.req
 	return &c.st, &c.req
 }
 
-// carrier is the one allocation begin makes.
+// carrier is the one allocation begin makes. st must stay its first field
+// (see state.own).
 type carrier struct {
 	st  state
 	req http.Request
@@ -221,24 +246,29 @@ func beginFor(g *Guard, r *http.Request) (*state, *http.Request) {
 	if !g.readsBody || r.ContentLength <= 0 || r.ContentLength > smallBody || stateFrom(r.Context()) != nil {
 		return begin(r)
 	}
-	c := &bodyCarrier{carrier: carrier{st: state{Context: r.Context()}}}
+	c := &bodyCarrier{carrier: carrier{st: state{Context: r.Context(), carried: true}}}
 	c.req = *r.WithContext(&c.st)
-	c.st.own, c.st.spare = &c.req, &c.body
+	c.st.spare = &c.body
 	return &c.st, &c.req
 }
 
 // timedCarrier is the one allocation of a request whose first wrapper is
-// observed: the carrier, and the timing its decisions share.
+// observed: the carrier, and the rare part of its state with the timing
+// its decisions share.
 type timedCarrier struct {
 	carrier
-	tm timing
+	rare stateRare
+	tm   timing
 }
 
 // identify returns the caller as g's Scheme sees it, resolving it once per
 // request and Guard.
 func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
-	if s.memo.g == g {
-		return s.memo.client, s.memo.err
+	if s.firstG == g {
+		if s.firstClient == nil {
+			return nil, s.rare.firstErr
+		}
+		return s.firstClient, nil
 	}
 	if s.rare != nil {
 		for _, m := range s.rare.more {
@@ -275,8 +305,11 @@ func (g *Guard) identify(s *state, r *http.Request) (*Client, error) {
 	} else if !s.authed || s.client.Publishable && !c.Publishable {
 		s.client, s.authed = c, true
 	}
-	if s.memo.g == nil {
-		s.memo = memo{g, c, err}
+	if s.firstG == nil {
+		s.firstG, s.firstClient = g, c
+		if err != nil {
+			s.rarely().firstErr = err
+		}
 	} else {
 		s.rarely().more = append(s.rarely().more, memo{g, c, err})
 	}
@@ -402,25 +435,27 @@ func (g *Guard) observed(name string, c check, next http.Handler, w http.Respons
 	switch {
 	case s == nil:
 		// The state and the timing in one allocation, as begin does.
-		c := &timedCarrier{carrier: carrier{st: state{Context: r.Context()}}}
+		c := &timedCarrier{carrier: carrier{st: state{Context: r.Context(), carried: true}}}
 		c.req = *r.WithContext(&c.st)
-		c.st.own, c.st.timing = &c.req, &c.tm
+		c.rare.timing = &c.tm
+		c.st.rare = &c.rare
 		s, r = &c.st, &c.req
 		s.budget = g.budget
 		defer s.done()
-	case s.timing == nil:
-		s.timing = new(timing) // kept for the request's other decisions
+	case s.timing() == nil:
+		s.rarely().timing = new(timing) // kept for the request's other decisions
 	}
-	*s.timing = timing{now: g.now}
+	tm := s.timing()
+	*tm = timing{now: g.now}
 	err := c(w, r, s)
 	if err != nil {
 		g.deny(w, r, s, err, name)
-		*s.timing = timing{}
+		*tm = timing{}
 		return
 	}
 	d := Decision{Guard: g, Wrapper: name, Allowed: true, Request: r}
-	s.timing.fill(&d)
-	*s.timing = timing{}
+	tm.fill(&d)
+	*tm = timing{}
 	if s.authed {
 		d.Client = s.client
 	}
@@ -440,7 +475,7 @@ func (g *Guard) render(w http.ResponseWriter, r *http.Request, s *state, err err
 		cause := causeOf(err)
 		if g.observe != nil {
 			d := Decision{Guard: g, Wrapper: wrapper, Err: e, Cause: cause, Client: client, Request: r}
-			s.timing.fill(&d)
+			s.timing().fill(&d)
 			g.observe(d)
 		}
 		if g.logger != nil {

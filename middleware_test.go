@@ -544,14 +544,14 @@ func TestRequireHTTPS(t *testing.T) {
 }
 
 // TestCarrierSize holds the one allocation of a request's state (the state
-// and the request that carries it) in the 416-byte size class, and with
+// and the request that carries it) in the 384-byte size class, and with
 // room for a small body in the 768-byte one (see TestHashAuthAllocations): what few
 // requests need lives behind state.rare. The garbage collector's work is
 // in proportion to the bytes allocated, so a field added to state costs
 // every request.
 func TestCarrierSize(t *testing.T) {
-	if n := unsafe.Sizeof(carrier{}); n > 416 {
-		t.Errorf("a carrier is %d bytes (a %d-byte request and a %d-byte state), want at most 416", n, unsafe.Sizeof(http.Request{}), unsafe.Sizeof(state{}))
+	if n := unsafe.Sizeof(carrier{}); n > 384 {
+		t.Errorf("a carrier is %d bytes (a %d-byte request and a %d-byte state), want at most 384", n, unsafe.Sizeof(http.Request{}), unsafe.Sizeof(state{}))
 	}
 	// With room for a small body, for a Guard whose Scheme reads bodies: a
 	// 768-byte allocation, of which the runtime takes 8 bytes for the

@@ -182,10 +182,13 @@ func timingFrom(r *http.Request) *timing {
 // timed returns s's timing, nil when s is nil or no observer watches the
 // decision under way.
 func (s *state) timed() *timing {
-	if s == nil || s.timing == nil || s.timing.now == nil {
+	if s == nil {
 		return nil
 	}
-	return s.timing
+	if t := s.timing(); t != nil && t.now != nil {
+		return t
+	}
+	return nil
 }
 
 // fill copies what t measured into d; a nil t measured nothing.

@@ -261,8 +261,8 @@ func hashFloor(find func(key string) (*FloorClient, bool), ref func(body []byte)
 }
 
 // smallFloorBody is the most bytes of a body a hash floor keeps in a
-// smallCarrier (apiguard keeps up to 232 bytes so).
-const smallFloorBody = 232
+// smallCarrier (apiguard keeps up to 264 bytes so).
+const smallFloorBody = 264
 
 // smallCarrier is a floorCarrier with a small body and its reader.
 type smallCarrier struct {
