@@ -92,7 +92,8 @@ var hashLibs = []struct {
 }
 
 // BenchmarkHashAuth compares the Reseller order route's hash signature
-// (apiguard's HashSignature) with its floor (HashFloor) on bodies of 200
+// (apiguard's HashSignature) with its floors (HashFloor, and
+// HashFloorStrict with apiguard's two safety checks) on bodies of 200
 // bytes, 10 KiB and 1 MiB; the handler reads the body it is handed. No
 // peer library has such a scheme.
 func BenchmarkHashAuth(b *testing.B) {
