@@ -53,10 +53,7 @@ import (
 // by what a caller cannot vary at will (ByClient, or the IP behind an
 // IPAllow whitelist); a header a later check proves belongs with ByAll
 // after the IP. At its bound the limiter uses about 100 bytes a key for
-// one or two windows, 125 for up to four. Each of its shards (at most 256)
-// also holds the rest of a 3 KB chunk of strings, which RateLimit cuts the
-// values of its headers from, three a response, so that a request costs
-// no allocation.
+// one or two windows, 125 for up to four.
 //
 // The clock (WithClock) may step backwards: the limiter's time then
 // stands still until the clock catches up, so no tokens are minted. With
@@ -122,16 +119,14 @@ func NewMemoryLimiter(windows []Window, opts ...Option) (*MemoryLimiter, error) 
 
 // Take implements Limiter. It never returns an error.
 func (l *MemoryLimiter) Take(_ context.Context, key string, n int) (LimitResult, error) {
-	res, _ := l.take(key, nil, int64(max(n, 0)), false)
-	return res, nil
+	return l.take(key, nil, int64(max(n, 0))), nil
 }
 
 // take takes n tokens for key, or for keyBytes when it is not nil, which it
-// makes a string only when the key is new. With slots, it also returns
-// three strings for the caller's rate-limit header values (shard.slots).
-// The store's type is switched on, rather than called through the
-// interface, so that keyBytes stays on the caller's stack.
-func (l *MemoryLimiter) take(key string, keyBytes []byte, n int64, slots bool) (LimitResult, []string) {
+// makes a string only when the key is new. The store's type is switched
+// on, rather than called through the interface, so that keyBytes stays on
+// the caller's stack.
+func (l *MemoryLimiter) take(key string, keyBytes []byte, n int64) LimitResult {
 	var h uint64
 	if keyBytes != nil {
 		h = maphash.Bytes(l.seed, keyBytes)
@@ -146,13 +141,13 @@ func (l *MemoryLimiter) take(key string, keyBytes []byte, n int64, slots bool) (
 	}
 	switch s := l.store.(type) {
 	case *shards[[1]int64]:
-		return s.take(l, key, keyBytes, h, now, n, slots)
+		return s.take(l, key, keyBytes, h, now, n)
 	case *shards[[2]int64]:
-		return s.take(l, key, keyBytes, h, now, n, slots)
+		return s.take(l, key, keyBytes, h, now, n)
 	case *shards[[4]int64]:
-		return s.take(l, key, keyBytes, h, now, n, slots)
+		return s.take(l, key, keyBytes, h, now, n)
 	case *shards[[8]int64]:
-		return s.take(l, key, keyBytes, h, now, n, slots)
+		return s.take(l, key, keyBytes, h, now, n)
 	}
 	panic("apiguard: a MemoryLimiter of no known store")
 }
@@ -391,12 +386,11 @@ func (l *keyLRU[V]) pushFront(i int32) {
 }
 
 type shard[V tats] struct {
-	// What every take writes first, on the lock's cache line, so that
+	// What every take writes, on the lock's cache line, so that
 	// goroutines on other cores taking in turn move as few lines as they
 	// can between them.
 	mu   sync.Mutex
-	last int64    // the latest time the shard has seen: its time never runs backwards
-	vals []string // what is left of the chunk slots cuts header values from
+	last int64 // the latest time the shard has seen: its time never runs backwards
 
 	lru    keyLRU[V]
 	groups map[uint64]int32 // keys held per group
@@ -404,25 +398,6 @@ type shard[V tats] struct {
 	share  int      // the most keys of one network
 	kinds  int      // the most keys of one kind that is not an IP
 	_      [32]byte // keep shards' locks on separate cache lines
-}
-
-// headerSlots is for how many responses' rate-limit header values a shard
-// allocates strings at once (see slots).
-const headerSlots = 64
-
-// slots returns three strings for a response's rate-limit header values;
-// it is called with sh locked. They are cut from a chunk the shard
-// allocates for headerSlots responses at once, so that a request costs no
-// allocation for them; each response's are its own, so a handler that
-// writes into its header values changes no other response's. A chunk is
-// freed with the last response holding a part of it.
-func (sh *shard[V]) slots() []string {
-	if len(sh.vals) < 3 {
-		sh.vals = make([]string, 3*headerSlots)
-	}
-	v := sh.vals[:3:3]
-	sh.vals = sh.vals[3:]
-	return v
 }
 
 // limiterShares is how many groups at their share fill a MemoryLimiter.
@@ -455,15 +430,11 @@ func newShards[V tats](ws []gcra, capacity int) (*shards[V], error) {
 	return s, nil
 }
 
-func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64, now, n int64, slots bool) (LimitResult, []string) {
+func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64, now, n int64) LimitResult {
 	var old, cur [maxWindows]int64
-	var vals []string
 	nw := len(s.ws)
 	sh := &s.shards[h>>s.shift]
 	sh.mu.Lock()
-	if slots {
-		vals = sh.slots()
-	}
 	// A goroutine that read the clock before others took the lock, or a
 	// clock stepping backwards, sees the shard's latest time.
 	if now < sh.last {
@@ -473,7 +444,7 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64
 	}
 	i, ok := sh.lru.find(h)
 	if !ok {
-		return s.takeNew(sh, l, key, keyBytes, h, now, n), vals
+		return s.takeNew(sh, l, key, keyBytes, h, now, n)
 	}
 	// A key held: only admit and the write-back need the lock; the result
 	// is worked out from copies after it.
@@ -490,7 +461,7 @@ func (s *shards[V]) take(l *MemoryLimiter, key string, keyBytes []byte, h uint64
 		sh.lru.touch(i)
 	}
 	sh.mu.Unlock()
-	return p.result(s.ws, old[:nw], cur[:nw], now), vals
+	return p.result(s.ws, old[:nw], cur[:nw], now)
 }
 
 // takeNew is take of a key sh does not hold. It is called with sh locked,

@@ -88,7 +88,7 @@ func TestStaleClockReadNotRefused(t *testing.T) {
 		{11*s + s/2, false}, // a stale read mints nothing
 		{13 * s, true},
 	} {
-		if res, _ := l.store.(*shards[[1]int64]).take(l, "", nil, h, step.now, 1, false); res.Allowed != step.allowed {
+		if res := l.store.(*shards[[1]int64]).take(l, "", nil, h, step.now, 1); res.Allowed != step.allowed {
 			t.Errorf("take %d at %v: %+v, want allowed %v", i, time.Duration(step.now), res, step.allowed)
 		}
 	}

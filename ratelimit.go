@@ -297,7 +297,6 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 	return g.wrap("rate_limit", by.client, func(w http.ResponseWriter, r *http.Request, s *state) error {
 		t := s.timed()
 		var res LimitResult
-		var vs []string // the header values' strings, from mem
 		var err error
 		switch {
 		case mem != nil && by.ip:
@@ -305,7 +304,7 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			var buf [64]byte
 			key := appendIPKey(buf[:0], g, r, by.v4, by.v6)
 			t0 := t.start()
-			res, vs = mem.take("", key, 1, true)
+			res = mem.take("", key, 1)
 			t.limiterDone(t0, res)
 		case mem != nil && by.byClient:
 			c, err := g.identify(s, r)
@@ -316,7 +315,7 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			var buf [128]byte
 			key := append(append(buf[:0], "client:"...), c.ID...)
 			t0 := t.start()
-			res, vs = mem.take("", key, 1, true)
+			res = mem.take("", key, 1)
 			t.limiterDone(t0, res)
 		case mem != nil:
 			var key string
@@ -324,7 +323,7 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 				return err
 			}
 			t0 := t.start()
-			res, vs = mem.take(key, nil, 1, true)
+			res = mem.take(key, nil, 1)
 			t.limiterDone(t0, res)
 		default:
 			var key string
@@ -346,13 +345,10 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 			return nil
 		}
 		// Three strings of the request's own hold the values (numbers up
-		// to 4095 come from a table of their decimal forms): mem hands
-		// them out, cut from a chunk it allocates for many requests, so
-		// that a request costs no allocation; another Limiter costs one.
-		// The names are already canonical.
-		if vs == nil {
-			vs = make([]string, 3)
-		}
+		// to 4095 come from a table of their decimal forms), cut from a
+		// chunk for many requests (headerStrings), so that a request costs
+		// no allocation. The names are already canonical.
+		vs := headerStrings()
 		vs[0] = decimal(int64(res.Limit))
 		vs[1] = decimal(int64(res.Remaining))
 		vs[2] = decimal(ceilSeconds(res.Reset))
@@ -380,6 +376,34 @@ const (
 	hdrRemaining = "Ratelimit-Remaining"
 	hdrReset     = "Ratelimit-Reset"
 )
+
+// headerSlots is for how many responses' rate-limit header values a chunk
+// of headerChunks holds strings.
+const headerSlots = 64
+
+// headerChunk is what is left of a chunk of strings that headerStrings
+// cuts header values from.
+type headerChunk struct{ s []string }
+
+// headerChunks holds the chunks, in a sync.Pool so that each processor
+// cuts from a chunk of its own: goroutines on two cores never write to
+// one cache line, and need no lock to share it.
+var headerChunks = sync.Pool{New: func() any { return new(headerChunk) }}
+
+// headerStrings returns three strings for a response's rate-limit header
+// values: its own, so that a handler that writes into its header values
+// changes no other response's. They are cut from a chunk for headerSlots
+// responses, which is freed with the last response holding a part of it.
+func headerStrings() []string {
+	c := headerChunks.Get().(*headerChunk)
+	if len(c.s) < 3 {
+		c.s = make([]string, 3*headerSlots)
+	}
+	v := c.s[:3:3]
+	c.s = c.s[3:]
+	headerChunks.Put(c)
+	return v
+}
 
 // decimals holds the decimal forms of 0 to len(offsets)-2, one after the
 // other, and offsets where each begins: the values of ordinary rate-limit
