@@ -22,13 +22,14 @@ type keptBody struct {
 	getBody  func() (io.ReadCloser, error) // the GetBody handed on
 	src, dst *http.Request                 // a request not the state's own that was handed on, and its copy
 	reserved int64                         // bytes reserved in the state's budget
+	probe    [1]byte                       // the read past a body's announced end (readEnd)
 }
 
-// smallBody is the most bytes of a body kept in a keptSmall: 264, so that
+// smallBody is the most bytes of a body kept in a keptSmall: 256, so that
 // a bodyCarrier (a request, its state and a keptSmall, 760 bytes) and the
 // 8-byte header the runtime gives an object of pointers over 512 bytes
 // fill a 768-byte allocation.
-const smallBody = 264
+const smallBody = 256
 
 // keptSmall is a keptBody with room for a small body, in one allocation.
 type keptSmall struct {
@@ -147,7 +148,7 @@ func (s *state) readBody(r *http.Request, limit int64) ([]byte, error) {
 		default:
 			var more bool
 			var c byte
-			switch more, c, err = readEnd(r.Body, buf); {
+			switch more, c, err = readEnd(r.Body, buf, b.probe[:]); {
 			case err != nil:
 			case !more:
 				data = buf
@@ -191,16 +192,13 @@ func readFull(body io.Reader, buf []byte) (int, error) {
 
 // readEnd reads on from body, whose bytes up to now fill buf, to see
 // whether it ends there: it reports whether body holds more, and the byte
-// it read if so. The byte is read into buf's spare capacity, or a pooled
-// probe, so that it does not escape to the heap.
-func readEnd(body io.Reader, buf []byte) (more bool, c byte, err error) {
-	var p []byte
+// it read if so. The byte is read into buf's spare capacity, or into probe
+// (the kept body's, already on the heap), so that the read allocates
+// nothing.
+func readEnd(body io.Reader, buf, probe []byte) (more bool, c byte, err error) {
+	p := probe
 	if cap(buf) > len(buf) {
 		p = buf[len(buf) : len(buf)+1]
-	} else {
-		cs := bodyChunks.Get().(*chunks)
-		defer bodyChunks.Put(cs)
-		p = cs.probe[:]
 	}
 	m, err := body.Read(p)
 	for m == 0 && err == nil {

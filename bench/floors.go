@@ -258,7 +258,7 @@ func hashFloor(find func(key string) (*FloorClient, bool), ref func(body []byte)
 
 // smallFloorBody is the most bytes of a body a hash floor keeps in a
 // smallCarrier: 256, so that it fills a 640-byte allocation with the
-// runtime's header (apiguard keeps up to 264 bytes in 768).
+// runtime's header (apiguard keeps up to 256 bytes in 768).
 const smallFloorBody = 256
 
 // smallCarrier is a floorCarrier with a small body and its reader.
