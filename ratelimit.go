@@ -299,31 +299,21 @@ func (g *Guard) RateLimit(l Limiter, by Bucket, opts ...Option) Middleware {
 		var res LimitResult
 		var err error
 		switch {
-		case mem != nil && by.ip:
+		case mem != nil && (by.ip || by.byClient):
 			// The key on the stack: a string only if it is new to mem.
-			var buf [64]byte
-			key := appendIPKey(buf[:0], g, r, by.v4, by.v6)
-			t0 := t.start()
-			res = mem.take("", key, 1)
-			t.limiterDone(t0, res)
-		case mem != nil && by.byClient:
-			c, err := g.identify(s, r)
-			if err != nil {
-				return err
-			}
-			// The key on the stack, as by IP (an ID of up to 120 bytes).
 			var buf [128]byte
-			key := append(append(buf[:0], "client:"...), c.ID...)
-			t0 := t.start()
-			res = mem.take("", key, 1)
-			t.limiterDone(t0, res)
-		case mem != nil:
-			var key string
-			if key, err = by.key(g, r, s); err != nil {
-				return err
+			var key []byte
+			if by.ip {
+				key = appendIPKey(buf[:0], g, r, by.v4, by.v6)
+			} else {
+				c, err := g.identify(s, r)
+				if err != nil {
+					return err
+				}
+				key = append(append(buf[:0], "client:"...), c.ID...)
 			}
 			t0 := t.start()
-			res = mem.take(key, nil, 1)
+			res = mem.take("", key, 1)
 			t.limiterDone(t0, res)
 		default:
 			var key string
