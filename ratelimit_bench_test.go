@@ -53,35 +53,14 @@ func floorOne(next http.Handler) http.Handler {
 }
 
 // floorMap is the other floor: a map of rate.Limiters by remote host
-// behind one mutex, with no bound and no headers.
-func floorMap(next http.Handler) http.Handler {
+// behind one mutex, with no bound. With headers it is the floor of the
+// wrapper's whole job: one clock read, and the same three RateLimit-*
+// headers the wrapper writes, made as leanly as the wrapper makes them (the
+// values from its table of decimals, the strings cut from its chunks, the
+// names already canonical), so that neither side allocates for them.
+func floorMap(next http.Handler, headers bool) http.Handler {
 	var mu sync.Mutex
 	m := map[string]*rate.Limiter{}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		mu.Lock()
-		lim, ok := m[host]
-		if !ok {
-			lim = benchRateLimiter()
-			m[host] = lim
-		}
-		mu.Unlock()
-		if !lim.Allow() {
-			w.WriteHeader(http.StatusTooManyRequests)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// floorMapHeaders is the floor of the wrapper's whole job: floorMap, with
-// one clock read, writing the same three RateLimit-* headers the wrapper
-// writes, as leanly as net/http allows (one backing array for the three
-// values, names already canonical).
-func floorMapHeaders(next http.Handler) http.Handler {
-	var mu sync.Mutex
-	m := map[string]*rate.Limiter{}
-	limit := strconv.Itoa(benchWindow.Limit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		mu.Lock()
@@ -93,13 +72,15 @@ func floorMapHeaders(next http.Handler) http.Handler {
 		mu.Unlock()
 		now := time.Now()
 		allowed := lim.AllowN(now, 1)
-		tokens := lim.TokensAt(now)
-		vs := make([]string, 3)
-		vs[0] = limit
-		vs[1] = strconv.Itoa(int(tokens))
-		vs[2] = strconv.FormatInt(ceilSeconds(time.Duration((float64(benchWindow.Limit)-tokens)*float64(benchWindow.Period)/float64(benchWindow.Limit))), 10)
-		h := w.Header()
-		h[hdrLimit], h[hdrRemaining], h[hdrReset] = vs[0:1:1], vs[1:2:2], vs[2:3:3]
+		if headers {
+			tokens := lim.TokensAt(now)
+			vs := headerStrings()
+			vs[0] = decimal(int64(benchWindow.Limit))
+			vs[1] = decimal(int64(tokens))
+			vs[2] = decimal(ceilSeconds(time.Duration((float64(benchWindow.Limit) - tokens) * float64(benchWindow.Period) / float64(benchWindow.Limit))))
+			h := w.Header()
+			h[hdrLimit], h[hdrRemaining], h[hdrReset] = vs[0:1:1], vs[1:2:2], vs[2:3:3]
+		}
 		if !allowed {
 			w.WriteHeader(http.StatusTooManyRequests)
 			return
@@ -136,8 +117,8 @@ func BenchmarkRateLimit(b *testing.B) {
 			return []handler{
 				{"bare", bare},
 				{"floor=rate.Limiter", floorOne(bare)},
-				{"floor=mutex-map", floorMap(bare)},
-				{"floor=mutex-map+headers", floorMapHeaders(bare)},
+				{"floor=mutex-map", floorMap(bare, false)},
+				{"floor=mutex-map+headers", floorMap(bare, true)},
 				{"apiguard", rl(bare)},
 			}
 		}
